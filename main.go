@@ -1,0 +1,270 @@
+// Command sesame serves self-service account recovery and first-time
+// activation for schools and family portals.
+//
+//	sesame                          serve (the default)
+//	sesame version                  print the version
+//	sesame healthcheck              exit 0 when the local server is ready
+//	sesame accounts import FILE.csv load accounts from a spreadsheet
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+	_ "time/tzdata" // the minimal container image has no zoneinfo; Europe/Paris must still load
+
+	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/config"
+	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/store"
+	"github.com/sesame-edu/sesame/server/web"
+)
+
+// errUsage marks a command-line mistake (exit status 2, like a bad setting).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sesame:", err)
+		if errors.Is(err, config.ErrInvalid) || errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  sesame                           serve Sésame (configured by SESAME_* variables)
+  sesame version                   print the version
+  sesame healthcheck               exit 0 when the local server answers /readyz
+  sesame accounts import FILE.csv  create or update accounts from a CSV file`
+
+// run is the whole program; main only adapts it to the process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := strings.Join(args, " ")
+	switch {
+	case len(args) == 0 || cmd == "serve":
+		return serve(ctx, getenv, stdout)
+	case cmd == "version" || cmd == "--version":
+		fmt.Fprintln(stdout, "sesame", version())
+		return nil
+	case cmd == "healthcheck":
+		return healthcheck(ctx, getenv)
+	case len(args) == 3 && args[0] == "accounts" && args[1] == "import":
+		return importAccounts(ctx, getenv, stdout, args[2])
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, cmd, usage)
+}
+
+// version is the module version, or the VCS revision for a source build.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "dev", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore connects to SESAME_MONGODB_URI, or starts the embedded store.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store.Store, string, error) {
+	if cfg.MongoURI != "" {
+		s, err := store.Connect(ctx, cfg.MongoURI, cfg.MongoDatabase, log)
+		if err != nil {
+			return nil, "", err
+		}
+		log.Info("store: MongoDB", "database", cfg.MongoDatabase)
+		return s, "mongodb", nil
+	}
+	s, err := store.OpenEmbedded(ctx, cfg.DataDir, cfg.MongoDatabase, log)
+	if err != nil {
+		return nil, "", err
+	}
+	log.Info("store: embedded (FerretDB over SQLite; set SESAME_MONGODB_URI for production MongoDB)", "dir", cfg.DataDir)
+	return s, "embedded", nil
+}
+
+// secret returns SESAME_SECRET, or the one generated in the data directory.
+func secret(cfg config.Config, log *slog.Logger) ([]byte, error) {
+	if cfg.Secret != nil {
+		return cfg.Secret, nil
+	}
+	s, err := config.LoadOrCreateSecret(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("SESAME_SECRET unset: using the secret kept in the data directory", "dir", cfg.DataDir)
+	return s, nil
+}
+
+func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	started := time.Now()
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	key, err := secret(cfg, log)
+	if err != nil {
+		return err
+	}
+	st, kind, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = st.Close(cctx)
+	}()
+	if err := st.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	cat, err := i18n.New()
+	if err != nil {
+		return err
+	}
+	app, err := web.New(web.Deps{
+		Log: log, Catalog: cat, Dist: distFS(), Store: st, StoreKind: kind,
+		Secret: key, BaseURL: cfg.BaseURL, TrustedProxies: cfg.TrustedProxies,
+		School:  views.School{Name: "Sésame"},
+		Version: version(),
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "url", cfg.BaseURL.String(), "version", version(),
+		"startup_ms", time.Since(started).Milliseconds())
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listener(ln) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// healthcheck asks the local server's /readyz; the container image has no
+// curl, so the binary checks itself.
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(cfg.Addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /readyz answered %s", resp.Status)
+	}
+	return nil
+}
+
+// importAccounts loads a CSV file: every row is validated first, and nothing
+// is written if any row is bad.
+func importAccounts(ctx context.Context, getenv func(string) string, stdout io.Writer, path string) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	// The import talks to a person at a terminal: only warnings go to the log.
+	cfg.LogLevel = "warn"
+	log := newLogger(cfg, os.Stderr)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("accounts import: %w", err)
+	}
+	defer f.Close()
+	rows, bad, err := account.ParseCSV(f, func(string) bool { return true })
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		for _, b := range bad {
+			fmt.Fprintf(stdout, "%s:%d: %s\n", path, b.Line, b.Reason)
+		}
+		return fmt.Errorf("accounts import: %d bad row(s); nothing was imported", len(bad))
+	}
+	st, _, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	if err := st.EnsureIndexes(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	im := account.NewImporter(st, account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now)
+	sum, err := im.Import(ctx, rows)
+	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged (%d rows in %s)\n",
+		sum.Created, sum.Updated, sum.Unchanged, len(rows), time.Since(start).Round(time.Millisecond))
+	return err
+}

@@ -1,0 +1,91 @@
+// Package account holds people's accounts: who they are, how their password
+// is hashed, and how a school loads them from a spreadsheet.
+//
+// It imports neither the web framework nor the database driver; it declares
+// the small interfaces it needs and the store implements them.
+package account
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Status is where an account stands in its life.
+type Status string
+
+const (
+	// StatusPending accounts hold a provisional password from the school
+	// office and must be activated before use.
+	StatusPending Status = "pending"
+	// StatusActive accounts can sign in.
+	StatusActive Status = "active"
+)
+
+// Who last set an account's password. The import only replaces a password
+// it set itself, so that re-running a nightly import never undoes a
+// password a person chose.
+const (
+	SetByImport = "import"
+	SetByUser   = "user"
+)
+
+// ErrNotFound means no account has this identifier.
+var ErrNotFound = errors.New("account: not found")
+
+// Account is one person's account.
+type Account struct {
+	// ID is the normalised identifier, the key of every lookup.
+	ID string
+	// Identifier is the identifier as the school wrote it, shown to people.
+	Identifier    string
+	Email         string
+	FirstName     string
+	LastName      string
+	Population    string
+	Status        Status
+	PasswordHash  string
+	PasswordSetBy string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// NormaliseIdentifier folds an identifier as typed into its key: people type
+// member numbers in any case and with stray spaces around them.
+func NormaliseIdentifier(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// NormaliseEmail folds an e-mail address into its key. The local part is
+// case-sensitive in theory, but no school's mail system treats it so, and
+// parents type it in any case on phones.
+func NormaliseEmail(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// validIdentifier accepts the member numbers and logins schools use:
+// letters, digits and . _ - @, up to 64 characters.
+func validIdentifier(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) || strings.ContainsRune("._-@", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Store is what the account package needs from persistence.
+type Store interface {
+	// GetAccount returns the account whose ID is id, or ErrNotFound.
+	GetAccount(ctx context.Context, id string) (Account, error)
+	// SaveAccount creates or replaces a, keeping the e-mail index in step;
+	// previousEmail is the address the account had before ("" if new).
+	SaveAccount(ctx context.Context, a Account, previousEmail string) error
+	// AccountsByEmail returns the accounts whose address is email.
+	AccountsByEmail(ctx context.Context, email string) ([]Account, error)
+}

@@ -1,0 +1,354 @@
+package account
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ImportRow is one valid line of an accounts file.
+type ImportRow struct {
+	Line        int
+	Identifier  string
+	Email       string
+	FirstName   string
+	LastName    string
+	Population  string
+	Password    string
+	Provisional bool
+}
+
+// RowError is a line of the file that cannot be imported, and why.
+type RowError struct {
+	Line   int
+	Reason string
+}
+
+func (e RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Reason) }
+
+// ImportSummary counts what an import did.
+type ImportSummary struct {
+	Created, Updated, Unchanged int
+}
+
+// maxImportBytes bounds the file read into memory; 50,000 accounts take
+// about 5 MB.
+const maxImportBytes = 64 << 20
+
+var requiredColumns = []string{"identifier", "email", "first_name", "last_name", "population"}
+
+// ParseCSV reads an accounts file: UTF-8, comma or semicolon separated, with
+// a header row. It validates every row and returns all the bad ones, so the
+// school fixes its file in one pass; the caller imports nothing if any row is
+// bad. knownPopulation says whether a population key is configured.
+func ParseCSV(r io.Reader, knownPopulation func(string) bool) ([]ImportRow, []RowError, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxImportBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("account: read file: %w", err)
+	}
+	if len(data) > maxImportBytes {
+		return nil, nil, fmt.Errorf("account: file larger than %d MB", maxImportBytes>>20)
+	}
+	// Spreadsheets saved as "CSV UTF-8" start with a byte-order mark.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if !utf8.Valid(data) {
+		return nil, []RowError{{Line: firstInvalidLine(data), Reason: "not UTF-8 text (save the file as CSV UTF-8)"}}, nil
+	}
+
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.Comma = detectSeparator(data)
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		return nil, []RowError{{Line: 1, Reason: "missing header row"}}, nil
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	var missing []string
+	for _, c := range requiredColumns {
+		if _, ok := col[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	_, hasPw := col["password"]
+	_, hasProv := col["provisional_password"]
+	if !hasPw && !hasProv {
+		missing = append(missing, "password or provisional_password")
+	}
+	if len(missing) > 0 {
+		return nil, []RowError{{Line: 1, Reason: "missing column(s): " + strings.Join(missing, ", ")}}, nil
+	}
+
+	var rows []ImportRow
+	var bad []RowError
+	seen := map[string]int{}
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			bad = append(bad, RowError{Line: line, Reason: "unreadable CSV: " + err.Error()})
+			if pe == nil || !errors.Is(pe.Err, csv.ErrFieldCount) {
+				// A broken quote shifts every later line; stop here.
+				break
+			}
+			continue
+		}
+		field := func(name string) string {
+			if i, ok := col[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		row := ImportRow{
+			Line:       line,
+			Identifier: field("identifier"),
+			Email:      field("email"),
+			FirstName:  field("first_name"),
+			LastName:   field("last_name"),
+			Population: field("population"),
+		}
+		// Passwords are not trimmed: a space may be part of one.
+		pw, prov := rawField(rec, col, "password"), rawField(rec, col, "provisional_password")
+		if reason := row.check(pw, prov, knownPopulation); reason != "" {
+			bad = append(bad, RowError{Line: line, Reason: reason})
+			continue
+		}
+		if prev, dup := seen[NormaliseIdentifier(row.Identifier)]; dup {
+			bad = append(bad, RowError{Line: line, Reason: fmt.Sprintf("identifier %q already on line %d", row.Identifier, prev)})
+			continue
+		}
+		seen[NormaliseIdentifier(row.Identifier)] = line
+		if pw != "" {
+			row.Password = pw
+		} else {
+			row.Password, row.Provisional = prov, true
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 && len(bad) == 0 {
+		bad = append(bad, RowError{Line: 2, Reason: "no accounts after the header row"})
+	}
+	return rows, bad, nil
+}
+
+func rawField(rec []string, col map[string]int, name string) string {
+	if i, ok := col[name]; ok && i < len(rec) {
+		return rec[i]
+	}
+	return ""
+}
+
+// check returns why a row is bad, or "".
+func (r ImportRow) check(pw, prov string, knownPopulation func(string) bool) string {
+	switch {
+	case r.Identifier == "":
+		return "identifier is empty"
+	case !validIdentifier(r.Identifier):
+		return fmt.Sprintf("identifier %q: use at most 64 letters, digits, and . _ - @", r.Identifier)
+	case r.Email != "" && !validEmail(r.Email):
+		return fmt.Sprintf("email %q is not a valid address", r.Email)
+	case !validName(r.FirstName):
+		return "first_name is empty, longer than 100 characters, or holds control characters"
+	case !validName(r.LastName):
+		return "last_name is empty, longer than 100 characters, or holds control characters"
+	case r.Population == "":
+		return "population is empty"
+	case !knownPopulation(r.Population):
+		return fmt.Sprintf("population %q is not configured", r.Population)
+	case pw != "" && prov != "":
+		return "give either password or provisional_password, not both"
+	case pw == "" && prov == "":
+		return "password and provisional_password are both empty"
+	case utf8.RuneCountInString(pw+prov) > 1024:
+		return "password longer than 1024 characters"
+	}
+	return ""
+}
+
+// validEmail accepts a bare address (no display name), at most 254 bytes,
+// with no characters that could inject a mail header.
+func validEmail(s string) bool {
+	if len(s) > 254 || strings.ContainsAny(s, "\r\n<>,; \t") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
+}
+
+// ValidEmail reports whether s is an address Sésame can send mail to.
+func ValidEmail(s string) bool { return validEmail(strings.TrimSpace(s)) }
+
+func validName(s string) bool {
+	if s == "" || utf8.RuneCountInString(s) > 100 {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func detectSeparator(data []byte) rune {
+	line, _, _ := bufio.NewReader(bytes.NewReader(data)).ReadLine()
+	if bytes.Count(line, []byte(";")) > bytes.Count(line, []byte(",")) {
+		return ';'
+	}
+	return ','
+}
+
+func firstInvalidLine(data []byte) int {
+	line := 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size == 1 {
+			return line
+		}
+		if r == '\n' {
+			line++
+		}
+		data = data[size:]
+	}
+	return line
+}
+
+// Importer writes parsed rows into the store.
+type Importer struct {
+	store    Store
+	hasher   *Hasher
+	now      func() time.Time
+	parallel int
+}
+
+// NewImporter returns an Importer hashing with hasher on parallel workers.
+func NewImporter(store Store, hasher *Hasher, parallel int, now func() time.Time) *Importer {
+	if parallel < 1 {
+		parallel = 1
+	}
+	return &Importer{store: store, hasher: hasher, now: now, parallel: parallel}
+}
+
+// outcome of one row.
+type outcome int
+
+const (
+	created outcome = iota
+	updated
+	unchanged
+)
+
+// Import upserts rows by identifier, so that running it twice is safe.
+// Hashing dominates the time (argon2id on every new or changed password, and
+// a verification on every unchanged one), so rows run on parallel workers.
+func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary, error) {
+	var (
+		mu      sync.Mutex
+		sum     ImportSummary
+		firstEr error
+		wg      sync.WaitGroup
+		next    = make(chan ImportRow)
+	)
+	for range im.parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for row := range next {
+				o, err := im.importRow(ctx, row)
+				mu.Lock()
+				switch {
+				case err != nil && firstEr == nil:
+					firstEr = fmt.Errorf("account: import line %d: %w", row.Line, err)
+				case err == nil && o == created:
+					sum.Created++
+				case err == nil && o == updated:
+					sum.Updated++
+				case err == nil:
+					sum.Unchanged++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, r := range rows {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	if firstEr == nil {
+		firstEr = ctx.Err()
+	}
+	return sum, firstEr
+}
+
+func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, error) {
+	now := im.now().UTC()
+	status := StatusActive
+	if row.Provisional {
+		status = StatusPending
+	}
+	old, err := im.store.GetAccount(ctx, NormaliseIdentifier(row.Identifier))
+	if errors.Is(err, ErrNotFound) {
+		hash, err := im.hasher.Hash(row.Password)
+		if err != nil {
+			return 0, err
+		}
+		a := Account{
+			ID: NormaliseIdentifier(row.Identifier), Identifier: row.Identifier,
+			Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
+			Population: row.Population, Status: status,
+			PasswordHash: hash, PasswordSetBy: SetByImport,
+			CreatedAt: now, UpdatedAt: now,
+		}
+		return created, im.store.SaveAccount(ctx, a, "")
+	}
+	if err != nil {
+		return 0, err
+	}
+
+	a := old
+	a.Identifier, a.Email, a.FirstName, a.LastName, a.Population = row.Identifier, row.Email, row.FirstName, row.LastName, row.Population
+	changed := a != old
+	// The file's password only applies while the school owns the password;
+	// once the person has chosen their own, re-importing leaves it alone.
+	if old.PasswordSetBy == SetByImport {
+		ok, rehash, err := im.hasher.Verify(old.PasswordHash, row.Password)
+		if err != nil && !errors.Is(err, ErrBadHash) {
+			return 0, err
+		}
+		if !ok || rehash || old.Status != status {
+			hash, err := im.hasher.Hash(row.Password)
+			if err != nil {
+				return 0, err
+			}
+			a.PasswordHash, a.Status, changed = hash, status, true
+		}
+	}
+	if !changed {
+		return unchanged, nil
+	}
+	a.UpdatedAt = now
+	return updated, im.store.SaveAccount(ctx, a, old.Email)
+}

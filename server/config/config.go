@@ -1,0 +1,204 @@
+// Package config reads Sésame's settings from environment variables.
+//
+// It uses the standard library only, so that every other package can depend
+// on it without pulling in the web framework or the database driver.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting that comes from the environment. It is built
+// once by Load and then passed by value; nothing changes it afterwards.
+type Config struct {
+	// Addr is the address the HTTP server listens on (SESAME_ADDR).
+	Addr string
+	// BaseURL is the public address of the site (SESAME_BASE_URL). Links in
+	// mails are built from it, never from the request's Host header, so that a
+	// forged Host cannot redirect a code to an attacker's site.
+	BaseURL *url.URL
+	// MongoURI is the MongoDB connection string (SESAME_MONGODB_URI). Empty
+	// means the embedded wire-protocol server is started instead.
+	MongoURI string
+	// MongoDatabase is the database name (SESAME_MONGODB_DATABASE).
+	MongoDatabase string
+	// DataDir holds the embedded store and the generated secret (SESAME_DATA_DIR).
+	DataDir string
+	// SMTPURL is the mail relay (SESAME_SMTP_URL); nil writes mails to the log.
+	SMTPURL *url.URL
+	// MailFrom is the sender of every mail (SESAME_MAIL_FROM).
+	MailFrom *mail.Address
+	// Secret keys code hashes, CSRF tokens and mail encryption (SESAME_SECRET).
+	// Empty means "generate one and keep it in DataDir".
+	Secret []byte
+	// ConfigFile is the optional school and populations file (SESAME_CONFIG).
+	ConfigFile string
+	// Location is the time zone for office hours and same-day deadlines (SESAME_TIMEZONE).
+	Location *time.Location
+	// TrustedProxies lists the proxies whose X-Forwarded-For is believed
+	// (SESAME_TRUSTED_PROXIES, comma-separated IPs or CIDRs). Empty means the
+	// header is ignored, because anyone could forge it to dodge rate limits.
+	TrustedProxies []string
+	// LogFormat is "text" or "json" (SESAME_LOG_FORMAT).
+	LogFormat string
+	// LogLevel is the minimum level logged (SESAME_LOG_LEVEL).
+	LogLevel string
+}
+
+// Problem is a bad environment variable: its name and what was expected.
+type Problem struct {
+	Var      string
+	Expected string
+	Got      string
+}
+
+func (p *Problem) Error() string {
+	if p.Got == "" {
+		return fmt.Sprintf("%s: expected %s", p.Var, p.Expected)
+	}
+	return fmt.Sprintf("%s: expected %s, got %q", p.Var, p.Expected, p.Got)
+}
+
+// ErrInvalid is wrapped by every error Load returns, so that main can exit
+// with status 2 for configuration mistakes.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Load reads the configuration through getenv (os.Getenv in production, a
+// map in tests). It stops at the first bad value and names the variable.
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	bad := func(name, expected, got string) (Config, error) {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, &Problem{Var: name, Expected: expected, Got: got})
+	}
+
+	c := Config{
+		Addr:          get("SESAME_ADDR", ":8080"),
+		MongoURI:      get("SESAME_MONGODB_URI", ""),
+		MongoDatabase: get("SESAME_MONGODB_DATABASE", "sesame"),
+		DataDir:       get("SESAME_DATA_DIR", "./data"),
+		ConfigFile:    get("SESAME_CONFIG", ""),
+		LogFormat:     get("SESAME_LOG_FORMAT", "text"),
+		LogLevel:      get("SESAME_LOG_LEVEL", "info"),
+	}
+
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("SESAME_ADDR", "host:port such as :8080 or 127.0.0.1:8080", c.Addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return bad("SESAME_ADDR", "a port between 0 and 65535", c.Addr)
+	}
+
+	base := get("SESAME_BASE_URL", "")
+	if base == "" {
+		base = "http://localhost" + portSuffix(c.Addr)
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return bad("SESAME_BASE_URL", "an absolute http(s) URL such as https://sesame.school.example", base)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	c.BaseURL = u
+
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		return bad("SESAME_MONGODB_URI", "a mongodb:// or mongodb+srv:// URI", redactURI(c.MongoURI))
+	}
+	if !validDatabaseName(c.MongoDatabase) {
+		return bad("SESAME_MONGODB_DATABASE", "a database name of letters, digits, - and _ (at most 63)", c.MongoDatabase)
+	}
+
+	if s := get("SESAME_SMTP_URL", ""); s != "" {
+		su, err := url.Parse(s)
+		if err != nil || (su.Scheme != "smtp" && su.Scheme != "smtps") || su.Hostname() == "" {
+			return bad("SESAME_SMTP_URL", "smtp://[user:password@]host[:port] or smtps://…", redactURI(s))
+		}
+		c.SMTPURL = su
+	}
+
+	from, err := mail.ParseAddress(get("SESAME_MAIL_FROM", "Sésame <noreply@localhost>"))
+	if err != nil {
+		return bad("SESAME_MAIL_FROM", `an address such as "Sésame <noreply@school.example>"`, getenv("SESAME_MAIL_FROM"))
+	}
+	c.MailFrom = from
+
+	if s := getenv("SESAME_SECRET"); s != "" {
+		// The secret keys HMACs and AES-GCM; 32 characters of a random string
+		// give at least 128 bits even when only hex or base64 is used.
+		if len(s) < 32 {
+			return bad("SESAME_SECRET", "at least 32 random characters (e.g. openssl rand -base64 48)", "")
+		}
+		c.Secret = []byte(s)
+	}
+
+	loc, err := time.LoadLocation(get("SESAME_TIMEZONE", "Europe/Paris"))
+	if err != nil {
+		return bad("SESAME_TIMEZONE", "an IANA time zone such as Europe/Paris", getenv("SESAME_TIMEZONE"))
+	}
+	c.Location = loc
+
+	if s := get("SESAME_TRUSTED_PROXIES", ""); s != "" {
+		for _, p := range strings.Split(s, ",") {
+			p = strings.TrimSpace(p)
+			if net.ParseIP(p) == nil {
+				if _, _, err := net.ParseCIDR(p); err != nil {
+					return bad("SESAME_TRUSTED_PROXIES", "comma-separated IP addresses or CIDR ranges", p)
+				}
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("SESAME_LOG_FORMAT", "text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("SESAME_LOG_LEVEL", "debug, info, warn or error", c.LogLevel)
+	}
+	return c, nil
+}
+
+// Secure reports whether cookies must carry the Secure attribute, which is
+// the case whenever the public address is HTTPS (usually behind a proxy).
+func (c Config) Secure() bool { return c.BaseURL.Scheme == "https" }
+
+func portSuffix(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	if port == "" || port == "80" || port == "0" {
+		return ""
+	}
+	return ":" + port
+}
+
+func validDatabaseName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// redactURI hides the password of a URI so that it never reaches a log or
+// an error message.
+func redactURI(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URI)"
+	}
+	return u.Redacted()
+}

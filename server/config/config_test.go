@@ -1,0 +1,84 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load() with no variables: %v", err)
+	}
+	if c.Addr != ":8080" || c.MongoDatabase != "sesame" || c.DataDir != "./data" {
+		t.Errorf("defaults = %q %q %q", c.Addr, c.MongoDatabase, c.DataDir)
+	}
+	if got := c.BaseURL.String(); got != "http://localhost:8080" {
+		t.Errorf("BaseURL = %q, want http://localhost:8080", got)
+	}
+	if c.Location.String() != "Europe/Paris" {
+		t.Errorf("Location = %v", c.Location)
+	}
+	if c.SMTPURL != nil || c.Secret != nil || c.Secure() {
+		t.Errorf("SMTP %v, secret %v, secure %v: want unset", c.SMTPURL, c.Secret, c.Secure())
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"SESAME_ADDR":            "127.0.0.1:9000",
+		"SESAME_BASE_URL":        "https://sesame.school.example/",
+		"SESAME_SMTP_URL":        "smtps://u:p@mail.example:465",
+		"SESAME_MAIL_FROM":       "École <noreply@school.example>",
+		"SESAME_SECRET":          strings.Repeat("k", 32),
+		"SESAME_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL.String() != "https://sesame.school.example" || !c.Secure() {
+		t.Errorf("BaseURL = %v secure=%v", c.BaseURL, c.Secure())
+	}
+	if c.SMTPURL.Hostname() != "mail.example" || c.MailFrom.Name != "École" || len(c.TrustedProxies) != 2 {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+	}{
+		{"addr without port", "SESAME_ADDR", "localhost"},
+		{"addr bad port", "SESAME_ADDR", ":99999"},
+		{"relative base URL", "SESAME_BASE_URL", "/sesame"},
+		{"ftp base URL", "SESAME_BASE_URL", "ftp://x"},
+		{"mongo scheme", "SESAME_MONGODB_URI", "postgres://u:secretpw@h/db"},
+		{"database name", "SESAME_MONGODB_DATABASE", "a/b"},
+		{"smtp scheme", "SESAME_SMTP_URL", "http://mail"},
+		{"mail from", "SESAME_MAIL_FROM", "not an address"},
+		{"short secret", "SESAME_SECRET", "short"},
+		{"time zone", "SESAME_TIMEZONE", "Mars/Olympus"},
+		{"proxy", "SESAME_TRUSTED_PROXIES", "10.0.0.1,nope"},
+		{"log format", "SESAME_LOG_FORMAT", "xml"},
+		{"log level", "SESAME_LOG_LEVEL", "loud"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(map[string]string{tt.key: tt.value}))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Load(%s=%q) error = %v, want ErrInvalid", tt.key, tt.value, err)
+			}
+			if !strings.HasPrefix(err.Error(), "invalid configuration: "+tt.key+": expected ") {
+				t.Errorf("message %q does not name %s first", err, tt.key)
+			}
+			if strings.Contains(err.Error(), "secretpw") {
+				t.Errorf("message %q leaks a password", err)
+			}
+		})
+	}
+}

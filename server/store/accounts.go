@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/sesame-edu/sesame/server/account"
+)
+
+// accountDoc is an account as stored. _id is the normalised identifier, so
+// that sign-in and recovery find it with a key lookup.
+type accountDoc struct {
+	ID            string    `bson:"_id"`
+	Identifier    string    `bson:"identifier"`
+	Email         string    `bson:"email,omitempty"`
+	FirstName     string    `bson:"firstName"`
+	LastName      string    `bson:"lastName"`
+	Population    string    `bson:"population"`
+	Status        string    `bson:"status"`
+	PasswordHash  string    `bson:"passwordHash"`
+	PasswordSetBy string    `bson:"passwordSetBy"`
+	CreatedAt     time.Time `bson:"createdAt"`
+	UpdatedAt     time.Time `bson:"updatedAt"`
+}
+
+// emailDoc lists the accounts sharing one address. It exists because the
+// embedded server cannot use a secondary index: looking an address up by
+// _id here is a key lookup, where a query on accounts.email would scan every
+// account. It is kept in step without transactions: an address is added
+// before the account is written and removed after, and readers check each
+// account's own address, so a crash in between leaves at worst a stale entry
+// that is ignored.
+type emailDoc struct {
+	ID  string   `bson:"_id"`
+	IDs []string `bson:"ids"`
+}
+
+func fromAccount(a account.Account) accountDoc {
+	return accountDoc{
+		ID: a.ID, Identifier: a.Identifier, Email: a.Email,
+		FirstName: a.FirstName, LastName: a.LastName, Population: a.Population,
+		Status: string(a.Status), PasswordHash: a.PasswordHash, PasswordSetBy: a.PasswordSetBy,
+		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}
+
+func (d accountDoc) account() account.Account {
+	return account.Account{
+		ID: d.ID, Identifier: d.Identifier, Email: d.Email,
+		FirstName: d.FirstName, LastName: d.LastName, Population: d.Population,
+		Status: account.Status(d.Status), PasswordHash: d.PasswordHash, PasswordSetBy: d.PasswordSetBy,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+	}
+}
+
+// GetAccount returns the account with this normalised identifier.
+func (s *Store) GetAccount(ctx context.Context, id string) (account.Account, error) {
+	var d accountDoc
+	err := s.db.Collection(colAccounts).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return account.Account{}, account.ErrNotFound
+	}
+	if err != nil {
+		return account.Account{}, fmt.Errorf("store: get account: %w", err)
+	}
+	return d.account(), nil
+}
+
+// SaveAccount creates or replaces an account and keeps the e-mail index in step.
+func (s *Store) SaveAccount(ctx context.Context, a account.Account, previousEmail string) error {
+	newKey, oldKey := account.NormaliseEmail(a.Email), account.NormaliseEmail(previousEmail)
+	if newKey != "" && newKey != oldKey {
+		if err := s.addEmail(ctx, newKey, a.ID); err != nil {
+			return err
+		}
+	}
+	_, err := s.db.Collection(colAccounts).ReplaceOne(ctx,
+		bson.D{{Key: "_id", Value: a.ID}}, fromAccount(a), options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("store: save account: %w", err)
+	}
+	if oldKey != "" && oldKey != newKey {
+		if err := s.removeEmail(ctx, oldKey, a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) addEmail(ctx context.Context, key, id string) error {
+	_, err := s.db.Collection(colEmails).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: key}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: id}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("store: index e-mail: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) removeEmail(ctx context.Context, key, id string) error {
+	_, err := s.db.Collection(colEmails).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: key}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: id}}}})
+	if err != nil {
+		return fmt.Errorf("store: unindex e-mail: %w", err)
+	}
+	return nil
+}
+
+// AccountsByEmail returns the accounts whose address is email, ordered by
+// identifier. Index entries whose account has since changed address are
+// skipped.
+func (s *Store) AccountsByEmail(ctx context.Context, email string) ([]account.Account, error) {
+	key := account.NormaliseEmail(email)
+	var e emailDoc
+	err := s.db.Collection(colEmails).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&e)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: accounts by e-mail: %w", err)
+	}
+	var out []account.Account
+	for _, id := range e.IDs {
+		a, err := s.GetAccount(ctx, id)
+		if errors.Is(err, account.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if account.NormaliseEmail(a.Email) == key {
+			out = append(out, a)
+		}
+	}
+	sortAccounts(out)
+	return out, nil
+}
+
+func sortAccounts(as []account.Account) {
+	slices.SortFunc(as, func(a, b account.Account) int { return strings.Compare(a.ID, b.ID) })
+}
+
+// CountAccounts returns how many accounts exist.
+func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
+	n, err := s.db.Collection(colAccounts).EstimatedDocumentCount(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: count accounts: %w", err)
+	}
+	return n, nil
+}

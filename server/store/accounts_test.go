@@ -1,0 +1,70 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/store/storetest"
+)
+
+func TestAccountsRoundTripAndEmailIndex(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.New(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	a := account.Account{ID: "p001", Identifier: "P001", Email: "Parent@Example.fr", FirstName: "Anne", LastName: "Durand",
+		Population: "parents", Status: account.StatusActive, PasswordHash: "h", PasswordSetBy: account.SetByImport, CreatedAt: now, UpdatedAt: now}
+	b := a
+	b.ID, b.Identifier, b.FirstName = "p002", "P002", "Paul"
+	for _, x := range []account.Account{b, a} {
+		if err := s.SaveAccount(ctx, x, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetAccount(ctx, "p001")
+	if err != nil || got != a {
+		t.Fatalf("GetAccount = %+v, %v; want %+v", got, err, a)
+	}
+	if _, err := s.GetAccount(ctx, "nobody"); !errors.Is(err, account.ErrNotFound) {
+		t.Errorf("unknown account: err = %v", err)
+	}
+
+	shared, err := s.AccountsByEmail(ctx, " parent@EXAMPLE.fr ")
+	if err != nil || len(shared) != 2 || shared[0].ID != "p001" || shared[1].ID != "p002" {
+		t.Fatalf("AccountsByEmail = %+v, %v", shared, err)
+	}
+
+	// Moving one account to another address removes it from the old entry.
+	b.Email = "paul@example.fr"
+	if err := s.SaveAccount(ctx, b, a.Email); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		email string
+		want  []string
+	}{
+		{"parent@example.fr", []string{"p001"}},
+		{"paul@example.fr", []string{"p002"}},
+		{"nobody@example.fr", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.email, func(t *testing.T) {
+			got, err := s.AccountsByEmail(ctx, tt.email)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, g := range got {
+				ids = append(ids, g.ID)
+			}
+			if len(ids) != len(tt.want) || (len(ids) > 0 && ids[0] != tt.want[0]) {
+				t.Errorf("ids = %v, want %v", ids, tt.want)
+			}
+		})
+	}
+	if n, err := s.CountAccounts(ctx); err != nil || n != 2 {
+		t.Errorf("CountAccounts = %d, %v", n, err)
+	}
+}

@@ -1,0 +1,108 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"mime"
+	"path"
+	"strings"
+
+	"github.com/andybalholm/brotli"
+	"github.com/gofiber/fiber/v2"
+)
+
+// asset is one built file, fingerprinted and compressed once at start so that
+// serving it costs a map lookup.
+type asset struct {
+	contentType string
+	raw, gz, br []byte
+	etag        string
+}
+
+// assetSet maps fingerprinted URLs (/assets/app.3f2a1b9c.css) to files, and
+// plain names (app.css) to their fingerprinted URLs for the templates.
+type assetSet struct {
+	byURL  map[string]*asset
+	byName map[string]string
+}
+
+func newAssetSet() *assetSet {
+	return &assetSet{byURL: map[string]*asset{}, byName: map[string]string{}}
+}
+
+// addFS adds every file of fsys.
+func (s *assetSet) addFS(fsys fs.FS) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return fmt.Errorf("web: read asset %s: %w", p, err)
+		}
+		return s.add(p, b)
+	})
+}
+
+// add fingerprints and compresses one file. The fingerprint is part of the
+// URL, so browsers may keep the file for a year: a new build has new URLs.
+func (s *assetSet) add(name string, b []byte) error {
+	sum := sha256.Sum256(b)
+	fp := hex.EncodeToString(sum[:])[:10]
+	ext := path.Ext(name)
+	url := "/assets/" + strings.TrimSuffix(name, ext) + "." + fp + ext
+	ct := mime.TypeByExtension(ext)
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	a := &asset{contentType: ct, raw: b, etag: `"` + fp + `"`}
+	if len(b) > 512 && !strings.HasPrefix(ct, "image/png") {
+		var gz, br bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		_, _ = zw.Write(b)
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("web: gzip %s: %w", name, err)
+		}
+		bw := brotli.NewWriterLevel(&br, brotli.BestCompression)
+		_, _ = bw.Write(b)
+		if err := bw.Close(); err != nil {
+			return fmt.Errorf("web: brotli %s: %w", name, err)
+		}
+		a.gz, a.br = gz.Bytes(), br.Bytes()
+	}
+	s.byURL[url] = a
+	s.byName[name] = url
+	return nil
+}
+
+// url returns the fingerprinted URL of a built file.
+func (s *assetSet) url(name string) string { return s.byName[name] }
+
+// serve answers GET /assets/*.
+func (s *assetSet) serve(c *fiber.Ctx) error {
+	a, ok := s.byURL[c.Path()]
+	if !ok {
+		return fiber.ErrNotFound
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+	c.Set(fiber.HeaderContentType, a.contentType)
+	c.Set(fiber.HeaderETag, a.etag)
+	c.Vary(fiber.HeaderAcceptEncoding)
+	if c.Get(fiber.HeaderIfNoneMatch) == a.etag {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	accept := c.Get(fiber.HeaderAcceptEncoding)
+	switch {
+	case a.br != nil && strings.Contains(accept, "br"):
+		c.Set(fiber.HeaderContentEncoding, "br")
+		return c.Send(a.br)
+	case a.gz != nil && strings.Contains(accept, "gzip"):
+		c.Set(fiber.HeaderContentEncoding, "gzip")
+		return c.Send(a.gz)
+	}
+	return c.Send(a.raw)
+}

@@ -1,0 +1,100 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// errCSRF is returned when a form fails the CSRF check; the error handler
+// shows « Formulaire expiré » with status 403.
+var errCSRF = errors.New("web: CSRF check failed")
+
+// csrfGuard protects every unsafe request twice.
+//
+// First, Go's own http.CrossOriginProtection rejects requests that browsers
+// mark as cross-site (Sec-Fetch-Site, or Origin against Host). Second, a
+// signed double-submit token (OWASP's recommended stateless pattern): a random
+// value in an HttpOnly cookie, and in each form an HMAC of it keyed by
+// SESAME_SECRET, so that neither a forged cookie nor a token copied from
+// another browser passes.
+//
+// Fiber's own CSRF middleware was not used: it writes its token to storage on
+// every request (a database write per page view once shared between
+// instances), and behind HTTPS it rejects any POST without a Referer, which
+// breaks the pages that must send Referrer-Policy: no-referrer because their
+// URL carries a code.
+type csrfGuard struct {
+	key        []byte
+	cookieName string
+	secure     bool
+	cop        *http.CrossOriginProtection
+}
+
+const csrfField = "_csrf"
+
+func newCSRFGuard(key []byte, secure bool) *csrfGuard {
+	name := "sesame_csrf"
+	if secure {
+		// The __Host- prefix forbids a sibling sub-domain from planting this
+		// cookie for us.
+		name = "__Host-sesame_csrf"
+	}
+	return &csrfGuard{key: key, cookieName: name, secure: secure, cop: http.NewCrossOriginProtection()}
+}
+
+func (g *csrfGuard) token(cookie string) string {
+	m := hmac.New(sha256.New, g.key)
+	m.Write([]byte(cookie))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// handler issues the cookie when missing, exposes the form token to the
+// templates, and checks unsafe methods.
+func (g *csrfGuard) handler(c *fiber.Ctx) error {
+	cookie := c.Cookies(g.cookieName)
+	if len(cookie) != 43 {
+		if !isSafeMethod(c.Method()) {
+			return errCSRF
+		}
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		cookie = base64.RawURLEncoding.EncodeToString(b)
+		c.Cookie(&fiber.Cookie{
+			Name: g.cookieName, Value: cookie, Path: "/",
+			HTTPOnly: true, Secure: g.secure, SameSite: fiber.CookieSameSiteLaxMode,
+			SessionOnly: true,
+		})
+	}
+	want := g.token(cookie)
+	c.Locals(localCSRF, want)
+	if isSafeMethod(c.Method()) {
+		return c.Next()
+	}
+	req := &http.Request{Method: c.Method(), Host: c.Hostname(), Header: http.Header{}}
+	for _, h := range []string{"Sec-Fetch-Site", "Origin"} {
+		if v := c.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	if err := g.cop.Check(req); err != nil {
+		return errCSRF
+	}
+	got := c.FormValue(csrfField)
+	if got == "" {
+		got = c.Get("X-CSRF-Token")
+	}
+	if !hmac.Equal([]byte(got), []byte(want)) {
+		return errCSRF
+	}
+	return c.Next()
+}
+
+func isSafeMethod(m string) bool {
+	return m == fiber.MethodGet || m == fiber.MethodHead || m == fiber.MethodOptions
+}

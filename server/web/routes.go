@@ -1,0 +1,33 @@
+package web
+
+import (
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+)
+
+// routes lists every route in one place.
+func (s *Server) routes(app *fiber.App) {
+	app.Use(recover.New())
+	app.Use(requestid.New())
+	app.Use(s.logRequests)
+	app.Use(s.securityHeaders)
+
+	// Probes and assets need neither language, CSRF nor compression of
+	// HTML; assets are compressed once at start.
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/assets/*", s.assets.serve)
+
+	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}))
+	app.Use(s.language)
+	app.Use(onlyGetAndPost)
+	app.Use(s.csrf.handler)
+
+	app.Get("/", s.loginPage)
+	app.Get("/login", s.loginPage)
+	app.Get("/lang/:code", s.switchLanguage)
+
+	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+}

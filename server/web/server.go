@@ -1,0 +1,118 @@
+// Package web adapts HTTP to Sésame's domain: a Fiber backend-for-frontend
+// that renders templ components, enhanced by HTMX.
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/i18n"
+)
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the web server's dependencies, built by main.
+type Deps struct {
+	Log            *slog.Logger
+	Catalog        *i18n.Catalog
+	Dist           fs.FS // the built front end (frontend/dist)
+	Store          Pinger
+	StoreKind      string // "embedded" or "mongodb", shown by /readyz
+	Secret         []byte
+	BaseURL        *url.URL
+	TrustedProxies []string
+	School         views.School
+	PrimaryColor   string
+	Version        string
+	Now            func() time.Time
+}
+
+// Server holds what handlers share. It has no mutable state of its own.
+type Server struct {
+	log     *slog.Logger
+	cat     *i18n.Catalog
+	assets  *assetSet
+	store   Pinger
+	kind    string
+	csrf    *csrfGuard
+	secure  bool
+	base    *url.URL
+	school  views.School
+	version string
+	now     func() time.Time
+}
+
+// Locals keys.
+const (
+	localLang = "lang"
+	localCSRF = "csrf"
+)
+
+// New builds the Fiber application with every route and middleware.
+func New(d Deps) (*fiber.App, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{
+		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
+		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
+		school: d.School, version: d.Version, now: d.Now,
+	}
+	s.csrf = newCSRFGuard(deriveKey(d.Secret, "csrf"), s.secure)
+	s.assets = newAssetSet()
+	if err := s.assets.addFS(d.Dist); err != nil {
+		return nil, err
+	}
+	if err := s.assets.add("theme.css", themeCSS(d.PrimaryColor)); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"app.css", "app.js", "htmx.min.js", "favicon.svg"} {
+		if s.assets.url(name) == "" {
+			return nil, fmt.Errorf("web: built asset %s missing (run npm run build)", name)
+		}
+	}
+
+	cfg := fiber.Config{
+		AppName:               "sesame",
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		// Fiber reuses request buffers; Immutable copies every string it hands
+		// out, so a value kept after the handler returns stays intact.
+		Immutable:    true,
+		BodyLimit:    64 << 10,
+		ReadTimeout:  15 * time.Second,
+		WriteTimeout: 15 * time.Second,
+		IdleTimeout:  60 * time.Second,
+	}
+	if len(d.TrustedProxies) > 0 {
+		// X-Forwarded-For is only believed from the configured proxies;
+		// otherwise anyone could pick the IP that rate limits count.
+		cfg.ProxyHeader = fiber.HeaderXForwardedFor
+		cfg.EnableTrustedProxyCheck = true
+		cfg.TrustedProxies = d.TrustedProxies
+		cfg.EnableIPValidation = true
+	}
+	app := fiber.New(cfg)
+	s.routes(app)
+	return app, nil
+}
+
+// deriveKey gives each use of the secret its own key, so that a token
+// valid for one purpose is never valid for another.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("sesame/" + purpose))
+	return m.Sum(nil)
+}
