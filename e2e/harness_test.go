@@ -1,0 +1,306 @@
+// Package e2e drives the real sesame binary from a real browser: Debian's
+// Chromium, headless, at a phone's viewport, with axe-core checking each
+// page for accessibility problems.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// binary is the sesame executable built once for all tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "sesame-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// make test passes the binary that make build produced, the same one
+	// the Dockerfile ships; a plain go test builds one the same way.
+	binary = os.Getenv("SESAME_BINARY")
+	if binary == "" {
+		binary = filepath.Join(dir, "sesame")
+		build := exec.Command("go", "build", "-trimpath", "-o", binary, "..")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build sesame:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// server is a running sesame process.
+type server struct {
+	URL     string
+	DataDir string
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	logs    strings.Builder
+}
+
+// Logs returns what the process has written so far.
+func (s *server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// startServer runs the binary with the embedded store in a fresh data
+// directory; env adds or overrides variables.
+func startServer(t *testing.T, env ...string) *server {
+	t.Helper()
+	port := freePort(t)
+	s := &server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), DataDir: t.TempDir()}
+	s.cmd = exec.Command(binary)
+	s.cmd.Env = append(os.Environ(),
+		fmt.Sprintf("SESAME_ADDR=127.0.0.1:%d", port),
+		"SESAME_BASE_URL="+s.URL,
+		"SESAME_DATA_DIR="+s.DataDir,
+		"SESAME_LOG_FORMAT=text",
+	)
+	s.cmd.Env = append(s.cmd.Env, env...)
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stderr = s.cmd.Stdout
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := sync.Once{}
+		for sc.Scan() {
+			s.mu.Lock()
+			s.logs.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+			if listening.MatchString(sc.Text()) {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			t.Error("sesame did not stop within 10 s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("server logs:\n%s", s.Logs())
+		}
+	})
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("sesame did not start:\n%s", s.Logs())
+	}
+	return s
+}
+
+// chromiumPath finds Debian's Chromium. Browser tests are skipped without
+// it, unless SESAME_E2E=require (as in make test), where they fail.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("SESAME_E2E") == "require" {
+		t.Fatal("Chromium not found; install Debian's chromium package")
+	}
+	t.Skip("Chromium not found; set SESAME_E2E=require to make this a failure")
+	return ""
+}
+
+// browser is a headless Chromium tab at a phone's viewport that records
+// console errors and page exceptions.
+type browser struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	errors []string
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(390, 844),
+		// A parent in France: the browser asks for French first.
+		chromedp.Flag("accept-lang", "fr-FR,fr"),
+	)
+	actx, cancelA := context.WithTimeout(context.Background(), 90*time.Second)
+	actx, cancelB := chromedp.NewExecAllocator(actx, opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
+	b := &browser{ctx: ctx}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, string(a.Value))
+				}
+				b.errors = append(b.errors, "console.error: "+strings.Join(parts, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			msg := e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				msg += " " + e.ExceptionDetails.Exception.Description
+			}
+			b.errors = append(b.errors, "exception: "+msg)
+		case *log.EventEntryAdded:
+			if e.Entry.Level == log.EntryLevelError {
+				b.errors = append(b.errors, "log: "+e.Entry.Text+" "+e.Entry.URL)
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, log.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch),
+	); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return b
+}
+
+func (b *browser) run(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consoleErrors returns and clears what the page logged as errors.
+func (b *browser) consoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e := b.errors
+	b.errors = nil
+	return e
+}
+
+func (b *browser) noConsoleErrors(t *testing.T) {
+	t.Helper()
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n  %s", strings.Join(errs, "\n  "))
+	}
+}
+
+type axeResult struct {
+	Violations []struct {
+		ID     string `json:"id"`
+		Impact string `json:"impact"`
+		Help   string `json:"help"`
+		Nodes  []struct {
+			Target []any `json:"target"`
+		} `json:"nodes"`
+	} `json:"violations"`
+	Passes []json.RawMessage `json:"passes"`
+}
+
+// axe runs axe-core (from node_modules, installed by npm ci) on the page and
+// fails the test on any violation of WCAG 2.x A/AA or best practices.
+func (b *browser) axe(t *testing.T, page string) {
+	t.Helper()
+	src, err := os.ReadFile("../node_modules/axe-core/axe.min.js")
+	if err != nil {
+		t.Fatalf("axe-core missing (run npm ci): %v", err)
+	}
+	res, err := chromedp.Run(b.ctx, chromedp.Evaluate[axeResult](string(src)+`;
+		axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}})`,
+		func(p *runtime.EvaluateParams) { yes := true; p.AwaitPromise = &yes }))
+	if err != nil {
+		t.Fatalf("axe on %s: %v", page, err)
+	}
+	if len(res.Passes) == 0 {
+		t.Fatalf("axe on %s checked nothing", page)
+	}
+	for _, v := range res.Violations {
+		var where []string
+		for _, n := range v.Nodes {
+			where = append(where, fmt.Sprint(n.Target...))
+		}
+		t.Errorf("axe on %s: %s (%s): %s at %s", page, v.ID, v.Impact, v.Help, strings.Join(where, ", "))
+	}
+}
+
+// screenshot keeps a picture of the page in e2e/artifacts for people to look at.
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("artifacts", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("artifacts", name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eval evaluates a JavaScript expression and returns its value.
+func eval[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("eval %q: %v", expr, err)
+	}
+	return v
+}

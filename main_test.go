@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sesame-edu/sesame/server/config"
+)
+
+func envFor(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestRunCommands(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr error
+		wantOut string
+	}{
+		{"version", []string{"version"}, nil, nil, "sesame "},
+		{"help", []string{"help"}, nil, nil, "accounts import"},
+		{"unknown command", []string{"frobnicate"}, nil, errUsage, ""},
+		{"import without file", []string{"accounts", "import"}, nil, errUsage, ""},
+		{"bad setting", nil, map[string]string{"SESAME_ADDR": "nope"}, config.ErrInvalid, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), tt.args, envFor(tt.env), &out)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("output %q lacks %q", out.String(), tt.wantOut)
+			}
+		})
+	}
+}
+
+// TestImportSurvivesRestart is the foundation's "done when": a CSV is
+// imported, a bad one is refused whole, and a restarted server still has the
+// accounts.
+func TestImportSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	env := envFor(map[string]string{"SESAME_DATA_DIR": dir, "SESAME_ADDR": "127.0.0.1:0"})
+	good := filepath.Join(dir, "good.csv")
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(good, []byte("identifier;email;first_name;last_name;population;password\nP1;a@b.fr;Anne;Durand;parents;pw-one-1\nP2;a@b.fr;Paul;Durand;parents;pw-two-2\n"), 0o600)
+	os.WriteFile(bad, []byte("identifier;email;first_name;last_name;population;password\nP3;;Zoé;Roy;parents;x\nP 4;;Léo;Roy;parents;y\n"), 0o600)
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"accounts", "import", good}, env, &out); err != nil {
+		t.Fatalf("import: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "2 created, 0 updated, 0 unchanged") {
+		t.Errorf("summary = %q", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"accounts", "import", bad}, env, &out); err == nil {
+		t.Fatal("bad file imported")
+	}
+	if !strings.Contains(out.String(), "bad.csv:3: identifier") {
+		t.Errorf("bad-row report = %q", out.String())
+	}
+
+	// Serve, then stop: the data directory keeps the accounts.
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, env, logs) }()
+	waitListening(t, logs)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+
+	out.Reset()
+	if err := run(context.Background(), []string{"accounts", "import", good}, env, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "0 created, 0 updated, 2 unchanged") {
+		t.Errorf("after restart, summary = %q (accounts lost?)", out.String())
+	}
+}
+
+func waitListening(t *testing.T, logs *syncWriter) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		s := logs.String()
+		if i := strings.Index(s, "msg=listening addr="); i >= 0 {
+			addr := strings.Fields(s[i+len("msg=listening addr="):])[0]
+			resp, err := http.Get("http://" + addr + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("server never listened:\n%s", logs.String())
+}
