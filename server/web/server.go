@@ -4,8 +4,6 @@ package web
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/keys"
 )
 
 // Pinger reports whether the database answers.
@@ -70,7 +69,7 @@ func New(d Deps) (*fiber.App, error) {
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
 		school: d.School, version: d.Version, now: d.Now,
 	}
-	s.csrf = newCSRFGuard(deriveKey(d.Secret, "csrf"), s.secure)
+	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
 	s.assets = newAssetSet()
 	if err := s.assets.addFS(d.Dist); err != nil {
 		return nil, err
@@ -107,12 +106,4 @@ func New(d Deps) (*fiber.App, error) {
 	app := fiber.New(cfg)
 	s.routes(app)
 	return app, nil
-}
-
-// deriveKey gives each use of the secret its own key, so that a token
-// valid for one purpose is never valid for another.
-func deriveKey(secret []byte, purpose string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("sesame/" + purpose))
-	return m.Sum(nil)
 }
