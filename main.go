@@ -24,10 +24,10 @@ import (
 	"time"
 	_ "time/tzdata" // the minimal container image has no zoneinfo; Europe/Paris must still load
 
-	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/config"
 	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/store"
 	"github.com/sesame-edu/sesame/server/web"
 )
@@ -41,7 +41,7 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sesame:", err)
-		if errors.Is(err, config.ErrInvalid) || errors.Is(err, errUsage) {
+		if errors.Is(err, config.ErrInvalid) || errors.Is(err, school.ErrInvalid) || errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -129,6 +129,22 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*store
 	return s, "embedded", nil
 }
 
+// loadSchool reads SESAME_CONFIG, or returns the built-in configuration.
+func loadSchool(cfg config.Config, log *slog.Logger) (*school.Config, error) {
+	if cfg.ConfigFile == "" {
+		return school.Default(), nil
+	}
+	sc, err := school.Load(cfg.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range sc.WeakPolicies() {
+		log.Warn("weak password policy: " + w)
+	}
+	log.Info("configuration file loaded", "file", cfg.ConfigFile, "school", sc.School.Name, "populations", len(sc.Populations))
+	return sc, nil
+}
+
 // secret returns SESAME_SECRET, or the one generated in the data directory.
 func secret(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	if cfg.Secret != nil {
@@ -149,6 +165,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	sc, err := loadSchool(cfg, log)
+	if err != nil {
+		return err
+	}
 	key, err := secret(cfg, log)
 	if err != nil {
 		return err
@@ -172,7 +192,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	app, err := web.New(web.Deps{
 		Log: log, Catalog: cat, Dist: distFS(), Store: st, StoreKind: kind,
 		Secret: key, BaseURL: cfg.BaseURL, TrustedProxies: cfg.TrustedProxies,
-		School:  views.School{Name: "Sésame"},
+		School: sc, Location: cfg.Location,
 		Version: version(),
 	})
 	if err != nil {
@@ -240,12 +260,16 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 	// The import talks to a person at a terminal: only warnings go to the log.
 	cfg.LogLevel = "warn"
 	log := newLogger(cfg, os.Stderr)
+	sc, err := loadSchool(cfg, log)
+	if err != nil {
+		return err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("accounts import: %w", err)
 	}
 	defer f.Close()
-	rows, bad, err := account.ParseCSV(f, func(string) bool { return true })
+	rows, bad, err := account.ParseCSV(f, sc.Known)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -96,9 +96,31 @@ func StartEmbedded(dir string, tcp bool, log *slog.Logger) (*Embedded, error) {
 		defer close(e.done)
 		_ = f.Run(ctx)
 	}()
-	// MongoDBURI blocks until the listener is bound.
+	// MongoDBURI blocks until the listener is bound. For a socket, the URI
+	// is rebuilt here: FerretDB does not escape commas, which the driver
+	// takes for host separators.
 	e.uri = f.MongoDBURI()
+	if lc.Unix != "" {
+		e.uri = socketURI(lc.Unix)
+	}
 	return e, nil
+}
+
+// socketURI is the connection string of a Unix socket: its path, every
+// byte outside the unreserved set percent-encoded, as the host.
+func socketURI(path string) string {
+	var b strings.Builder
+	b.WriteString("mongodb://")
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	b.WriteString("/")
+	return b.String()
 }
 
 // OpenEmbedded starts the embedded server and connects to it. When a
@@ -110,8 +132,7 @@ func OpenEmbedded(ctx context.Context, dir, database string, log *slog.Logger) (
 	if abs, err := filepath.Abs(dir); err == nil {
 		sock := filepath.Join(abs, socketName)
 		if _, err := os.Stat(sock); err == nil {
-			uri := "mongodb://" + url.PathEscape(sock) + "/"
-			if s, err := connect(ctx, uri, database, log, 300*time.Millisecond); err == nil {
+			if s, err := connect(ctx, socketURI(sock), database, log, 300*time.Millisecond); err == nil {
 				log.Info("using the embedded store of the Sésame process already running", "dir", abs)
 				return s, nil
 			}

@@ -12,12 +12,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
@@ -41,7 +42,7 @@ type testApp struct {
 	jar   map[string]string
 }
 
-func newTestApp(t *testing.T) *testApp {
+func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 	t.Helper()
 	cat, err := i18n.New()
 	if err != nil {
@@ -49,12 +50,16 @@ func newTestApp(t *testing.T) *testApp {
 	}
 	sp := &switchPinger{inner: storetest.New(t)}
 	base, _ := url.Parse("http://sesame.test")
-	app, err := New(Deps{
+	d := Deps{
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: sp, StoreKind: "embedded",
 		Secret: []byte("test-secret-test-secret-test-secret"), BaseURL: base,
-		School: views.School{Name: "Collège Test"}, PrimaryColor: "#0b6e4f",
-	})
+		School: testSchool(t), Location: paris(t),
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	app, err := New(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,4 +122,29 @@ func (a *testApp) csrfToken(path string) string {
 		a.t.Fatalf("%s has no CSRF token", path)
 	}
 	return tok
+}
+
+// testSchool is the example configuration with a recognisable colour.
+func testSchool(t *testing.T) *school.Config {
+	t.Helper()
+	sc, err := school.Load("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.School.PrimaryColor = "#0b6e4f"
+	return sc
+}
+
+func paris(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+// at fixes the clock of the app.
+func at(tm time.Time) func(*Deps) {
+	return func(d *Deps) { d.Now = func() time.Time { return tm } }
 }

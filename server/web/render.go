@@ -32,8 +32,9 @@ func (s *Server) page(c *fiber.Ctx, title string) views.Base {
 		})
 	}
 	return views.Base{
-		T:      t,
-		School: s.school,
+		T:       t,
+		School:  views.School{Name: s.school.School.Name, LogoURL: s.school.School.LogoURL},
+		HelpURL: "/help",
 		Assets: views.Assets{
 			CSS: s.assets.url("app.css"), Theme: s.assets.url("theme.css"),
 			JS: s.assets.url("app.js"), HTMX: s.assets.url("htmx.min.js"),

@@ -28,6 +28,9 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/", s.loginPage)
 	app.Get("/login", s.loginPage)
 	app.Get("/lang/:code", s.switchLanguage)
+	app.Get("/help", s.helpPage)
+	app.Get("/help/:population", s.helpPage)
+	app.Post("/password/check", s.checkPassword)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }

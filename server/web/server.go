@@ -10,11 +10,12 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/school"
 )
 
 // Pinger reports whether the database answers.
@@ -32,25 +33,27 @@ type Deps struct {
 	Secret         []byte
 	BaseURL        *url.URL
 	TrustedProxies []string
-	School         views.School
-	PrimaryColor   string
+	School         *school.Config
+	Location       *time.Location // office hours and same-day deadlines
 	Version        string
 	Now            func() time.Time
 }
 
 // Server holds what handlers share. It has no mutable state of its own.
 type Server struct {
-	log     *slog.Logger
-	cat     *i18n.Catalog
-	assets  *assetSet
-	store   Pinger
-	kind    string
-	csrf    *csrfGuard
-	secure  bool
-	base    *url.URL
-	school  views.School
-	version string
-	now     func() time.Time
+	log      *slog.Logger
+	cat      *i18n.Catalog
+	assets   *assetSet
+	store    Pinger
+	kind     string
+	csrf     *csrfGuard
+	secure   bool
+	base     *url.URL
+	school   *school.Config
+	loc      *time.Location
+	version  string
+	now      func() time.Time
+	validate *validator.Validate
 }
 
 // Locals keys.
@@ -64,17 +67,24 @@ func New(d Deps) (*fiber.App, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.School == nil {
+		d.School = school.Default()
+	}
+	if d.Location == nil {
+		d.Location = time.UTC
+	}
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, version: d.Version, now: d.Now,
+		school: d.School, loc: d.Location, version: d.Version, now: d.Now,
+		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
 	s.assets = newAssetSet()
 	if err := s.assets.addFS(d.Dist); err != nil {
 		return nil, err
 	}
-	if err := s.assets.add("theme.css", themeCSS(d.PrimaryColor)); err != nil {
+	if err := s.assets.add("theme.css", themeCSS(d.School.School.PrimaryColor)); err != nil {
 		return nil, err
 	}
 	for _, name := range []string{"app.css", "app.js", "htmx.min.js", "favicon.svg"} {

@@ -1,0 +1,313 @@
+// Package school reads the school's configuration file (SESAME_CONFIG): its
+// name and colours, its populations (parents, students, staff…) with their
+// password policies, institutional mailboxes and help desks.
+//
+// It imports neither the web framework nor the database driver.
+package school
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/sesame-edu/sesame/server/helpdesk"
+	"github.com/sesame-edu/sesame/server/policy"
+)
+
+// ErrInvalid is wrapped by every error about the file's content, so that
+// main exits with status 2 as for a bad environment variable.
+var ErrInvalid = errors.New("invalid configuration file")
+
+// Config is the whole file.
+type Config struct {
+	School      Info             `yaml:"school"`
+	Populations []Population     `yaml:"populations"`
+	Support     helpdesk.Contact `yaml:"support"`
+	Recovery    Recovery         `yaml:"recovery"`
+}
+
+// Info brands the pages and mails.
+type Info struct {
+	Name         string `yaml:"name"`
+	LogoURL      string `yaml:"logo_url"`
+	PrimaryColor string `yaml:"primary_color"`
+	Town         string `yaml:"town"`
+	PrivacyURL   string `yaml:"privacy_url"`
+}
+
+// Recovery tunes the forgotten-password flow.
+type Recovery struct {
+	// CodeMinutes is how long a mailed code stays valid (default 15).
+	CodeMinutes int `yaml:"code_minutes"`
+	// CodesPerHour is how many codes one identifier may request in an hour
+	// (default 5).
+	CodesPerHour int `yaml:"codes_per_hour"`
+	// RequestsPerIPHour is how many step-1 requests one client address may
+	// make in an hour (default 30; schools behind one NAT may want more).
+	RequestsPerIPHour int `yaml:"requests_per_ip_hour"`
+}
+
+// Population is one group of people with its own rules.
+type Population struct {
+	// Key matches the population column of the accounts import.
+	Key         string            `yaml:"key"`
+	Label       map[string]string `yaml:"label"`
+	Description map[string]string `yaml:"description"`
+	// Policy is the password policy; absent means policy.Default().
+	Policy  *policy.Policy    `yaml:"password_policy"`
+	Mailbox *Mailbox          `yaml:"mailbox"`
+	Help    *helpdesk.Contact `yaml:"helpdesk"`
+}
+
+// Mailbox describes a population's institutional mailbox.
+type Mailbox struct {
+	Domain string `yaml:"domain"`
+	// Pattern builds the local part: prenom.nom, p.nom, nom.prenom or prenom-nom.
+	Pattern string `yaml:"pattern"`
+	// Redirect is "optional" or "mandatory" (e.g. contract staff).
+	Redirect string `yaml:"redirect"`
+}
+
+// DefaultPopulation is the key of the single population of the built-in
+// configuration; it accepts every account.
+const DefaultPopulation = "default"
+
+// Default is the configuration used without SESAME_CONFIG: one population
+// with the default password policy, for every account.
+func Default() *Config {
+	c := &Config{
+		School: Info{Name: "Sésame"},
+		Populations: []Population{{
+			Key:   DefaultPopulation,
+			Label: map[string]string{"fr": "Tous les comptes", "en": "All accounts"},
+		}},
+	}
+	c.fill()
+	return c
+}
+
+// Load reads and checks the file at path. Any problem names the file, the
+// line and the reason.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads and checks a configuration; name is used in messages.
+func Parse(name string, data []byte) (*Config, error) {
+	var c Config
+	if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField()); err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) && ye.GetToken() != nil {
+			return nil, fmt.Errorf("%w: %s:%d: %s", ErrInvalid, name, ye.GetToken().Position.Line, ye.GetMessage())
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	if problems := c.validate(); len(problems) > 0 {
+		var b strings.Builder
+		for i, p := range problems {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			fmt.Fprintf(&b, "%s:%d: %s: %s", name, lineOf(data, p.path), strings.TrimPrefix(p.path, "$."), p.msg)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, b.String())
+	}
+	c.fill()
+	return &c, nil
+}
+
+type problem struct{ path, msg string }
+
+var (
+	keyRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	colourRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+	domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+)
+
+// Patterns lists the institutional address patterns Sésame knows.
+func Patterns() []string { return []string{"prenom.nom", "p.nom", "nom.prenom", "prenom-nom"} }
+
+func (c *Config) validate() []problem {
+	var ps []problem
+	add := func(path, msg string) { ps = append(ps, problem{path, msg}) }
+	if strings.TrimSpace(c.School.Name) == "" {
+		add("$.school.name", "the school's name is required")
+	}
+	if c.School.PrimaryColor != "" && !colourRE.MatchString(c.School.PrimaryColor) {
+		add("$.school.primary_color", "expected a colour such as #1d4ed8")
+	}
+	for _, u := range []struct{ path, v string }{{"$.school.logo_url", c.School.LogoURL}, {"$.school.privacy_url", c.School.PrivacyURL}} {
+		if u.v != "" && !strings.HasPrefix(u.v, "https://") && !strings.HasPrefix(u.v, "/") {
+			add(u.path, "expected an https:// URL or a path on this site")
+		}
+	}
+	if len(c.Populations) == 0 {
+		add("$.populations", "at least one population is required")
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Populations {
+		at := fmt.Sprintf("$.populations[%d]", i)
+		switch {
+		case !keyRE.MatchString(p.Key):
+			add(at+".key", "expected a short key of lower-case letters, digits, - and _ (e.g. parents)")
+		case seen[p.Key]:
+			add(at+".key", fmt.Sprintf("population %q is defined twice", p.Key))
+		}
+		seen[p.Key] = true
+		if p.Label["fr"] == "" {
+			add(at+".label", "a French label (label: {fr: …}) is required")
+		}
+		if p.Policy != nil {
+			for _, pr := range p.Policy.Validate() {
+				add(at+".password_policy."+pr.Field, pr.Message)
+			}
+		}
+		if m := p.Mailbox; m != nil {
+			if !domainRE.MatchString(m.Domain) {
+				add(at+".mailbox.domain", "expected a mail domain such as ac-region.fr")
+			}
+			if !slices.Contains(Patterns(), m.Pattern) {
+				add(at+".mailbox.pattern", "expected one of "+strings.Join(Patterns(), ", "))
+			}
+			if m.Redirect != "optional" && m.Redirect != "mandatory" {
+				add(at+".mailbox.redirect", "expected optional or mandatory")
+			}
+		}
+		if p.Help != nil {
+			for _, pr := range p.Help.Validate() {
+				add(at+".helpdesk."+pr.Field, pr.Message)
+			}
+		}
+	}
+	for _, pr := range c.Support.Validate() {
+		add("$.support."+pr.Field, pr.Message)
+	}
+	r := c.Recovery
+	if r.CodeMinutes < 0 || r.CodeMinutes > 24*60 {
+		add("$.recovery.code_minutes", "expected between 1 and 1440 minutes")
+	}
+	if r.CodesPerHour < 0 || r.CodesPerHour > 100 {
+		add("$.recovery.codes_per_hour", "expected between 1 and 100")
+	}
+	if r.RequestsPerIPHour < 0 || r.RequestsPerIPHour > 100000 {
+		add("$.recovery.requests_per_ip_hour", "expected between 1 and 100000")
+	}
+	return ps
+}
+
+// fill sets defaults after validation: each population gets a policy (the
+// school's name and town join its context words) and a help desk.
+func (c *Config) fill() {
+	if c.Recovery.CodeMinutes == 0 {
+		c.Recovery.CodeMinutes = 15
+	}
+	if c.Recovery.CodesPerHour == 0 {
+		c.Recovery.CodesPerHour = 5
+	}
+	if c.Recovery.RequestsPerIPHour == 0 {
+		c.Recovery.RequestsPerIPHour = 30
+	}
+	for i := range c.Populations {
+		p := &c.Populations[i]
+		if p.Policy == nil {
+			d := policy.Default()
+			p.Policy = &d
+		}
+		if p.Policy.Blocklist {
+			for _, w := range []string{c.School.Name, c.School.Town} {
+				if len([]rune(strings.TrimSpace(w))) >= 4 && !slices.Contains(p.Policy.ContextWords, w) {
+					p.Policy.ContextWords = append(p.Policy.ContextWords, w)
+				}
+			}
+		}
+		if p.Help == nil {
+			h := c.Support
+			p.Help = &h
+		}
+		if p.Label["en"] == "" {
+			if p.Label == nil {
+				p.Label = map[string]string{}
+			}
+			p.Label["en"] = p.Label["fr"]
+		}
+	}
+}
+
+// Population returns the population with key. With the built-in default
+// configuration every key maps to the single default population, so a
+// school can import parents, students and staff before writing a file.
+func (c *Config) Population(key string) (*Population, bool) {
+	for i := range c.Populations {
+		if c.Populations[i].Key == key {
+			return &c.Populations[i], true
+		}
+	}
+	if len(c.Populations) == 1 && c.Populations[0].Key == DefaultPopulation && key != "" {
+		return &c.Populations[0], true
+	}
+	return nil, false
+}
+
+// Known reports whether an imported account's population is configured.
+func (c *Config) Known(key string) bool {
+	_, ok := c.Population(key)
+	return ok
+}
+
+// NeedsChooser reports whether people must say who they are first.
+func (c *Config) NeedsChooser() bool { return len(c.Populations) > 1 }
+
+// WeakPolicies describes each population whose policy is weaker than the
+// CNIL's recommendation; main warns about them at start.
+func (c *Config) WeakPolicies() []string {
+	var out []string
+	for _, p := range c.Populations {
+		if bits, weak := p.Policy.Weakness(); weak {
+			out = append(out, fmt.Sprintf("population %q: password policy gives about %.0f bits, below the CNIL's %d (deliberation 2022-100)", p.Key, bits, policy.WeakBits))
+		}
+	}
+	return out
+}
+
+// Text picks a translation: lang, then French, then any.
+func Text(m map[string]string, lang string) string {
+	if s := m[lang]; s != "" {
+		return s
+	}
+	if s := m["fr"]; s != "" {
+		return s
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		return m[k]
+	}
+	return ""
+}
+
+// lineOf finds the line of a YAML path such as $.populations[1].key, or of
+// its closest existing parent.
+func lineOf(data []byte, path string) int {
+	for p := path; p != "$" && p != ""; {
+		if yp, err := yaml.PathString(p); err == nil {
+			if n, err := yp.ReadNode(bytes.NewReader(data)); err == nil && n != nil && n.GetToken() != nil {
+				return n.GetToken().Position.Line
+			}
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i <= 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 1
+}

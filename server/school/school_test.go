@@ -1,0 +1,95 @@
+package school
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestExampleFileLoads(t *testing.T) {
+	c, err := Load("../../config.example.yaml")
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	if c.School.Name != "Lycée Jean Moulin" || len(c.Populations) != 5 || !c.NeedsChooser() {
+		t.Fatalf("got %+v", c.School)
+	}
+	staff, ok := c.Population("staff")
+	if !ok || staff.Policy.MinLength != 12 || staff.Mailbox.Redirect != "optional" {
+		t.Errorf("staff = %+v", staff)
+	}
+	if cs, _ := c.Population("contract-staff"); cs.Mailbox.Redirect != "mandatory" {
+		t.Errorf("contract staff redirect = %q", cs.Mailbox.Redirect)
+	}
+	if _, ok := c.Population("aliens"); ok {
+		t.Error("an unknown population matched")
+	}
+	// Staff have no help desk of their own: the support desk answers.
+	if staff.Help.Email != "assistance@region.example" {
+		t.Errorf("staff help desk = %q", staff.Help.Email)
+	}
+	parents, _ := c.Population("parents")
+	if !strings.Contains(strings.Join(parents.Policy.ContextWords, ","), "Montpellier") {
+		t.Errorf("the town is not a context word: %v", parents.Policy.ContextWords)
+	}
+	weak := strings.Join(c.WeakPolicies(), "\n")
+	for _, want := range []string{`"parents"`, `"students"`} {
+		if !strings.Contains(weak, want) {
+			t.Errorf("weak policies %q lack %s", weak, want)
+		}
+	}
+	if strings.Contains(weak, `"staff"`) || strings.Contains(weak, `"officials"`) {
+		t.Errorf("strong policies reported weak: %q", weak)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	if c.NeedsChooser() {
+		t.Error("the default configuration asks who you are")
+	}
+	for _, key := range []string{"parents", "staff", "anything"} {
+		if p, ok := c.Population(key); !ok || p.Key != DefaultPopulation {
+			t.Errorf("default config: Population(%q) = %v, %v", key, p, ok)
+		}
+	}
+	if len(c.WeakPolicies()) != 0 {
+		t.Errorf("the default policy is weak: %v", c.WeakPolicies())
+	}
+}
+
+func TestParseErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"syntax", "school:\n  name: [unclosed\n", "x.yaml:2:"},
+		{"unknown key", "school:\n  name: A\n  colour: red\npopulations:\n  - key: p\n    label: {fr: P}\n", "x.yaml:3:"},
+		{"missing name", "school:\n  town: X\npopulations:\n  - key: p\n    label: {fr: P}\n", "x.yaml:2: school.name"},
+		{"bad key", "school: {name: A}\npopulations:\n  - key: P Q\n    label: {fr: P}\n", "x.yaml:3: populations[0].key"},
+		{"duplicate population", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\n  - key: p\n    label: {fr: Q}\n", "x.yaml:5: populations[1].key"},
+		{"bad policy", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\n    password_policy:\n      min_length: 20\n      max_length: 10\n", "x.yaml:7: populations[0].password_policy.max_length"},
+		{"bad mailbox", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\n    mailbox: {domain: x, pattern: nom, redirect: maybe}\n", "populations[0].mailbox.domain"},
+		{"bad hours", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\nsupport:\n  hours:\n    slots:\n      - {day: funday, from: '10:00', to: '11:00'}\n", "x.yaml:8: support.hours.slots[0].day"},
+		{"wrong type", "school: {name: A}\npopulations: 3\n", "x.yaml:2:"},
+		{"no population", "school: {name: A}\n", "populations"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.yaml))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(os.DevNull + "/nope.yaml")
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,65 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata"
+)
+
+func TestHelpPage(t *testing.T) {
+	loc := paris(t)
+	tests := []struct {
+		name, path, accept string
+		now                time.Time
+		wantStatus         string
+		wantOpen           bool
+	}{
+		{"support open", "/help", "fr", time.Date(2026, 11, 24, 10, 0, 0, 0, loc), "Ouvert maintenant, jusqu'à 17 h 30", true},
+		{"support closed at night", "/help", "fr", time.Date(2026, 11, 24, 20, 0, 0, 0, loc), "Fermé actuellement. Prochaine ouverture : demain à 08 h 30", false},
+		{"support closed on Saturday, English", "/help", "en", time.Date(2026, 11, 28, 10, 0, 0, 0, loc), "Closed now. Next opening: Monday November 30 at 08:30", false},
+		{"parents open Tuesday afternoon", "/help/parents", "fr", time.Date(2026, 11, 24, 15, 0, 0, 0, loc), "Ouvert maintenant, jusqu'à 16 h 00", true},
+		{"parents closed at 16:00 sharp", "/help/parents", "fr", time.Date(2026, 11, 24, 16, 0, 0, 0, loc), "Fermé actuellement. Prochaine ouverture : demain à 14 h 00", false},
+		{"parents during the holidays", "/help/parents", "fr", time.Date(2026, 10, 20, 15, 0, 0, 0, loc), "Fermé (Vacances de la Toussaint). Prochaine ouverture : mardi 3 novembre à 14 h 00", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newTestApp(t, at(tt.now))
+			resp := a.get(tt.path, "Accept-Language", tt.accept)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			d := doc(t, resp)
+			st := d.Find(`[data-testid="desk-status"]`)
+			if got := strings.Join(strings.Fields(st.Text()), " "); !strings.HasSuffix(got, tt.wantStatus) {
+				t.Errorf("status line = %q, want %q", got, tt.wantStatus)
+			}
+			if st.HasClass("open") != tt.wantOpen {
+				t.Errorf("open class = %v, want %v", st.HasClass("open"), tt.wantOpen)
+			}
+			if d.Find("table.hours tr").Length() < 4 {
+				t.Error("weekly hours missing")
+			}
+		})
+	}
+
+	a := newTestApp(t, at(time.Date(2026, 9, 1, 10, 0, 0, 0, loc)))
+	d := doc(t, a.get("/help/parents"))
+	if note := d.Find("table.hours .note").Text(); note != "uniquement en septembre" {
+		t.Errorf("September-only note = %q", note)
+	}
+	if tel, _ := d.Find(`a[href^="tel:"]`).Attr("href"); tel != "tel:0467000000" {
+		t.Errorf("tel link = %q", tel)
+	}
+	if !strings.Contains(d.Find("ul.closures").Text(), "Vacances de la Toussaint : du 17 octobre 2026 au 2 novembre 2026") {
+		t.Errorf("closures = %q", d.Find("ul.closures").Text())
+	}
+	// The support page lists the populations with a desk of their own.
+	d = doc(t, a.get("/help"))
+	if d.Find(`a[href="/help/parents"]`).Length() != 1 {
+		t.Error("the support page does not link to the parents' desk")
+	}
+	if resp := a.get("/help/aliens"); resp.StatusCode != 404 {
+		t.Errorf("unknown population: status %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,69 @@
+package web
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/school"
+)
+
+// checklist words a policy result for the live feedback. With an empty
+// result (before typing) every rule shows as not yet met.
+func checklist(t *i18n.Localizer, rules []policy.Rule, password, confirm string) views.ChecklistProps {
+	p := views.ChecklistProps{T: t}
+	met := 0
+	for _, r := range rules {
+		text := t.T(r.Key)
+		if r.N > 0 {
+			text = t.T(r.Key, "N", r.N, "Count", r.N)
+		}
+		p.Items = append(p.Items, views.CheckItem{Text: text, Met: r.Met})
+		if r.Met {
+			met++
+		}
+	}
+	if confirm != "" {
+		p.Match = "no"
+		if policy.Normalize(confirm) == policy.Normalize(password) {
+			p.Match = "yes"
+		}
+	}
+	p.Summary = t.T("policy.summary", "Met", met, "Total", len(rules))
+	return p
+}
+
+// passwordForm is what the live checklist receives as the person types.
+type passwordForm struct {
+	Password   string `form:"password" validate:"max=4096"`
+	Confirm    string `form:"confirm" validate:"max=4096"`
+	Population string `form:"population" validate:"max=32"`
+	Identifier string `form:"identifier" validate:"max=254"`
+}
+
+// checkPassword answers the HTMX request of a new-password field with the
+// checklist of its population's policy. It only informs: the step that
+// saves the password evaluates it again with the account's own data.
+func (s *Server) checkPassword(c *fiber.Ctx) error {
+	var f passwordForm
+	if err := c.BodyParser(&f); err != nil || s.validate.Struct(f) != nil {
+		return fiber.ErrBadRequest
+	}
+	pop, ok := s.school.Population(f.Population)
+	if !ok {
+		pop = &s.school.Populations[0]
+	}
+	pol := *pop.Policy
+	res := pol.Evaluate(f.Password, policy.Context{Identifier: f.Identifier})
+	return render(c, fiber.StatusOK, views.ChecklistUpdate(checklist(s.t(c), res.Rules, f.Password, f.Confirm)))
+}
+
+// populationPolicy returns the policy of a population key.
+func (s *Server) populationPolicy(key string) (*school.Population, policy.Policy) {
+	pop, ok := s.school.Population(key)
+	if !ok {
+		pop = &s.school.Populations[0]
+	}
+	return pop, *pop.Policy
+}
