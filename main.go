@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // the minimal container image has no zoneinfo; Europe/Paris must still load
@@ -27,6 +28,11 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/config"
 	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/notify"
+	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/store"
 	"github.com/sesame-edu/sesame/server/web"
@@ -189,15 +195,56 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
+
+	// Mail: flows write to the outbox; the worker delivers, over SMTP or,
+	// without SESAME_SMTP_URL, to the log so a newcomer can read codes.
+	var sender mail.Sender = mail.NewLogSender(log)
+	if cfg.SMTPURL != nil {
+		if sender, err = mail.NewSMTPSender(cfg.SMTPURL, 20*time.Second); err != nil {
+			return err
+		}
+		log.Info("mail: SMTP", "relay", cfg.SMTPURL.Redacted())
+	} else {
+		log.Warn("mail: SESAME_SMTP_URL unset, mails are written to this log (codes included); set it in production")
+	}
+	worker := mail.NewWorker(st, sender, key, cfg.MailFrom, log, mail.WorkerOptions{SentRetention: 24 * time.Hour})
+	outbox := mail.NewOutbox(st, key, time.Now, worker.Notify)
+	limiter := ratelimit.New(st, time.Now)
+	rec := recovery.New(recovery.Deps{
+		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
+		Notifier: notify.New(outbox, cat, sc.School.Name, cfg.Location),
+		Hasher:   account.NewHasher(account.DefaultParams(), runtime.NumCPU()),
+		Key:      keys.Derive(key, "recovery"),
+		Policy:   sc.PolicyOf,
+		Log:      log, Now: time.Now,
+		SinglePopulation: !sc.NeedsChooser(),
+	}, recovery.Config{
+		CodeTTL: time.Duration(sc.Recovery.CodeMinutes) * time.Minute, FlowTTL: time.Hour,
+		MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: sc.Recovery.CodesPerHour,
+		BaseURL: cfg.BaseURL,
+	})
+
 	app, err := web.New(web.Deps{
 		Log: log, Catalog: cat, Dist: distFS(), Store: st, StoreKind: kind,
 		Secret: key, BaseURL: cfg.BaseURL, TrustedProxies: cfg.TrustedProxies,
-		School: sc, Location: cfg.Location,
+		School: sc, Location: cfg.Location, Recovery: rec, Limiter: limiter,
+		MailStats: func(ctx context.Context) (int, time.Duration, error) {
+			s, err := worker.Stats(ctx)
+			return s.Waiting, s.OldestAge, err
+		},
 		Version: version(),
 	})
 	if err != nil {
 		return err
 	}
+
+	// Background work stops with ctx; the store closes only after it has.
+	var bg sync.WaitGroup
+	bg.Add(3)
+	go func() { defer bg.Done(); _ = worker.Run(ctx) }()
+	go func() { defer bg.Done(); rec.Run(ctx, 2) }()
+	go func() { defer bg.Done(); sweep(ctx, st, log) }()
+	defer bg.Wait()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -220,6 +267,25 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		log.Warn("shutdown: some connections were cut", "err", err)
 	}
 	return nil
+}
+
+// sweep deletes expired documents every minute: the embedded store has no
+// TTL indexes, and on MongoDB it is a cheap no-op.
+func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := st.Sweep(ctx, now); err != nil && ctx.Err() == nil {
+				log.Warn("sweep expired documents", "err", err)
+			} else if n > 0 {
+				log.Debug("expired documents deleted", "count", n)
+			}
+		}
+	}
 }
 
 // healthcheck asks the local server's /readyz; the container image has no

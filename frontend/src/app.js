@@ -1,5 +1,7 @@
-// Sésame's progressive enhancements. Every form works without this file;
-// it only adds comfort: a show/hide toggle on password fields.
+// Sésame's progressive enhancements. Every form works without this file
+// (real forms, real pages); it adds the recovery dialog that stays open
+// across the steps, a show/hide toggle on password fields, focus
+// management, and messages when the network fails.
 (function () {
   "use strict";
 
@@ -18,6 +20,93 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { enhancePasswords(document); });
+  // The dialog asks before closing while a step is in progress (1 to 3).
+  function stepInProgress(dialog) {
+    var step = dialog.querySelector("#recovery-step");
+    var n = step ? parseInt(step.getAttribute("data-step") || "0", 10) : 0;
+    return n >= 1 && n <= 3;
+  }
+
+  function askBeforeClosing(dialog) {
+    if (!stepInProgress(dialog)) {
+      dialog.close();
+      return;
+    }
+    var box = dialog.querySelector("[data-dialog-confirm]");
+    box.hidden = false;
+    box.querySelector("[data-dialog-stay]").focus();
+  }
+
+  function focusHeading(dialog) {
+    var h = dialog.querySelector("#recovery-title");
+    if (h) h.focus({ preventScroll: false });
+  }
+
+  function setupDialog(dialog) {
+    if (!dialog || dialog.dataset.ready) return;
+    dialog.dataset.ready = "1";
+    dialog.querySelector("[data-dialog-close]").addEventListener("click", function () {
+      askBeforeClosing(dialog);
+    });
+    dialog.addEventListener("cancel", function (e) {
+      // Escape: same question as the close button.
+      e.preventDefault();
+      askBeforeClosing(dialog);
+    });
+    dialog.querySelector("[data-dialog-stay]").addEventListener("click", function () {
+      dialog.querySelector("[data-dialog-confirm]").hidden = true;
+      focusHeading(dialog);
+    });
+    if (dialog.getAttribute("data-open") === "true") {
+      // Rendered open for browsers without JavaScript; make it modal.
+      if (dialog.open) dialog.close();
+      dialog.showModal();
+      focusHeading(dialog);
+    }
+  }
+
+  document.addEventListener("click", function (e) {
+    var opener = e.target.closest("[data-open-dialog]");
+    if (!opener) return;
+    var dialog = document.getElementById(opener.getAttribute("data-open-dialog"));
+    if (dialog && !dialog.open) {
+      dialog.querySelector("[data-dialog-confirm]").hidden = true;
+      dialog.showModal();
+    }
+  });
+
+  // After each step arrives, move focus to its heading so that screen
+  // readers announce it and the keyboard starts from the top of the step.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var dialog = e.target.closest ? e.target.closest("dialog") : null;
+    if (!dialog) dialog = document.getElementById("recovery-dialog");
+    if (dialog && dialog.open && e.detail.target && e.detail.target.id === "recovery-step") {
+      var first = dialog.querySelector("[aria-invalid=true]");
+      if (first) first.focus(); else focusHeading(dialog);
+    }
+  });
+
+  // A failed request (server error, lost network on a phone) must not look
+  // like nothing happened.
+  function showFailure(e, key) {
+    var dialog = document.getElementById("recovery-dialog");
+    var form = e.detail.elt && e.detail.elt.closest ? e.detail.elt.closest("form,section") : null;
+    var where = (form && form.parentNode) || (dialog && dialog.open ? dialog : document.getElementById("main"));
+    if (!where) return;
+    var old = where.querySelector(".net-error");
+    if (old) old.remove();
+    var p = document.createElement("p");
+    p.className = "alert error net-error";
+    p.setAttribute("role", "alert");
+    p.textContent = document.body.getAttribute(key) || "";
+    where.insertBefore(p, where.firstChild);
+  }
+  document.addEventListener("htmx:sendError", function (e) { showFailure(e, "data-msg-network"); });
+  document.addEventListener("htmx:responseError", function (e) { showFailure(e, "data-msg-error"); });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    enhancePasswords(document);
+    setupDialog(document.getElementById("recovery-dialog"));
+  });
   document.addEventListener("htmx:load", function (e) { enhancePasswords(e.target); });
 })();

@@ -48,8 +48,11 @@ type Account struct {
 	Status        Status
 	PasswordHash  string
 	PasswordSetBy string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// PasswordChangedAt is when the person last chose a password; codes
+	// issued before it are void.
+	PasswordChangedAt time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // NormaliseIdentifier folds an identifier as typed into its key: people type
@@ -88,4 +91,19 @@ type Store interface {
 	SaveAccount(ctx context.Context, a Account, previousEmail string) error
 	// AccountsByEmail returns the accounts whose address is email.
 	AccountsByEmail(ctx context.Context, email string) ([]Account, error)
+}
+
+// Looker finds accounts; recovery and sign-in need only this.
+type Looker interface {
+	GetAccount(ctx context.Context, id string) (Account, error)
+	AccountsByEmail(ctx context.Context, email string) ([]Account, error)
+}
+
+// IsEmail reports whether what a person typed in an "identifier or e-mail"
+// field is an e-mail address: identifiers never contain "@" followed by a
+// dot-separated domain.
+func IsEmail(s string) bool {
+	s = strings.TrimSpace(s)
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && strings.Contains(s[at+1:], ".")
 }

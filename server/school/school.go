@@ -259,6 +259,15 @@ func (c *Config) Population(key string) (*Population, bool) {
 	return nil, false
 }
 
+// PolicyOf returns the password policy of a population (the first
+// population's when the key is unknown, which the import prevents).
+func (c *Config) PolicyOf(key string) policy.Policy {
+	if p, ok := c.Population(key); ok {
+		return *p.Policy
+	}
+	return *c.Populations[0].Policy
+}
+
 // Known reports whether an imported account's population is configured.
 func (c *Config) Known(key string) bool {
 	_, ok := c.Population(key)

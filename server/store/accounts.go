@@ -27,6 +27,7 @@ type accountDoc struct {
 	Status        string    `bson:"status"`
 	PasswordHash  string    `bson:"passwordHash"`
 	PasswordSetBy string    `bson:"passwordSetBy"`
+	PwChangedAt   time.Time `bson:"passwordChangedAt,omitempty"`
 	CreatedAt     time.Time `bson:"createdAt"`
 	UpdatedAt     time.Time `bson:"updatedAt"`
 }
@@ -48,7 +49,7 @@ func fromAccount(a account.Account) accountDoc {
 		ID: a.ID, Identifier: a.Identifier, Email: a.Email,
 		FirstName: a.FirstName, LastName: a.LastName, Population: a.Population,
 		Status: string(a.Status), PasswordHash: a.PasswordHash, PasswordSetBy: a.PasswordSetBy,
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		PwChangedAt: a.PasswordChangedAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }
 
@@ -57,7 +58,7 @@ func (d accountDoc) account() account.Account {
 		ID: d.ID, Identifier: d.Identifier, Email: d.Email,
 		FirstName: d.FirstName, LastName: d.LastName, Population: d.Population,
 		Status: account.Status(d.Status), PasswordHash: d.PasswordHash, PasswordSetBy: d.PasswordSetBy,
-		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		PasswordChangedAt: utc(d.PwChangedAt), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 
@@ -157,4 +158,32 @@ func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: count accounts: %w", err)
 	}
 	return n, nil
+}
+
+// utc keeps a zero time zero (UTC() of a zero time is not IsZero-safe
+// across BSON round trips otherwise).
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// SetPassword replaces an account's password with one the person chose,
+// and makes a pending account active.
+func (s *Store) SetPassword(ctx context.Context, id, hash string, now time.Time) error {
+	res, err := s.db.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "passwordHash", Value: hash},
+		{Key: "passwordSetBy", Value: account.SetByUser},
+		{Key: "passwordChangedAt", Value: now},
+		{Key: "status", Value: string(account.StatusActive)},
+		{Key: "updatedAt", Value: now},
+	}}})
+	if err != nil {
+		return fmt.Errorf("store: set password: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return account.ErrNotFound
+	}
+	return nil
 }

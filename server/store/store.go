@@ -25,6 +25,10 @@ const (
 	colAccounts = "accounts"
 	colEmails   = "account_emails"
 	colMeta     = "meta"
+	// colOutbox holds sealed mails until delivery; colOutboxClaims records
+	// which worker claimed each delivery attempt (see ClaimOutbox).
+	colOutbox       = "mail_outbox"
+	colOutboxClaims = "mail_outbox_claims"
 )
 
 // Store is a connected database. Close it when done.
@@ -72,6 +76,9 @@ func (s *Store) Close(ctx context.Context) error {
 // Embedded reports whether the store is the in-process server.
 func (s *Store) Embedded() bool { return s.embedded != nil }
 
+// DB exposes the database to tests that check what is (not) stored.
+func (s *Store) DB() *mongo.Database { return s.db }
+
 // Ping checks that the database answers; /readyz uses it.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
@@ -96,7 +103,7 @@ type index struct {
 // runs at every start. TTL indexes are created too: a real MongoDB uses them,
 // and the embedded server, which refuses them, is covered by Sweep.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	for _, ix := range indexes() {
+	for _, ix := range allIndexes() {
 		_, err := s.db.Collection(ix.collection).Indexes().CreateOne(ctx, ix.model)
 		var ce mongo.CommandError
 		if errors.As(err, &ce) && ce.Code == errNotImplemented {
@@ -115,5 +122,34 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 func indexes() []index {
 	return []index{
 		{colAccounts, mongo.IndexModel{Keys: bson.D{{Key: "population", Value: 1}}}},
+		// Workers poll for due messages; the outbox is otherwise read by _id.
+		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "nextAttemptAt", Value: 1}}}},
+		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+		{colOutboxClaims, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
 	}
+}
+
+// allIndexes is every collection's indexes, created at start.
+func allIndexes() []index {
+	var all []index
+	for _, l := range [][]index{indexes(), claimIndexes(), recoveryIndexes(), rateLimitIndexes(), auditIndexes(), sessionIndexes()} {
+		all = append(all, l...)
+	}
+	return all
+}
+
+// Sweep deletes every expired document, for servers without TTL indexes
+// (the embedded one). It is cheap enough to run every minute.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for _, f := range []func(context.Context, time.Time) (int, error){
+		s.SweepFlows, s.SweepRateLimits, s.SweepClaims, s.SweepAudit, s.SweepSessions,
+	} {
+		n, err := f(ctx, now)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }

@@ -20,5 +20,13 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if err := s.store.Ping(ctx); err != nil {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "store": s.kind})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "store": s.kind})
+	out := fiber.Map{"status": "ready", "store": s.kind}
+	// SMTP being down does not make the instance unready (mail waits in
+	// the outbox), but the backlog is visible here.
+	if s.mail != nil {
+		if waiting, age, err := s.mail(ctx); err == nil {
+			out["mail"] = fiber.Map{"waiting": waiting, "oldest_age_seconds": int(age.Seconds())}
+		}
+	}
+	return c.JSON(out)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	netmail "net/mail"
 	"net/url"
 	"os"
 	"strings"
@@ -17,8 +18,15 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/mail/mailtest"
+	"github.com/sesame-edu/sesame/server/notify"
+	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
+	"github.com/sesame-edu/sesame/server/store"
 	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
@@ -39,7 +47,22 @@ type testApp struct {
 	t     *testing.T
 	app   *fiber.App
 	store *switchPinger
+	st    *store.Store
+	smtp  *mailtest.Server
+	rec   *recovery.Service
 	jar   map[string]string
+	ip    string
+	skew  *atomic.Int64 // nanoseconds added to the clock of the flows
+}
+
+// advance moves the clock of flows, codes and limits forward.
+func (a *testApp) advance(d time.Duration) { a.skew.Add(int64(d)) }
+
+// browser returns a second browser (its own cookies) on the same server.
+func (a *testApp) browser() *testApp {
+	b := *a
+	b.jar = map[string]string{}
+	return &b
 }
 
 func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
@@ -48,13 +71,41 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp := &switchPinger{inner: storetest.New(t)}
+	st := storetest.New(t)
+	skew := &atomic.Int64{}
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	st.SetClock(clock)
+	sp := &switchPinger{inner: st}
 	base, _ := url.Parse("http://sesame.test")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sc := testSchool(t)
+	smtpSrv := mailtest.Start(t)
+	sender, err := mail.NewSMTPSender(smtpSrv.URL, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("test-secret-test-secret-test-secret")
+	from, _ := netmail.ParseAddress("Sésame <noreply@sesame.test>")
+	worker := mail.NewWorker(st, sender, secret, from, log, mail.WorkerOptions{Poll: 50 * time.Millisecond, FirstRetry: 100 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
+	outbox := mail.NewOutbox(st, secret, time.Now, worker.Notify)
+	limiter := ratelimit.New(st, clock)
+	rec := recovery.New(recovery.Deps{
+		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
+		Notifier: notify.New(outbox, cat, sc.School.Name, paris(t)),
+		Hasher:   account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2),
+		Key:      []byte("recovery-key-recovery-key-recove"), Policy: sc.PolicyOf, Log: log, Now: clock,
+		SinglePopulation: !sc.NeedsChooser(),
+	}, recovery.Config{CodeTTL: 15 * time.Minute, FlowTTL: time.Hour, MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: 5, BaseURL: base})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = worker.Run(ctx); done <- struct{}{} }()
+	go func() { rec.Run(ctx, 2); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
 	d := Deps{
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: sp, StoreKind: "embedded",
 		Secret: []byte("test-secret-test-secret-test-secret"), BaseURL: base,
-		School: testSchool(t), Location: paris(t),
+		School: sc, Location: paris(t), Recovery: rec, Limiter: limiter,
 	}
 	for _, o := range opts {
 		o(&d)
@@ -63,7 +114,7 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testApp{t: t, app: app, store: sp, jar: map[string]string{}}
+	return &testApp{t: t, app: app, store: sp, st: st, smtp: smtpSrv, rec: rec, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
 }
 
 // do sends a request with the jar's cookies and keeps the ones set.
@@ -71,6 +122,9 @@ func (a *testApp) do(req *http.Request) *http.Response {
 	a.t.Helper()
 	for k, v := range a.jar {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	if a.ip != "" && req.RemoteAddr == "192.0.2.1:1234" {
+		req.RemoteAddr = a.ip + ":1234"
 	}
 	resp, err := a.app.Test(req, -1)
 	if err != nil {

@@ -8,6 +8,6 @@ import (
 
 // loginPage shows the sign-in form.
 func (s *Server) loginPage(c *fiber.Ctx) error {
-	p := views.LoginProps{Base: s.page(c, s.t(c).T("login.title"))}
+	p := views.LoginProps{Base: s.page(c, s.t(c).T("login.title")), Step: s.resumeStep(c)}
 	return render(c, fiber.StatusOK, views.Login(p))
 }

@@ -4,14 +4,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/frontend/views"
-	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/school"
 )
 
 // checklist words a policy result for the live feedback. With an empty
 // result (before typing) every rule shows as not yet met.
-func checklist(t *i18n.Localizer, rules []policy.Rule, password, confirm string) views.ChecklistProps {
+func checklist(t views.Translator, rules []policy.Rule, password, confirm string) views.ChecklistProps {
 	p := views.ChecklistProps{T: t}
 	met := 0
 	for _, r := range rules {

@@ -10,8 +10,8 @@ func TestCheckPassword(t *testing.T) {
 	tok := a.csrfToken("/")
 	tests := []struct {
 		name, population, password, confirm string
-		wantMet, wantTotal                 int
-		wantMatch                          string
+		wantMet, wantTotal                  int
+		wantMatch                           string
 	}{
 		{"staff default policy, short and common", "staff", "short", "", 2, 4, ""},
 		{"staff default policy, good passphrase", "staff", "trois chats sur le toit", "trois chats sur le toit", 4, 4, "yes"},

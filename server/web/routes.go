@@ -5,6 +5,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/compress"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+
+	"github.com/sesame-edu/sesame/server/recovery"
 )
 
 // routes lists every route in one place.
@@ -31,6 +33,16 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/help", s.helpPage)
 	app.Get("/help/:population", s.helpPage)
 	app.Post("/password/check", s.checkPassword)
+
+	app.Get("/recovery", s.recoveryStart(recovery.KindPassword))
+	app.Get("/recovery/identifier", s.recoveryStart(recovery.KindIdentifier))
+	app.Get("/recovery/code", s.recoveryCodeLink)
+	app.Post("/recovery/request", s.recoveryRequest)
+	app.Post("/recovery/code", s.recoveryCode)
+	app.Post("/recovery/resend", s.recoveryResend)
+	app.Post("/recovery/password", s.recoveryPassword)
+	app.Post("/recovery/cancel", s.recoveryCancel)
+	app.Post("/recovery/restart", s.recoveryRestart)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }

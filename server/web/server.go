@@ -15,6 +15,8 @@ import (
 
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
 )
 
@@ -34,9 +36,13 @@ type Deps struct {
 	BaseURL        *url.URL
 	TrustedProxies []string
 	School         *school.Config
-	Location       *time.Location // office hours and same-day deadlines
-	Version        string
-	Now            func() time.Time
+	Recovery       *recovery.Service
+	Limiter        *ratelimit.Limiter
+	// MailStats reports the outbox backlog for /readyz.
+	MailStats func(ctx context.Context) (waiting int, oldestAge time.Duration, err error)
+	Location  *time.Location // office hours and same-day deadlines
+	Version   string
+	Now       func() time.Time
 }
 
 // Server holds what handlers share. It has no mutable state of its own.
@@ -50,6 +56,9 @@ type Server struct {
 	secure   bool
 	base     *url.URL
 	school   *school.Config
+	recovery *recovery.Service
+	limiter  *ratelimit.Limiter
+	mail     func(ctx context.Context) (int, time.Duration, error)
 	loc      *time.Location
 	version  string
 	now      func() time.Time
@@ -76,7 +85,7 @@ func New(d Deps) (*fiber.App, error) {
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, loc: d.Location, version: d.Version, now: d.Now,
+		school: d.School, recovery: d.Recovery, limiter: d.Limiter, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)

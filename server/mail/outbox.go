@@ -1,0 +1,66 @@
+package mail
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// maxKeep bounds how long any message stays in the outbox, whatever
+// becomes of workers: it is the PurgeAt of a message until a worker sets
+// the retention of its outcome. It is well beyond the day of retries.
+const maxKeep = 30 * 24 * time.Hour
+
+// Outbox accepts messages from flows. It never talks to SMTP, so Enqueue
+// costs one database insert.
+type Outbox struct {
+	store  Store
+	aead   cipher.AEAD
+	now    func() time.Time
+	notify func()
+}
+
+// NewOutbox returns an outbox writing to store. secret is SESAME_SECRET;
+// notify, which may be nil, is called after each Enqueue: pass the
+// Worker's Notify so that a mail leaves at once.
+func NewOutbox(store Store, secret []byte, now func() time.Time, notify func()) *Outbox {
+	if notify == nil {
+		notify = func() {}
+	}
+	return &Outbox{store: store, aead: newAEAD(secret), now: now, notify: notify}
+}
+
+// Enqueue seals m and stores it for delivery, and returns its id. An error
+// wrapping ErrInvalidMessage means m can never be sent (a recipient with a
+// line break or several addresses, a missing part…); any other error means
+// the database did not take it.
+func (o *Outbox) Enqueue(ctx context.Context, m Message) (string, error) {
+	if err := validate(m); err != nil {
+		return "", err
+	}
+	id := newID()
+	s, err := seal(o.aead, id, m)
+	if err != nil {
+		return "", err
+	}
+	now := o.now().UTC()
+	e := Envelope{
+		ID: id, Kind: m.Kind, AccountID: m.AccountID, Sealed: s,
+		Status: StatusPending, CreatedAt: now, NextAttemptAt: now, PurgeAt: now.Add(maxKeep),
+	}
+	if err := o.store.InsertOutbox(ctx, e); err != nil {
+		return "", fmt.Errorf("mail: enqueue: %w", err)
+	}
+	o.notify()
+	return id, nil
+}
+
+// newID returns 16 random bytes in hex.
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand never fails; it crashes the program instead
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,322 @@
+package mail
+
+import (
+	"context"
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/mail"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// WorkerOptions tunes a Worker; a zero field takes the default named on it.
+type WorkerOptions struct {
+	// ID names the worker in leases and must differ between workers.
+	// Default: the host name and a random suffix.
+	ID string
+	// Lease is how long a claimed message is the worker's alone before
+	// another worker may take it over (default 60 s). A send is abandoned
+	// after half of it, so a live worker always records its outcome in time.
+	Lease time.Duration
+	// Poll is how often the outbox is read when no Notify came (default 2 s):
+	// it picks up retries and the messages other instances enqueued.
+	Poll time.Duration
+	// FirstRetry is the wait after the first temporary failure (default
+	// 5 s); it doubles after each one up to MaxRetry (default 10 min).
+	FirstRetry time.Duration
+	MaxRetry   time.Duration
+	// MaxAge is how long after its creation a message is retried (default
+	// 24 h); then it fails.
+	MaxAge time.Duration
+	// SentRetention and FailedRetention are how long a sent (default 7
+	// days) or failed (default 30 days) message is kept, without its
+	// sealed body, for the help desk and operators.
+	SentRetention   time.Duration
+	FailedRetention time.Duration
+	// StatsInterval is how often the backlog is logged when there is one
+	// (default 1 min); PurgeInterval how often expired messages are deleted
+	// (default 10 min).
+	StatsInterval time.Duration
+	PurgeInterval time.Duration
+	// Now is the clock (default time.Now); Jitter returns a number in
+	// [0, 1) that spreads retries (default math/rand/v2's Float64).
+	Now    func() time.Time
+	Jitter func() float64
+}
+
+func (o WorkerOptions) withDefaults() WorkerOptions {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.Lease, 60*time.Second)
+	def(&o.Poll, 2*time.Second)
+	def(&o.FirstRetry, 5*time.Second)
+	def(&o.MaxRetry, 10*time.Minute)
+	def(&o.MaxAge, 24*time.Hour)
+	def(&o.SentRetention, 7*24*time.Hour)
+	def(&o.FailedRetention, 30*24*time.Hour)
+	def(&o.StatsInterval, time.Minute)
+	def(&o.PurgeInterval, 10*time.Minute)
+	if o.ID == "" {
+		host, _ := os.Hostname()
+		o.ID = host + "/" + newID()[:8]
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Jitter == nil {
+		o.Jitter = rand.Float64
+	}
+	return o
+}
+
+// staleAfter is the age of the oldest waiting message from which the
+// backlog is logged as a warning: retries are 10 minutes apart at most, so
+// a message this old has failed several times.
+const staleAfter = 15 * time.Minute
+
+// Worker delivers the outbox's messages one at a time. Run several workers
+// (goroutines or processes) for more throughput or for availability: each
+// attempt is claimed by exactly one of them.
+type Worker struct {
+	store   Store
+	sender  Sender
+	aead    cipher.AEAD
+	from    *mail.Address
+	log     *slog.Logger
+	opts    WorkerOptions
+	wake    chan struct{}
+	running atomic.Bool
+}
+
+// NewWorker returns a worker delivering store's messages through sender,
+// from the address from. secret is SESAME_SECRET: it opens what Outbox
+// sealed. A nil log discards.
+func NewWorker(store Store, sender Sender, secret []byte, from *mail.Address, log *slog.Logger, opts WorkerOptions) *Worker {
+	if from == nil {
+		panic("mail: NewWorker needs a sender address")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{
+		store: store, sender: sender, aead: newAEAD(secret), from: from, log: log,
+		opts: opts.withDefaults(), wake: make(chan struct{}, 1),
+	}
+}
+
+// ID is the name the worker leases messages under.
+func (w *Worker) ID() string { return w.opts.ID }
+
+// Notify wakes the worker at once; Outbox calls it after each Enqueue. It
+// never blocks: one pending wake-up is enough, since the worker then
+// delivers everything due.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers messages until ctx is cancelled, then returns nil. A message
+// being sent at that moment keeps its lease: it is sent again once the
+// lease expires, by this process after a restart or by another instance.
+// Database errors are logged and retried, never returned.
+func (w *Worker) Run(ctx context.Context) error {
+	// One worker holds at most one lease: its Mark calls identify the
+	// message by the worker's id alone.
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("mail: worker already running")
+	}
+	defer w.running.Store(false)
+	poll := time.NewTicker(w.opts.Poll)
+	defer poll.Stop()
+	stats := time.NewTicker(w.opts.StatsInterval)
+	defer stats.Stop()
+	purge := time.NewTicker(w.opts.PurgeInterval)
+	defer purge.Stop()
+
+	w.purge(ctx)
+	for {
+		for ctx.Err() == nil && w.deliverOne(ctx) {
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		case <-poll.C:
+		case <-stats.C:
+			w.logStats(ctx)
+		case <-purge.C:
+			w.purge(ctx)
+		}
+	}
+}
+
+// deliverOne claims the message due first and makes one attempt at it. It
+// reports whether there may be more to do now.
+func (w *Worker) deliverOne(ctx context.Context) bool {
+	now := w.opts.Now()
+	e, ok, err := w.store.ClaimOutbox(ctx, now, w.opts.Lease, w.opts.ID)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("mail: claim failed", "err", err)
+		}
+		return false
+	}
+	if !ok {
+		return false
+	}
+	start := time.Now()
+	// Neither the recipient nor the body is logged: logs travel further
+	// than the database.
+	log := w.log.With("id", e.ID, "kind", e.Kind, "account_id", e.AccountID, "attempt", e.Attempts)
+
+	var sendErr error
+	switch {
+	case now.Sub(e.CreatedAt) > w.opts.MaxAge:
+		// Claimed late, after no worker ran for a day: the code or link
+		// inside has expired, and the person has moved on.
+		sendErr = fmt.Errorf("%w: not delivered within %s of its creation", ErrPermanent, w.opts.MaxAge)
+	default:
+		m, err := open(w.aead, e)
+		if err != nil {
+			sendErr = fmt.Errorf("%w: %w", ErrPermanent, err)
+			break
+		}
+		sctx, cancel := context.WithTimeout(ctx, w.opts.Lease/2)
+		sendErr = w.sender.Send(sctx, w.from, m, messageID(e.ID, w.from), e.CreatedAt)
+		cancel()
+	}
+	elapsed := time.Since(start).Milliseconds()
+
+	if sendErr != nil && ctx.Err() != nil && !errors.Is(sendErr, ErrPermanent) {
+		// Shutting down mid-send: the relay may or may not have taken the
+		// message. It keeps its lease and is retried once the lease has
+		// expired, exactly as after a crash.
+		log.Info("mail attempt", "outcome", "interrupted", "duration_ms", elapsed)
+		return false
+	}
+	// The outcome is recorded even during shutdown: a delivered message
+	// left "sending" would be delivered again after its lease.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	done := w.opts.Now()
+	var markErr error
+	switch {
+	case sendErr == nil:
+		markErr = w.store.MarkOutboxSent(mctx, e.ID, w.opts.ID, done, done.Add(w.opts.SentRetention))
+		log.Info("mail attempt", "outcome", "sent", "duration_ms", elapsed)
+	case errors.Is(sendErr, ErrPermanent):
+		msg := lastError(sendErr)
+		markErr = w.store.MarkOutboxFailed(mctx, e.ID, w.opts.ID, done, done.Add(w.opts.FailedRetention), msg)
+		log.Error("mail attempt", "outcome", "failed", "duration_ms", elapsed, "err", msg)
+	default:
+		wait := backoff(e.Attempts, w.opts.FirstRetry, w.opts.MaxRetry, w.opts.Jitter())
+		next := done.Add(wait)
+		if next.After(e.CreatedAt.Add(w.opts.MaxAge)) {
+			msg := lastError(fmt.Errorf("gave up after %d attempts: %w", e.Attempts, sendErr))
+			markErr = w.store.MarkOutboxFailed(mctx, e.ID, w.opts.ID, done, done.Add(w.opts.FailedRetention), msg)
+			log.Error("mail attempt", "outcome", "failed", "duration_ms", elapsed, "err", msg)
+			break
+		}
+		msg := lastError(sendErr)
+		markErr = w.store.MarkOutboxRetry(mctx, e.ID, w.opts.ID, next, msg)
+		log.Warn("mail attempt", "outcome", "retry", "duration_ms", elapsed, "retry_in", wait.Round(time.Second).String(), "err", msg)
+	}
+	switch {
+	case errors.Is(markErr, ErrLeaseLost):
+		log.Warn("mail: lease expired before the outcome was recorded; another worker took the message over")
+	case markErr != nil:
+		log.Error("mail: recording the outcome failed; the message is retried when its lease expires", "err", markErr)
+		return false
+	}
+	return true
+}
+
+// backoff returns the wait after attempt n (1 for the first) failed:
+// first·2^(n−1), at most max, less up to a quarter of it at random (r in
+// [0, 1)) so that messages failing together do not retry together.
+func backoff(n int, first, max time.Duration, r float64) time.Duration {
+	d := first
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d - time.Duration(r*float64(d)/4)
+}
+
+// lastError is err's text as stored and logged, bounded.
+func lastError(err error) string {
+	s := strings.ToValidUTF8(err.Error(), "?")
+	if len(s) > 500 {
+		s = strings.ToValidUTF8(s[:500], "") + "…"
+	}
+	return s
+}
+
+// messageID is the Message-ID of the outbox message id: random, in the
+// sender's domain, and the same at every attempt so that a mail sent twice
+// (a reply lost after the server took it) is one mail to a client.
+func messageID(id string, from *mail.Address) string {
+	domain := "localhost"
+	if i := strings.LastIndexByte(from.Address, '@'); i >= 0 && i < len(from.Address)-1 {
+		domain = from.Address[i+1:]
+	}
+	return id + "@" + domain
+}
+
+// Stats describes the backlog; /readyz shows it.
+type Stats struct {
+	// Waiting counts the messages not yet sent nor failed.
+	Waiting int
+	// Oldest is the creation time of the oldest of them, OldestAge its age;
+	// both are zero when none waits.
+	Oldest    time.Time
+	OldestAge time.Duration
+}
+
+// Stats reads the backlog from the store: it covers every instance.
+func (w *Worker) Stats(ctx context.Context) (Stats, error) {
+	n, oldest, err := w.store.OutboxStats(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("mail: stats: %w", err)
+	}
+	s := Stats{Waiting: n}
+	if n > 0 {
+		s.Oldest, s.OldestAge = oldest, max(w.opts.Now().Sub(oldest), 0)
+	}
+	return s, nil
+}
+
+func (w *Worker) logStats(ctx context.Context) {
+	s, err := w.Stats(ctx)
+	switch {
+	case err != nil:
+		w.log.Warn("mail: outbox stats failed", "err", err)
+	case s.Waiting == 0:
+	case s.OldestAge > staleAfter:
+		w.log.Warn("mail outbox", "waiting", s.Waiting, "oldest_age", s.OldestAge.Round(time.Second).String())
+	default:
+		w.log.Info("mail outbox", "waiting", s.Waiting, "oldest_age", s.OldestAge.Round(time.Second).String())
+	}
+}
+
+// purge deletes expired messages: a real MongoDB's TTL index does it too,
+// but the embedded server has none.
+func (w *Worker) purge(ctx context.Context) {
+	n, err := w.store.PurgeOutbox(ctx, w.opts.Now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		w.log.Warn("mail: outbox purge failed", "err", err)
+	case n > 0:
+		w.log.Debug("mail: outbox purged", "deleted", n)
+	}
+}

@@ -1,0 +1,138 @@
+// Package notify writes Sésame's mails: it words them in the recipient's
+// language, renders the templ HTML part and its plain-text twin, and puts
+// them in the outbox. It implements the Notifier interfaces of the flows.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/recovery"
+)
+
+// Enqueuer puts a message in the outbox.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, m mail.Message) (string, error)
+}
+
+// Notifier composes and queues mails.
+type Notifier struct {
+	out    Enqueuer
+	cat    *i18n.Catalog
+	school string
+	loc    *time.Location
+}
+
+// New returns a Notifier branded with the school's name.
+func New(out Enqueuer, cat *i18n.Catalog, school string, loc *time.Location) *Notifier {
+	return &Notifier{out: out, cat: cat, school: school, loc: loc}
+}
+
+// Compose words and renders a mail without queueing it (golden tests use it).
+func (n *Notifier) Compose(p views.MailProps) (subject, text, html string, err error) {
+	var b bytes.Buffer
+	if err := views.MailHTML(p).Render(context.Background(), &b); err != nil {
+		return "", "", "", fmt.Errorf("notify: render: %w", err)
+	}
+	return p.Subject, views.MailText(p), b.String(), nil
+}
+
+func (n *Notifier) base(lang, subjectKey string) (views.MailProps, *i18n.Localizer) {
+	t := n.cat.For(lang)
+	return views.MailProps{
+		Lang:     t.Lang(),
+		School:   n.school,
+		Subject:  t.T(subjectKey, "School", n.school),
+		Greeting: t.T("mail.greeting"),
+		Footer:   t.T("mail.footer"),
+		LinkHint: t.T("mail.link_hint"),
+	}, t
+}
+
+func (n *Notifier) send(ctx context.Context, to, kind, accountID string, p views.MailProps) error {
+	subject, text, html, err := n.Compose(p)
+	if err != nil {
+		return err
+	}
+	if _, err := n.out.Enqueue(ctx, mail.Message{To: to, Subject: subject, Text: text, HTML: html, Lang: p.Lang, Kind: kind, AccountID: accountID}); err != nil {
+		return fmt.Errorf("notify: %s: %w", kind, err)
+	}
+	return nil
+}
+
+// RecoveryCodeProps words the security-code mail.
+func (n *Notifier) RecoveryCodeProps(r recovery.CodeNotice) views.MailProps {
+	p, t := n.base(r.Lang, "mail.code.subject")
+	minutes := int(math.Round(r.ValidFor.Minutes()))
+	p.Why = t.T("mail.code.why", "School", n.school)
+	p.CodeLabel = t.T("mail.code.label")
+	p.Code = r.Code
+	for _, a := range r.Accounts {
+		p.Identifiers = append(p.Identifiers, a.Identifier)
+	}
+	p.IDLabel = t.T("mail.code.identifiers", "Count", len(p.Identifiers))
+	p.ButtonURL, p.ButtonLabel = r.Link, t.T("mail.code.button")
+	p.Validity = t.T("mail.code.validity", "Minutes", minutes, "Count", minutes)
+	p.Ignore = t.T("mail.code.ignore")
+	return p
+}
+
+// RecoveryCode queues the security-code mail.
+func (n *Notifier) RecoveryCode(ctx context.Context, r recovery.CodeNotice) error {
+	return n.send(ctx, r.To, "recovery_code", first(r.Accounts), n.RecoveryCodeProps(r))
+}
+
+// IdentifierReminderProps words the forgotten-identifier mail.
+func (n *Notifier) IdentifierReminderProps(r recovery.ReminderNotice) views.MailProps {
+	p, t := n.base(r.Lang, "mail.reminder.subject")
+	p.Why = t.T("mail.reminder.why", "School", n.school)
+	for i, a := range r.Accounts {
+		p.Identifiers = append(p.Identifiers, a.Identifier)
+		if i < len(r.Links) {
+			p.Links = append(p.Links, views.MailLink{Label: t.T("mail.reminder.reset", "Identifier", a.Identifier), URL: r.Links[i]})
+		}
+	}
+	p.IDLabel = t.T("mail.code.identifiers", "Count", len(p.Identifiers))
+	p.Validity = t.T("mail.reminder.validity")
+	p.Ignore = t.T("mail.reminder.ignore")
+	return p
+}
+
+// IdentifierReminder queues the forgotten-identifier mail.
+func (n *Notifier) IdentifierReminder(ctx context.Context, r recovery.ReminderNotice) error {
+	id := ""
+	if len(r.Accounts) > 0 {
+		id = r.Accounts[0].ID
+	}
+	return n.send(ctx, r.To, "identifier_reminder", id, n.IdentifierReminderProps(r))
+}
+
+// PasswordChangedProps words the "your password was changed" notice.
+func (n *Notifier) PasswordChangedProps(r recovery.ChangedNotice) views.MailProps {
+	p, t := n.base(r.Lang, "mail.changed.subject")
+	at := r.At.In(n.loc)
+	p.Why = t.T("mail.changed.why", "School", n.school, "Identifier", r.Account.Identifier,
+		"Date", at.Format("02/01/2006"), "Time", at.Format("15:04"))
+	p.Validity = t.T("mail.changed.sessions")
+	p.Ignore = t.T("mail.changed.ignore")
+	return p
+}
+
+// PasswordChanged queues the notice.
+func (n *Notifier) PasswordChanged(ctx context.Context, r recovery.ChangedNotice) error {
+	return n.send(ctx, r.To, "password_changed", r.Account.ID, n.PasswordChangedProps(r))
+}
+
+func first(accs []account.Account) string {
+	if len(accs) == 0 {
+		return ""
+	}
+	return accs[0].ID
+}

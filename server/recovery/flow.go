@@ -1,0 +1,169 @@
+// Package recovery is the forgotten-password and forgotten-identifier flow.
+//
+// A flow is a state machine kept in the database and bound to one browser:
+//
+//	code_sent ──(right code)──▶ verified ──(new password)──▶ (deleted)
+//	    │ └──(5 wrong codes, or expiry)──▶ (deleted; start again)
+//	    └── identifier reminders stop here: the mail is the end.
+//
+// Step 1 answers the same way, with the same work on the request path,
+// whether or not an account matches: the lookup, the code and the mail
+// happen afterwards in a dispatcher, so neither words, status nor timing tell
+// an attacker which identifiers exist.
+//
+// The package imports neither the web framework, the driver nor templ; it
+// declares the interfaces it needs (Store, Notifier, Sessions) and the
+// store, mail and web packages provide them.
+package recovery
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sesame-edu/sesame/server/account"
+)
+
+// Kind is what the person forgot.
+type Kind string
+
+const (
+	// KindPassword resets a password through a mailed code.
+	KindPassword Kind = "password"
+	// KindIdentifier mails the identifiers attached to an address.
+	KindIdentifier Kind = "identifier"
+)
+
+// State is where a flow stands.
+type State string
+
+const (
+	// StateCodeSent waits for the code (for every password flow, even when
+	// no account matched and no code exists: the person cannot tell).
+	StateCodeSent State = "code_sent"
+	// StateVerified has passed the code and waits for the new password.
+	StateVerified State = "verified"
+	// StateDone has reset the password; it is kept only until deleted.
+	StateDone State = "done"
+	// StateReminded has mailed an identifier reminder (if anything matched).
+	StateReminded State = "reminded"
+)
+
+// Flow is one recovery request.
+type Flow struct {
+	ID string
+	// BrowserHash is the SHA-256 of the secret token in the browser's
+	// cookie; only that browser (or whoever holds the mailed code) may act.
+	BrowserHash string
+	Kind        Kind
+	Population  string
+	Lang        string
+	State       State
+	// Version increases with every write; a write based on an older read
+	// fails, so two instances never both count one attempt or use one code.
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ExpiresAt time.Time
+	IP        string
+
+	// Request is what the person typed at step 1. It is personal data and
+	// is erased as soon as the dispatcher has looked it up.
+	Request string
+	// RequestKey is a keyed hash of the normalised request, for the
+	// per-identifier rate limit of resends.
+	RequestKey string
+	// Pending means the dispatcher has work to do: look the request up
+	// and, for password flows, issue a code.
+	Pending bool
+
+	// Accounts are the ids that matched (empty when none did).
+	Accounts []string
+	// CodeHash is the HMAC of the current code; empty when none was issued.
+	CodeHash      string
+	CodeSentAt    time.Time
+	CodeExpiresAt time.Time
+	// Attempts counts wrong entries of the current code.
+	Attempts int
+	// Chosen is the account being reset, once known.
+	Chosen    string
+	ConsentAt time.Time
+}
+
+// Errors the web package turns into messages.
+var (
+	// ErrNotFound means no live flow: never started, finished, expired,
+	// or not this browser's.
+	ErrNotFound = errors.New("recovery: no such flow")
+	// ErrConflict means the flow changed since it was read.
+	ErrConflict = errors.New("recovery: flow changed concurrently")
+	// ErrState means the step does not match the flow's state.
+	ErrState = errors.New("recovery: wrong step")
+)
+
+// RateLimitedError says how long to wait.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string { return "recovery: rate limited" }
+
+// Store keeps flows. Every write is conditional on the version read.
+type Store interface {
+	CreateFlow(ctx context.Context, f Flow) error
+	// GetFlow returns the flow, or ErrNotFound when it is missing or expired.
+	GetFlow(ctx context.Context, id string) (Flow, error)
+	// SaveFlow replaces the flow if its stored version is f.Version-1, or
+	// returns ErrConflict.
+	SaveFlow(ctx context.Context, f Flow) error
+	DeleteFlow(ctx context.Context, id string) error
+	// PendingFlows lists flows still pending since before the given time,
+	// for the dispatcher to pick up after a crash or a full queue.
+	PendingFlows(ctx context.Context, before time.Time) ([]string, error)
+	// SweepFlows deletes expired flows (for servers without TTL indexes).
+	SweepFlows(ctx context.Context, now time.Time) (int, error)
+}
+
+// Accounts is what recovery needs from accounts.
+type Accounts interface {
+	account.Looker
+	SetPassword(ctx context.Context, id, hash string, now time.Time) error
+}
+
+// Sessions ends an account's sessions.
+type Sessions interface {
+	RevokeAll(ctx context.Context, accountID string) error
+}
+
+// CodeNotice is the mail carrying a code.
+type CodeNotice struct {
+	Lang     string
+	To       string
+	Accounts []account.Account // the identifiers to remind, people forget them too
+	Code     string
+	Link     string
+	ValidFor time.Duration
+	FlowID   string
+}
+
+// ReminderNotice is the mail listing the identifiers of an address.
+type ReminderNotice struct {
+	Lang     string
+	To       string
+	Accounts []account.Account
+	// Links start a password reset for each identifier, in order.
+	Links []string
+}
+
+// ChangedNotice tells someone their password was changed.
+type ChangedNotice struct {
+	Lang    string
+	To      string
+	Account account.Account
+	At      time.Time
+}
+
+// Notifier writes the mails (to the outbox: it never waits for SMTP).
+type Notifier interface {
+	RecoveryCode(ctx context.Context, n CodeNotice) error
+	IdentifierReminder(ctx context.Context, n ReminderNotice) error
+	PasswordChanged(ctx context.Context, n ChangedNotice) error
+}

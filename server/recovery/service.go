@@ -1,0 +1,382 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/ratelimit"
+)
+
+// Config holds the flow's rules.
+type Config struct {
+	CodeTTL        time.Duration // how long a code is valid (15 min)
+	FlowTTL        time.Duration // how long a flow lives (1 h)
+	MaxAttempts    int           // wrong codes allowed per code (5)
+	ResendCooldown time.Duration // between two codes (60 s)
+	CodesPerHour   int           // codes per identifier per hour (5)
+	BaseURL        *url.URL      // links in mails
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Store    Store
+	Accounts Accounts
+	Sessions Sessions
+	Notifier Notifier
+	Hasher   *account.Hasher
+	Limiter  *ratelimit.Limiter
+	Audit    audit.Recorder
+	// Key is derived from SESAME_SECRET for code and request hashes.
+	Key []byte
+	// Policy returns a population's password policy.
+	Policy func(population string) policy.Policy
+	Log    *slog.Logger
+	Now    func() time.Time
+	// SinglePopulation is true when the school configured no populations:
+	// every account is then in the one default population.
+	SinglePopulation bool
+}
+
+// Service runs recovery flows.
+type Service struct {
+	Deps
+	cfg   Config
+	queue chan string
+}
+
+// New returns a Service; call Run to start its dispatcher.
+func New(d Deps, cfg Config) *Service {
+	return &Service{Deps: d, cfg: cfg, queue: make(chan string, 1024)}
+}
+
+// Config returns the service's rules, for the pages that describe them.
+func (s *Service) Config() Config { return s.cfg }
+
+// StartRequest is step 1 as the person filled it in.
+type StartRequest struct {
+	Kind       Kind
+	Population string
+	Input      string // identifier or e-mail (e-mail only for KindIdentifier)
+	Lang       string
+	IP         string
+	Consent    bool
+}
+
+// Start records step 1 and returns the flow and the browser's token.
+//
+// It does exactly the same work whatever the input: one rate-limit hit,
+// one insert, one audit record. Finding the account, drawing the code and
+// writing the mail happen in the dispatcher, after the answer has gone.
+func (s *Service) Start(ctx context.Context, r StartRequest) (Flow, string, error) {
+	now := s.Now()
+	norm := account.NormaliseIdentifier(r.Input)
+	if account.IsEmail(r.Input) {
+		norm = account.NormaliseEmail(r.Input)
+	}
+	rk := requestKey(s.Key, r.Kind, r.Population+"\x00"+norm)
+	d, err := s.Limiter.Allow(ctx, "recovery:"+rk, s.cfg.CodesPerHour, time.Hour)
+	if err != nil {
+		return Flow{}, "", err
+	}
+	if !d.Allowed {
+		s.audit(ctx, "recovery.request", "", r.IP, "rate_limited", "")
+		return Flow{}, "", &RateLimitedError{RetryAfter: d.RetryAfter}
+	}
+	token := randomID(32)
+	f := Flow{
+		ID:          randomID(16),
+		BrowserHash: hashToken(token),
+		Kind:        r.Kind,
+		Population:  r.Population,
+		Lang:        r.Lang,
+		State:       StateCodeSent,
+		Version:     1,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		ExpiresAt:   now.Add(s.cfg.FlowTTL),
+		IP:          r.IP,
+		Request:     norm,
+		RequestKey:  rk,
+		Pending:     true,
+		// Every flow gets a code deadline, even when no code will exist,
+		// so that "expired" is said at the same moment for everyone.
+		CodeSentAt:    now,
+		CodeExpiresAt: now.Add(s.cfg.CodeTTL),
+		ConsentAt:     now,
+	}
+	if r.Kind == KindIdentifier {
+		f.State = StateReminded
+	}
+	if err := s.Store.CreateFlow(ctx, f); err != nil {
+		return Flow{}, "", fmt.Errorf("recovery: start: %w", err)
+	}
+	s.audit(ctx, "recovery.request", "", r.IP, "accepted", f.ID)
+	s.enqueue(f.ID)
+	return f, token, nil
+}
+
+// Load returns the flow of a browser: its id and token from the cookie.
+func (s *Service) Load(ctx context.Context, id, token string) (Flow, error) {
+	f, err := s.Store.GetFlow(ctx, id)
+	if err != nil {
+		return Flow{}, err
+	}
+	if !equalHash(f.BrowserHash, hashToken(token)) {
+		return Flow{}, ErrNotFound
+	}
+	return f, nil
+}
+
+// Get returns a flow by id alone, for the mailed link opened in another
+// browser: the code then proves who the person is.
+func (s *Service) Get(ctx context.Context, id string) (Flow, error) {
+	return s.Store.GetFlow(ctx, id)
+}
+
+// Cancel deletes a flow (the person closed the dialog, or starts again).
+func (s *Service) Cancel(ctx context.Context, f Flow) error {
+	return s.Store.DeleteFlow(ctx, f.ID)
+}
+
+// Resend voids the current code and issues a new one, after the cooldown.
+// It returns how long to wait when called too early.
+func (s *Service) Resend(ctx context.Context, f Flow) (time.Duration, error) {
+	if f.State != StateCodeSent || f.Kind != KindPassword {
+		return 0, ErrState
+	}
+	now := s.Now()
+	if wait := f.CodeSentAt.Add(s.cfg.ResendCooldown).Sub(now); wait > 0 {
+		return wait, nil
+	}
+	d, err := s.Limiter.Allow(ctx, "recovery:"+f.RequestKey, s.cfg.CodesPerHour, time.Hour)
+	if err != nil {
+		return 0, err
+	}
+	if !d.Allowed {
+		s.audit(ctx, "recovery.resend", "", f.IP, "rate_limited", f.ID)
+		return 0, &RateLimitedError{RetryAfter: d.RetryAfter}
+	}
+	f.Pending = true
+	f.CodeHash = "" // the previous code stops working now
+	f.CodeSentAt, f.CodeExpiresAt, f.Attempts = now, now.Add(s.cfg.CodeTTL), 0
+	if err := s.save(ctx, &f); err != nil {
+		return 0, err
+	}
+	s.audit(ctx, "recovery.resend", "", f.IP, "accepted", f.ID)
+	s.enqueue(f.ID)
+	return 0, nil
+}
+
+// VerifyResult is the outcome of a code entry.
+type VerifyResult int
+
+const (
+	// CodeOK: the flow is verified and bound to token.
+	CodeOK VerifyResult = iota
+	// CodeMalformed: not a code at all; no try was spent.
+	CodeMalformed
+	// CodeWrong: a try was spent; Remaining says how many are left.
+	CodeWrong
+	// CodeExpired: the code's time is up; ask for a new one.
+	CodeExpired
+	// CodeExhausted: no tries left; the flow is gone, start again.
+	CodeExhausted
+)
+
+// Verify checks a code. The attempt is recorded (a versioned write) before
+// the code is compared, so that concurrent guesses across instances each
+// cost a try. On success the flow is bound to a new browser token, which
+// lets the person finish on the device where they opened the mail.
+func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, VerifyResult, int, string, error) {
+	if f.State != StateCodeSent || f.Kind != KindPassword {
+		return f, 0, 0, "", ErrState
+	}
+	code, ok := NormaliseCode(typed)
+	if !ok {
+		return f, CodeMalformed, s.cfg.MaxAttempts - f.Attempts, "", nil
+	}
+	now := s.Now()
+	if !now.Before(f.CodeExpiresAt) {
+		return f, CodeExpired, s.cfg.MaxAttempts - f.Attempts, "", nil
+	}
+	// Record the try first. A conflict means another write came in between
+	// (a concurrent guess, the dispatcher): read again and count on that.
+	for try := 0; ; try++ {
+		f.Attempts++
+		err := s.save(ctx, &f)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrConflict) || try == 4 {
+			return f, 0, 0, "", err
+		}
+		if f, err = s.Store.GetFlow(ctx, f.ID); err != nil {
+			return f, 0, 0, "", err
+		}
+		if f.State != StateCodeSent {
+			return f, 0, 0, "", ErrState
+		}
+	}
+	if !equalHash(f.CodeHash, hashCode(s.Key, f.ID, code)) || !s.stillValid(ctx, &f) {
+		remaining := s.cfg.MaxAttempts - f.Attempts
+		if remaining <= 0 {
+			s.audit(ctx, "recovery.lockout", first(f.Accounts), f.IP, "too_many_codes", f.ID)
+			// The flow ends: its data is deleted, the person starts again.
+			if err := s.Store.DeleteFlow(ctx, f.ID); err != nil {
+				return f, 0, 0, "", fmt.Errorf("recovery: end flow: %w", err)
+			}
+			return f, CodeExhausted, 0, "", nil
+		}
+		s.audit(ctx, "recovery.code_failed", first(f.Accounts), f.IP, "wrong_code", f.ID)
+		return f, CodeWrong, remaining, "", nil
+	}
+	token := randomID(32)
+	f.State, f.CodeHash, f.Attempts = StateVerified, "", 0 // single use
+	f.BrowserHash = hashToken(token)
+	if len(f.Accounts) == 1 {
+		f.Chosen = f.Accounts[0]
+	}
+	if err := s.save(ctx, &f); err != nil {
+		return f, 0, 0, "", err
+	}
+	s.audit(ctx, "recovery.code_ok", first(f.Accounts), f.IP, "ok", f.ID)
+	return f, CodeOK, 0, token, nil
+}
+
+// stillValid drops the accounts whose password changed after the flow
+// began: a reset voids every code issued before it.
+func (s *Service) stillValid(ctx context.Context, f *Flow) bool {
+	var keep []string
+	for _, id := range f.Accounts {
+		a, err := s.Accounts.GetAccount(ctx, id)
+		if err == nil && a.Status == account.StatusActive && a.PasswordChangedAt.Before(f.CreatedAt) {
+			keep = append(keep, id)
+		}
+	}
+	f.Accounts = keep
+	return len(keep) > 0
+}
+
+// Candidates returns the accounts a verified flow may reset, for the
+// shared-address choice of step 3.
+func (s *Service) Candidates(ctx context.Context, f Flow) ([]account.Account, error) {
+	var out []account.Account
+	for _, id := range f.Accounts {
+		a, err := s.Accounts.GetAccount(ctx, id)
+		if errors.Is(err, account.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// ResetProblem is why a new password was refused; the web package words it.
+type ResetProblem struct {
+	Mismatch bool
+	Rules    []policy.Rule // unmet rules, when the policy refused it
+	NoChoice bool          // a shared address: choose an account first
+}
+
+// Reset sets the new password of the chosen account. It ends the flow,
+// revokes every session of the account and mails a notice. It never signs
+// the person in.
+func (s *Service) Reset(ctx context.Context, f Flow, chosen, password, confirm string) (*ResetProblem, account.Account, error) {
+	if f.State != StateVerified {
+		return nil, account.Account{}, ErrState
+	}
+	if chosen == "" {
+		chosen = f.Chosen
+	}
+	if chosen == "" || !slices.Contains(f.Accounts, chosen) {
+		return &ResetProblem{NoChoice: true}, account.Account{}, nil
+	}
+	acc, err := s.Accounts.GetAccount(ctx, chosen)
+	if err != nil {
+		return nil, account.Account{}, fmt.Errorf("recovery: reset: %w", err)
+	}
+	if !acc.PasswordChangedAt.Before(f.CreatedAt) {
+		// Someone reset this account since the code was issued.
+		_ = s.Store.DeleteFlow(ctx, f.ID)
+		return nil, account.Account{}, ErrNotFound
+	}
+	pol := s.Policy(acc.Population)
+	res := pol.Evaluate(password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName})
+	if !res.OK {
+		p := &ResetProblem{}
+		for _, r := range res.Rules {
+			if !r.Met {
+				p.Rules = append(p.Rules, r)
+			}
+		}
+		return p, acc, nil
+	}
+	if policy.Normalize(password) != policy.Normalize(confirm) {
+		return &ResetProblem{Mismatch: true}, acc, nil
+	}
+	// The versioned write to "done" makes the verified flow single-use:
+	// a second submit, here or on another instance, fails.
+	f.State = StateDone
+	if err := s.save(ctx, &f); err != nil {
+		return nil, acc, err
+	}
+	hash, err := s.Hasher.Hash(policy.Normalize(password))
+	if err != nil {
+		return nil, acc, fmt.Errorf("recovery: hash: %w", err)
+	}
+	now := s.Now()
+	if err := s.Accounts.SetPassword(ctx, acc.ID, hash, now); err != nil {
+		return nil, acc, fmt.Errorf("recovery: set password: %w", err)
+	}
+	if err := s.Sessions.RevokeAll(ctx, acc.ID); err != nil {
+		return nil, acc, fmt.Errorf("recovery: revoke sessions: %w", err)
+	}
+	if acc.Email != "" {
+		if err := s.Notifier.PasswordChanged(ctx, ChangedNotice{Lang: f.Lang, To: acc.Email, Account: acc, At: now}); err != nil {
+			s.Log.Error("recovery: queue password-changed notice", "account", acc.ID, "err", err)
+		}
+	}
+	s.audit(ctx, "recovery.reset", acc.ID, f.IP, "ok", f.ID)
+	// The request is processed: its data goes (GDPR).
+	if err := s.Store.DeleteFlow(ctx, f.ID); err != nil {
+		s.Log.Warn("recovery: delete finished flow; the sweeper will", "flow", f.ID, "err", err)
+	}
+	return nil, acc, nil
+}
+
+// save writes f over the version it was read at.
+func (s *Service) save(ctx context.Context, f *Flow) error {
+	f.Version++
+	f.UpdatedAt = s.Now()
+	if err := s.Store.SaveFlow(ctx, *f); err != nil {
+		return fmt.Errorf("recovery: save flow: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) audit(ctx context.Context, action, accountID, ip, outcome, flow string) {
+	if s.Audit == nil {
+		return
+	}
+	if err := s.Audit.Record(ctx, audit.Event{At: s.Now(), Action: action, AccountID: accountID, IP: ip, Outcome: outcome, Flow: flow}); err != nil {
+		s.Log.Error("recovery: audit", "action", action, "err", err)
+	}
+}
+
+func first(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}

@@ -1,0 +1,500 @@
+package web
+
+import (
+	"errors"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/recovery"
+	"github.com/sesame-edu/sesame/server/school"
+)
+
+// recoveryCookie holds "flowID.token": the flow's id and the secret whose
+// hash binds the flow to this browser.
+const recoveryCookie = "sesame_recovery"
+
+// recoveryForm is every field the recovery forms post.
+type recoveryForm struct {
+	Kind       string `form:"kind" validate:"omitempty,oneof=password identifier"`
+	Population string `form:"population" validate:"max=32"`
+	Input      string `form:"input" validate:"max=254"`
+	Consent    string `form:"consent" validate:"omitempty,eq=yes"`
+	Flow       string `form:"flow" validate:"max=64"`
+	Code       string `form:"code" validate:"max=64"`
+	Account    string `form:"account" validate:"max=64"`
+	Password   string `form:"password" validate:"max=4096"`
+	Confirm    string `form:"confirm" validate:"max=4096"`
+}
+
+func (s *Server) parseRecovery(c *fiber.Ctx) (recoveryForm, error) {
+	var f recoveryForm
+	if err := c.BodyParser(&f); err != nil {
+		return f, fiber.ErrBadRequest
+	}
+	if err := s.validate.Struct(f); err != nil {
+		return f, fiber.NewError(fiber.StatusBadRequest, "recovery: malformed form")
+	}
+	if f.Kind == "" {
+		f.Kind = string(recovery.KindPassword)
+	}
+	return f, nil
+}
+
+// setRecoveryCookie binds the flow to this browser for the flow's life.
+func (s *Server) setRecoveryCookie(c *fiber.Ctx, f recovery.Flow, token string) {
+	c.Cookie(&fiber.Cookie{
+		Name: recoveryCookie, Value: f.ID + "." + token, Path: "/",
+		Expires: f.ExpiresAt, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+func (s *Server) clearRecoveryCookie(c *fiber.Ctx) {
+	c.Cookie(&fiber.Cookie{
+		Name: recoveryCookie, Value: "", Path: "/", MaxAge: -1,
+		HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// currentFlow returns the browser's live flow, if any.
+func (s *Server) currentFlow(c *fiber.Ctx) (recovery.Flow, bool, error) {
+	id, token, ok := strings.Cut(c.Cookies(recoveryCookie), ".")
+	if !ok || len(id) > 64 || len(token) > 128 {
+		return recovery.Flow{}, false, nil
+	}
+	f, err := s.recovery.Load(c.UserContext(), id, token)
+	if errors.Is(err, recovery.ErrNotFound) {
+		return recovery.Flow{}, false, nil
+	}
+	if err != nil {
+		return recovery.Flow{}, false, err
+	}
+	return f, true, nil
+}
+
+// population resolves the population of a form or link: with one
+// population there is nothing to choose.
+func (s *Server) population(key string) (*school.Population, bool) {
+	if !s.school.NeedsChooser() {
+		return &s.school.Populations[0], true
+	}
+	p, ok := s.school.Population(key)
+	return p, ok
+}
+
+// baseRecovery fills what every step shows: the help desk of the person's
+// population, with whether it is open now.
+func (s *Server) baseRecovery(c *fiber.Ctx, kind recovery.Kind, pop *school.Population) views.RecoveryProps {
+	t := s.t(c)
+	csrf, _ := c.Locals(localCSRF).(string)
+	p := views.RecoveryProps{T: t, CSRF: csrf, Kind: string(kind), HelpURL: "/help",
+		CodeMinutes: int(s.recovery.Config().CodeTTL / time.Minute), PrivacyURL: s.school.School.PrivacyURL}
+	contact := s.school.Support
+	if pop != nil {
+		p.Population = pop.Key
+		if s.school.NeedsChooser() {
+			p.PopulationLabel = school.Text(pop.Label, t.Lang())
+			p.HelpURL = "/help/" + pop.Key
+		}
+		contact = *pop.Help
+	}
+	now := s.now().In(s.loc)
+	p.HelpStatus = s.statusLine(t, contact.Hours.Status(now, s.loc), now)
+	return p
+}
+
+// renderRecovery answers HTMX with the step alone (swapped inside the
+// dialog) and other browsers with a whole page. Pages of the flow carry
+// codes in their URL or fields: no Referer may leak them.
+func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	if isHTMX(c) {
+		return render(c, status, views.RecoveryStep(p))
+	}
+	return render(c, status, views.RecoveryPage(s.page(c, p.T.T("recovery.step1_title")), p))
+}
+
+// recoveryStart is GET /recovery and /recovery/identifier: the current step
+// of this browser's flow, or the start: the chooser when the school has
+// several populations, else step 1.
+func (s *Server) recoveryStart(kind recovery.Kind) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if f, ok, err := s.currentFlow(c); err != nil {
+			return err
+		} else if ok && f.Kind == kind && kind == recovery.KindPassword {
+			return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+		}
+		pop, ok := s.population(c.Query("population"))
+		if !ok {
+			return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
+		}
+		p := s.baseRecovery(c, kind, pop)
+		p.Step = 1
+		p.Input = c.Query("identifier")
+		return s.renderRecovery(c, fiber.StatusOK, p)
+	}
+}
+
+// chooser routes each population to its own rules.
+func (s *Server) chooser(c *fiber.Ctx, kind recovery.Kind) views.RecoveryProps {
+	t := s.t(c)
+	p := s.baseRecovery(c, kind, nil)
+	p.Step = 0
+	path := "/recovery"
+	if kind == recovery.KindIdentifier {
+		path = "/recovery/identifier"
+	}
+	p.Chooser = views.ChooserProps{Lead: t.T("chooser.lead"),
+		Support: views.Choice{Href: "/help", Label: t.T("chooser.support"), Description: t.T("chooser.support_desc")}}
+	for _, pop := range s.school.Populations {
+		p.Chooser.Choices = append(p.Chooser.Choices, views.Choice{
+			Href:        path + "?population=" + url.QueryEscape(pop.Key),
+			Label:       school.Text(pop.Label, t.Lang()),
+			Description: school.Text(pop.Description, t.Lang()),
+		})
+	}
+	return p
+}
+
+// stepOf renders the step a live flow is at.
+func (s *Server) stepOf(c *fiber.Ctx, f recovery.Flow, code string) views.RecoveryProps {
+	pop, _ := s.population(f.Population)
+	p := s.baseRecovery(c, f.Kind, pop)
+	p.FlowID = f.ID
+	switch f.State {
+	case recovery.StateVerified:
+		p.Step = 3
+		s.fillStep3(c, &p, f, "")
+	default:
+		p.Step = 2
+		p.Code = code
+	}
+	return p
+}
+
+// fillStep3 shows the identifier (so password managers save the right
+// pair), or the accounts of a shared address to choose from, and the
+// checklist of the account's population.
+func (s *Server) fillStep3(c *fiber.Ctx, p *views.RecoveryProps, f recovery.Flow, password string) {
+	accs, err := s.recovery.Candidates(c.UserContext(), f)
+	if err != nil {
+		s.log.Error("recovery: candidates", "flow", f.ID, "err", err)
+	}
+	pol := policy.Default()
+	if p.Chosen == "" {
+		p.Chosen = f.Chosen
+	}
+	for _, a := range accs {
+		p.Choices = append(p.Choices, views.AccountChoice{ID: a.ID, Identifier: a.Identifier, Name: a.FirstName + " " + a.LastName})
+		if len(accs) == 1 || a.ID == p.Chosen {
+			p.Identifier = a.Identifier
+			_, pol = s.populationPolicy(a.Population)
+			p.Population = a.Population
+		}
+	}
+	res := pol.Evaluate(password, policy.Context{Identifier: p.Identifier})
+	rules := pol.Rules()
+	if password != "" {
+		rules = res.Rules
+	}
+	p.Checklist = checklist(p.T, rules, password, "")
+}
+
+// recoveryRequest is step 1's submit.
+func (s *Server) recoveryRequest(c *fiber.Ctx) error {
+	f, err := s.parseRecovery(c)
+	if err != nil {
+		return err
+	}
+	kind := recovery.Kind(f.Kind)
+	pop, ok := s.population(f.Population)
+	if !ok {
+		return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
+	}
+	t := s.t(c)
+	p := s.baseRecovery(c, kind, pop)
+	p.Step, p.Input, p.Consent = 1, strings.TrimSpace(f.Input), f.Consent == "yes"
+	p.Errors = map[string]string{}
+	switch {
+	case p.Input == "" && kind == recovery.KindIdentifier:
+		p.Errors["input"] = t.T("recovery.err_email")
+	case p.Input == "":
+		p.Errors["input"] = t.T("recovery.err_input")
+	case kind == recovery.KindIdentifier && !account.ValidEmail(p.Input):
+		p.Errors["input"] = t.T("recovery.err_email")
+	case account.IsEmail(p.Input) && !account.ValidEmail(p.Input):
+		p.Errors["input"] = t.T("recovery.err_email")
+	}
+	if !p.Consent {
+		p.Errors["consent"] = t.T("recovery.err_consent")
+	}
+	if len(p.Errors) > 0 {
+		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
+	}
+	if d, err := s.limiter.Allow(c.UserContext(), "ip:recovery:"+c.IP(), s.school.Recovery.RequestsPerIPHour, time.Hour); err != nil {
+		return err
+	} else if !d.Allowed {
+		return s.rateLimited(c, p, d.RetryAfter)
+	}
+	flow, token, err := s.recovery.Start(c.UserContext(), recovery.StartRequest{
+		Kind: kind, Population: pop.Key, Input: p.Input, Lang: t.Lang(), IP: c.IP(), Consent: p.Consent,
+	})
+	var rl *recovery.RateLimitedError
+	if errors.As(err, &rl) {
+		return s.rateLimited(c, p, rl.RetryAfter)
+	}
+	if err != nil {
+		return err
+	}
+	// The same words whether or not an account matched.
+	if kind == recovery.KindIdentifier {
+		p.Step, p.Message, p.Input = 4, t.T("recovery.identifier_sent"), ""
+		p.Heading = t.T("recovery.sent_title")
+		return s.renderRecovery(c, fiber.StatusOK, p)
+	}
+	s.setRecoveryCookie(c, flow, token)
+	p = s.stepOf(c, flow, "")
+	p.Notice = t.T("recovery.sent_notice")
+	return s.renderRecovery(c, fiber.StatusOK, p)
+}
+
+// rateLimited says how long to wait; it never locks an account.
+func (s *Server) rateLimited(c *fiber.Ctx, p views.RecoveryProps, wait time.Duration) error {
+	t := s.t(c)
+	minutes := int(math.Ceil(wait.Minutes()))
+	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	p.Step = 9
+	p.Heading = t.T("recovery.step1_title")
+	if minutes <= 1 {
+		p.Message = t.T("recovery.err_rate_one")
+	} else {
+		p.Message = t.T("recovery.err_rate", "Minutes", minutes)
+	}
+	return s.renderRecovery(c, fiber.StatusTooManyRequests, p)
+}
+
+// recoveryCodeLink is the link in the mail. Opening it (a GET, which mail
+// scanners prefetch) changes nothing: it shows the login page with the
+// dialog open at step 2 and the code filled in; only the submit counts.
+func (s *Server) recoveryCodeLink(c *fiber.Ctx) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	code := c.Query("code")
+	if len(code) > 64 {
+		code = ""
+	}
+	f, err := s.recovery.Get(c.UserContext(), c.Query("flow"))
+	var p views.RecoveryProps
+	switch {
+	case errors.Is(err, recovery.ErrNotFound) || (err == nil && f.Kind != recovery.KindPassword):
+		p = s.deadEnd(c, recovery.KindPassword, s.t(c).T("recovery.err_expired"))
+	case err != nil:
+		return err
+	case f.State != recovery.StateCodeSent:
+		// Already past the code (this browser or another): show where the
+		// flow stands only to the browser that owns it.
+		if cur, ok, _ := s.currentFlow(c); ok && cur.ID == f.ID {
+			p = s.stepOf(c, cur, "")
+		} else {
+			p = s.deadEnd(c, recovery.KindPassword, s.t(c).T("recovery.err_expired"))
+		}
+	default:
+		p = s.stepOf(c, f, code)
+	}
+	if isHTMX(c) {
+		return render(c, fiber.StatusOK, views.RecoveryStep(p))
+	}
+	lp := views.LoginProps{Base: s.page(c, p.T.T("recovery.step2_title")), Step: views.RecoveryStep(p)}
+	return render(c, fiber.StatusOK, views.Login(lp))
+}
+
+func (s *Server) deadEnd(c *fiber.Ctx, kind recovery.Kind, msg string) views.RecoveryProps {
+	p := s.baseRecovery(c, kind, nil)
+	p.Step, p.Message = 9, msg
+	p.Heading = p.T.T("recovery.step1_title")
+	return p
+}
+
+// flowForCode finds the flow a code is typed for: this browser's, or the
+// one named by the mailed link when it was opened on another device.
+func (s *Server) flowForCode(c *fiber.Ctx, id string) (recovery.Flow, error) {
+	if f, ok, err := s.currentFlow(c); err != nil || ok {
+		return f, err
+	}
+	if id == "" {
+		return recovery.Flow{}, recovery.ErrNotFound
+	}
+	return s.recovery.Get(c.UserContext(), id)
+}
+
+// recoveryCode is step 2's submit.
+func (s *Server) recoveryCode(c *fiber.Ctx) error {
+	form, err := s.parseRecovery(c)
+	if err != nil {
+		return err
+	}
+	t := s.t(c)
+	f, err := s.flowForCode(c, form.Flow)
+	if errors.Is(err, recovery.ErrNotFound) || (err == nil && f.State != recovery.StateCodeSent) {
+		if err == nil && f.State == recovery.StateVerified {
+			if cur, ok, _ := s.currentFlow(c); ok && cur.ID == f.ID {
+				return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, cur, ""))
+			}
+		}
+		s.clearRecoveryCookie(c)
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+	}
+	if err != nil {
+		return err
+	}
+	f, result, remaining, token, err := s.recovery.Verify(c.UserContext(), f, form.Code)
+	if errors.Is(err, recovery.ErrState) {
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+	}
+	if err != nil {
+		return err
+	}
+	p := s.stepOf(c, f, form.Code)
+	p.Errors = map[string]string{}
+	switch result {
+	case recovery.CodeOK:
+		s.setRecoveryCookie(c, f, token)
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	case recovery.CodeMalformed:
+		p.Errors["code"] = t.T("recovery.err_code_format")
+	case recovery.CodeWrong:
+		p.Errors["code"] = t.T("recovery.err_code_wrong", "Count", remaining)
+	case recovery.CodeExpired:
+		p.Errors["code"] = t.T("recovery.err_code_expired")
+	case recovery.CodeExhausted:
+		s.clearRecoveryCookie(c)
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_exhausted")))
+	}
+	return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
+}
+
+// recoveryResend is « Renvoyer le code ».
+func (s *Server) recoveryResend(c *fiber.Ctx) error {
+	t := s.t(c)
+	f, ok, err := s.currentFlow(c)
+	if err != nil {
+		return err
+	}
+	if !ok || f.State != recovery.StateCodeSent {
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+	}
+	wait, err := s.recovery.Resend(c.UserContext(), f)
+	var rl *recovery.RateLimitedError
+	if errors.As(err, &rl) {
+		return s.rateLimited(c, s.stepOf(c, f, ""), rl.RetryAfter)
+	}
+	if err != nil {
+		return err
+	}
+	p := s.stepOf(c, f, "")
+	if wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		p.Notice = t.T("recovery.resend_wait", "Seconds", secs, "Count", secs)
+		return s.renderRecovery(c, fiber.StatusOK, p)
+	}
+	p.Notice = t.T("recovery.resent")
+	return s.renderRecovery(c, fiber.StatusOK, p)
+}
+
+// recoveryPassword is step 3's submit.
+func (s *Server) recoveryPassword(c *fiber.Ctx) error {
+	form, err := s.parseRecovery(c)
+	if err != nil {
+		return err
+	}
+	t := s.t(c)
+	f, ok, err := s.currentFlow(c)
+	if err != nil {
+		return err
+	}
+	if !ok || f.State != recovery.StateVerified {
+		if ok {
+			return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+		}
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+	}
+	problem, acc, err := s.recovery.Reset(c.UserContext(), f, form.Account, form.Password, form.Confirm)
+	if errors.Is(err, recovery.ErrNotFound) || errors.Is(err, recovery.ErrState) {
+		s.clearRecoveryCookie(c)
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+	}
+	if err != nil {
+		return err
+	}
+	if problem != nil {
+		// Nothing typed is lost except the passwords, which are never sent
+		// back into a page.
+		p := s.stepOf(c, f, "")
+		p.Chosen = form.Account
+		s.fillStep3(c, &p, f, form.Password)
+		p.Errors = map[string]string{}
+		switch {
+		case problem.NoChoice:
+			p.Errors["account"] = t.T("recovery.err_choose")
+		case problem.Mismatch:
+			p.Errors["confirm"] = t.T("recovery.err_mismatch")
+		default:
+			p.Errors["password"] = t.T("recovery.err_password_rules")
+		}
+		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
+	}
+	s.clearRecoveryCookie(c)
+	pop, _ := s.population(f.Population)
+	p := s.baseRecovery(c, recovery.KindPassword, pop)
+	p.Step, p.Message = 4, t.T("recovery.done", "Identifier", acc.Identifier)
+	return s.renderRecovery(c, fiber.StatusOK, p)
+}
+
+// recoveryCancel is « Fermer quand même »: the request and its data go.
+func (s *Server) recoveryCancel(c *fiber.Ctx) error {
+	if f, ok, err := s.currentFlow(c); err == nil && ok {
+		if err := s.recovery.Cancel(c.UserContext(), f); err != nil {
+			return err
+		}
+	}
+	s.clearRecoveryCookie(c)
+	return c.Redirect("/", fiber.StatusSeeOther)
+}
+
+// recoveryRestart starts over after a dead end.
+func (s *Server) recoveryRestart(c *fiber.Ctx) error {
+	form, err := s.parseRecovery(c)
+	if err != nil {
+		return err
+	}
+	if f, ok, err := s.currentFlow(c); err == nil && ok {
+		_ = s.recovery.Cancel(c.UserContext(), f)
+	}
+	s.clearRecoveryCookie(c)
+	kind := recovery.Kind(form.Kind)
+	pop, ok := s.population(form.Population)
+	if !ok {
+		return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
+	}
+	p := s.baseRecovery(c, kind, pop)
+	p.Step = 1
+	return s.renderRecovery(c, fiber.StatusOK, p)
+}
+
+// resumeStep is the step the login page reopens its dialog at, when this
+// browser has a flow in progress (a reload, or coming back later).
+func (s *Server) resumeStep(c *fiber.Ctx) templ.Component {
+	f, ok, err := s.currentFlow(c)
+	if err != nil || !ok || f.Kind != recovery.KindPassword {
+		return nil
+	}
+	c.Set("Referrer-Policy", "no-referrer")
+	return views.RecoveryStep(s.stepOf(c, f, ""))
+}
