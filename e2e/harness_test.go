@@ -180,8 +180,19 @@ func newBrowser(t *testing.T) *browser {
 	actx, cancelA := context.WithTimeout(context.Background(), 90*time.Second)
 	actx, cancelB := chromedp.NewExecAllocator(actx, opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelB(); cancelA() })
 	b := &browser{ctx: ctx}
+	t.Cleanup(func() {
+		if t.Failed() {
+			// What the person saw when it went wrong.
+			if html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.outerHTML`)); err == nil {
+				_ = os.MkdirAll("artifacts", 0o755)
+				_ = os.WriteFile(filepath.Join("artifacts", "failure-"+strings.ReplaceAll(t.Name(), "/", "_")+".html"), []byte(html), 0o644)
+			}
+		}
+		cancelC()
+		cancelB()
+		cancelA()
+	})
 	if err := chromedp.Listen(ctx, func(ev any) {
 		b.mu.Lock()
 		defer b.mu.Unlock()

@@ -117,7 +117,10 @@ func (s *Server) baseRecovery(c *fiber.Ctx, kind recovery.Kind, pop *school.Popu
 func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps) error {
 	c.Set("Referrer-Policy", "no-referrer")
 	if isHTMX(c) {
-		return render(c, status, views.RecoveryStep(p))
+		// A refused form is an answer to show, not a failed request: HTMX
+		// gets 200, so the browser logs no error. Plain forms keep the
+		// precise status (422, 429).
+		return render(c, fiber.StatusOK, views.RecoveryStep(p))
 	}
 	return render(c, status, views.RecoveryPage(s.page(c, p.T.T("recovery.step1_title")), p))
 }
