@@ -34,6 +34,7 @@ import (
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
+	"github.com/sesame-edu/sesame/server/session"
 	"github.com/sesame-edu/sesame/server/store"
 	"github.com/sesame-edu/sesame/server/web"
 )
@@ -209,11 +210,21 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	}
 	worker := mail.NewWorker(st, sender, key, cfg.MailFrom, log, mail.WorkerOptions{SentRetention: 24 * time.Hour})
 	outbox := mail.NewOutbox(st, key, time.Now, worker.Notify)
+	notifier := notify.New(outbox, cat, sc.School.Name, cfg.Location)
 	limiter := ratelimit.New(st, time.Now)
+	hasher := account.NewHasher(account.DefaultParams(), runtime.NumCPU())
+	// Sign-in: after 5 failures on one identifier (50 from one address:
+	// a school's NAT hides many parents) each failure doubles the wait,
+	// from 30 s up to 15 min; never a lock for good.
+	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
+	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, time.Now)
+	sessions := session.New(st, cfg.SessionIdle, cfg.SessionMax, time.Now)
+	auth := account.NewAuthenticator(st, hasher, perKey, perIP, st, keys.Derive(key, "signin"), time.Now, st.UpdatePasswordHash)
+	profile := account.NewProfile(st, hasher, st, notifier, sc.PolicyOf, st, cfg.BaseURL, time.Now)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
-		Notifier: notify.New(outbox, cat, sc.School.Name, cfg.Location),
-		Hasher:   account.NewHasher(account.DefaultParams(), runtime.NumCPU()),
+		Notifier: notifier,
+		Hasher:   hasher,
 		Key:      keys.Derive(key, "recovery"),
 		Policy:   sc.PolicyOf,
 		Log:      log, Now: time.Now,
@@ -228,6 +239,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Log: log, Catalog: cat, Dist: distFS(), Store: st, StoreKind: kind,
 		Secret: key, BaseURL: cfg.BaseURL, TrustedProxies: cfg.TrustedProxies,
 		School: sc, Location: cfg.Location, Recovery: rec, Limiter: limiter,
+		Sessions: sessions, Auth: auth, Throttle: perKey, Profile: profile, Accounts: st, EmailChanges: st,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
 			return s.Waiting, s.OldestAge, err

@@ -51,8 +51,16 @@ type Account struct {
 	// PasswordChangedAt is when the person last chose a password; codes
 	// issued before it are void.
 	PasswordChangedAt time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Phone is in E.164 form (+33612345678), or empty.
+	Phone string
+	// Newsletter records consent to « la lettre », and when it was given
+	// or withdrawn.
+	Newsletter   bool
+	NewsletterAt time.Time
+	// PendingEmail waits for its confirmation link.
+	PendingEmail string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // NormaliseIdentifier folds an identifier as typed into its key: people type

@@ -46,6 +46,10 @@ type Config struct {
 	// (SESAME_TRUSTED_PROXIES, comma-separated IPs or CIDRs). Empty means the
 	// header is ignored, because anyone could forge it to dodge rate limits.
 	TrustedProxies []string
+	// SessionIdle and SessionMax end a session after inactivity and in any
+	// case (SESAME_SESSION_IDLE, SESAME_SESSION_MAX).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
 	// LogFormat is "text" or "json" (SESAME_LOG_FORMAT).
 	LogFormat string
 	// LogLevel is the minimum level logged (SESAME_LOG_LEVEL).
@@ -156,6 +160,21 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
+	}
+
+	for _, d := range []struct {
+		name string
+		def  string
+		dst  *time.Duration
+	}{{"SESAME_SESSION_IDLE", "30m", &c.SessionIdle}, {"SESAME_SESSION_MAX", "12h", &c.SessionMax}} {
+		v, err := time.ParseDuration(get(d.name, d.def))
+		if err != nil || v < time.Minute || v > 30*24*time.Hour {
+			return bad(d.name, "a duration between 1m and 720h, such as 30m or 12h", getenv(d.name))
+		}
+		*d.dst = v
+	}
+	if c.SessionIdle > c.SessionMax {
+		return bad("SESAME_SESSION_IDLE", "a duration no longer than SESAME_SESSION_MAX", getenv("SESAME_SESSION_IDLE"))
 	}
 
 	if c.LogFormat != "text" && c.LogFormat != "json" {

@@ -66,6 +66,9 @@ func TestLoadRejects(t *testing.T) {
 		{"proxy", "SESAME_TRUSTED_PROXIES", "10.0.0.1,nope"},
 		{"log format", "SESAME_LOG_FORMAT", "xml"},
 		{"log level", "SESAME_LOG_LEVEL", "loud"},
+		{"session idle", "SESAME_SESSION_IDLE", "ten minutes"},
+		{"session max", "SESAME_SESSION_MAX", "1s"},
+		{"idle above max", "SESAME_SESSION_IDLE", "24h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

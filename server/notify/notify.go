@@ -136,3 +136,38 @@ func first(accs []account.Account) string {
 	}
 	return accs[0].ID
 }
+
+// ConfirmEmailProps words the mail asking a new address to confirm.
+func (n *Notifier) ConfirmEmailProps(lang string, acc account.Account, link string, validFor time.Duration) views.MailProps {
+	p, t := n.base(lang, "mail.confirm.subject")
+	hours := int(math.Round(validFor.Hours()))
+	p.Why = t.T("mail.confirm.why", "School", n.school, "Identifier", acc.Identifier)
+	p.ButtonURL, p.ButtonLabel = link, t.T("mail.confirm.button")
+	p.Validity = t.T("mail.confirm.validity", "Hours", hours, "Count", hours)
+	p.Ignore = t.T("mail.confirm.ignore")
+	return p
+}
+
+// ConfirmEmail queues the confirmation mail to the new address.
+func (n *Notifier) ConfirmEmail(ctx context.Context, lang, to string, acc account.Account, link string, validFor time.Duration) error {
+	return n.send(ctx, to, "email_confirm", acc.ID, n.ConfirmEmailProps(lang, acc, link, validFor))
+}
+
+// EmailChangedProps words the notice to the old address.
+func (n *Notifier) EmailChangedProps(lang string, acc account.Account, newAddress string) views.MailProps {
+	p, t := n.base(lang, "mail.moved.subject")
+	p.Why = t.T("mail.moved.why", "School", n.school, "Identifier", acc.Identifier, "Email", newAddress)
+	p.Ignore = t.T("mail.moved.ignore")
+	return p
+}
+
+// EmailChanged tells the old address that the account's address changed.
+func (n *Notifier) EmailChanged(ctx context.Context, lang, oldAddress string, acc account.Account, newAddress string) error {
+	return n.send(ctx, oldAddress, "email_changed", acc.ID, n.EmailChangedProps(lang, acc, newAddress))
+}
+
+// PasswordNotice tells someone their password was changed from their
+// personal page.
+func (n *Notifier) PasswordNotice(ctx context.Context, lang string, acc account.Account, at time.Time) error {
+	return n.PasswordChanged(ctx, recovery.ChangedNotice{Lang: lang, To: acc.Email, Account: acc, At: at})
+}

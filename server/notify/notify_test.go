@@ -57,6 +57,8 @@ func TestGoldenMails(t *testing.T) {
 			"identifier_reminder": n.IdentifierReminderProps(recovery.ReminderNotice{Lang: lang, To: anne.Email, Accounts: []account.Account{anne, paul},
 				Links: []string{"https://sesame.example/recovery?identifier=P001&population=parents", "https://sesame.example/recovery?identifier=P002&population=parents"}}),
 			"password_changed": n.PasswordChangedProps(recovery.ChangedNotice{Lang: lang, To: anne.Email, Account: anne, At: at}),
+			"email_confirm":    n.ConfirmEmailProps(lang, anne, "https://sesame.example/account/email/confirm?token=abc", 24*time.Hour),
+			"email_changed":    n.EmailChangedProps(lang, anne, "anne.durand@example.org"),
 		}
 		for name, p := range mails {
 			t.Run(name+"."+lang, func(t *testing.T) {

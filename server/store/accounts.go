@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -28,6 +30,10 @@ type accountDoc struct {
 	PasswordHash  string    `bson:"passwordHash"`
 	PasswordSetBy string    `bson:"passwordSetBy"`
 	PwChangedAt   time.Time `bson:"passwordChangedAt,omitempty"`
+	Phone         string    `bson:"phone,omitempty"`
+	Newsletter    bool      `bson:"newsletter"`
+	NewsletterAt  time.Time `bson:"newsletterAt,omitempty"`
+	PendingEmail  string    `bson:"pendingEmail,omitempty"`
 	CreatedAt     time.Time `bson:"createdAt"`
 	UpdatedAt     time.Time `bson:"updatedAt"`
 }
@@ -49,7 +55,8 @@ func fromAccount(a account.Account) accountDoc {
 		ID: a.ID, Identifier: a.Identifier, Email: a.Email,
 		FirstName: a.FirstName, LastName: a.LastName, Population: a.Population,
 		Status: string(a.Status), PasswordHash: a.PasswordHash, PasswordSetBy: a.PasswordSetBy,
-		PwChangedAt: a.PasswordChangedAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		PwChangedAt: a.PasswordChangedAt, Phone: a.Phone, Newsletter: a.Newsletter, NewsletterAt: a.NewsletterAt,
+		PendingEmail: a.PendingEmail, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }
 
@@ -58,7 +65,8 @@ func (d accountDoc) account() account.Account {
 		ID: d.ID, Identifier: d.Identifier, Email: d.Email,
 		FirstName: d.FirstName, LastName: d.LastName, Population: d.Population,
 		Status: account.Status(d.Status), PasswordHash: d.PasswordHash, PasswordSetBy: d.PasswordSetBy,
-		PasswordChangedAt: utc(d.PwChangedAt), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		PasswordChangedAt: utc(d.PwChangedAt), Phone: d.Phone, Newsletter: d.Newsletter, NewsletterAt: utc(d.NewsletterAt),
+		PendingEmail: d.PendingEmail, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 
@@ -97,17 +105,50 @@ func (s *Store) SaveAccount(ctx context.Context, a account.Account, previousEmai
 }
 
 func (s *Store) addEmail(ctx context.Context, key, id string) error {
-	_, err := s.db.Collection(colEmails).UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: key}},
-		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: id}}}},
-		options.UpdateOne().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("store: index e-mail: %w", err)
+	// On the embedded server $addToSet is a read and a rewrite, so two
+	// children imported at once onto one parent's address could lose one.
+	// Writers of one address take turns in this process, and read back.
+	mu := s.emailLock(key)
+	mu.Lock()
+	defer mu.Unlock()
+	for range 10 {
+		err := upsertRetry(func() error {
+			_, err := s.db.Collection(colEmails).UpdateOne(ctx,
+				bson.D{{Key: "_id", Value: key}},
+				bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: id}}}},
+				options.UpdateOne().SetUpsert(true))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: index e-mail: %w", err)
+		}
+		var e emailDoc
+		if err := s.db.Collection(colEmails).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&e); err != nil {
+			return fmt.Errorf("store: index e-mail: %w", err)
+		}
+		if slices.Contains(e.IDs, id) {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("store: index e-mail: %s not kept after 10 tries", id)
+}
+
+// upsertRetry runs an upsert again when a concurrent one inserted the same
+// _id first (a duplicate-key error, on MongoDB as on the embedded server).
+func upsertRetry(f func() error) error {
+	var err error
+	for range 3 {
+		if err = f(); !mongo.IsDuplicateKeyError(err) {
+			return err
+		}
+	}
+	return err
 }
 
 func (s *Store) removeEmail(ctx context.Context, key, id string) error {
+	mu := s.emailLock(key)
+	mu.Lock()
+	defer mu.Unlock()
 	_, err := s.db.Collection(colEmails).UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: key}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: id}}}})
@@ -186,4 +227,11 @@ func (s *Store) SetPassword(ctx context.Context, id, hash string, now time.Time)
 		return account.ErrNotFound
 	}
 	return nil
+}
+
+// emailLock returns the lock of an address's index entry.
+func (s *Store) emailLock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return &s.emailLocks[h.Sum32()%uint32(len(s.emailLocks))]
 }

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,5 +68,30 @@ func TestAccountsRoundTripAndEmailIndex(t *testing.T) {
 	}
 	if n, err := s.CountAccounts(ctx); err != nil || n != 2 {
 		t.Errorf("CountAccounts = %d, %v", n, err)
+	}
+}
+
+// TestSharedEmailConcurrentImport: a parent's children imported by parallel
+// workers must all be found by the parent's address.
+func TestSharedEmailConcurrentImport(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.New(t)
+	const n = 12
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("c%02d", i)
+			a := account.Account{ID: id, Identifier: id, Email: "parent@example.fr", FirstName: "C", LastName: "D", Population: "parents", Status: account.StatusActive}
+			if err := s.SaveAccount(ctx, a, ""); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := s.AccountsByEmail(ctx, "parent@example.fr")
+	if err != nil || len(got) != n {
+		t.Fatalf("AccountsByEmail found %d of %d accounts (%v)", len(got), n, err)
 	}
 }

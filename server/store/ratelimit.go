@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,21 +49,92 @@ func (s *Store) hint(ctx context.Context, key string, expires time.Time) (int, e
 	var d struct {
 		Count int `bson:"count"`
 	}
-	err := s.db.Collection(colRateLimits).FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: key}},
-		bson.D{
-			{Key: "$inc", Value: bson.D{{Key: "count", Value: 1}}},
-			{Key: "$setOnInsert", Value: bson.D{{Key: "expiresAt", Value: expires}}},
-		},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
-	).Decode(&d)
+	var err error
+	// Two first hits may both try to insert the counter; the loser gets a
+	// duplicate-key error (on MongoDB too) and simply increments.
+	for range 3 {
+		err = s.db.Collection(colRateLimits).FindOneAndUpdate(ctx,
+			bson.D{{Key: "_id", Value: key}},
+			bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "count", Value: 1}}},
+				{Key: "$setOnInsert", Value: bson.D{{Key: "expiresAt", Value: expires}}},
+			},
+			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+		).Decode(&d)
+		if !mongo.IsDuplicateKeyError(err) {
+			break
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("store: rate limit: %w", err)
 	}
-	return d.Count, nil
+	// The hint is only where probing starts: never below the first slot.
+	return max(d.Count, 1), nil
 }
 
 // SweepRateLimits deletes finished windows.
 func (s *Store) SweepRateLimits(ctx context.Context, now time.Time) (int, error) {
 	return s.sweep(ctx, colRateLimits, "expiresAt", now)
+}
+
+const colThrottle = "throttle"
+
+func throttleIndexes() []index {
+	return []index{
+		{colThrottle, mongo.IndexModel{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+	}
+}
+
+// ThrottleState reads a throttled key.
+func (s *Store) ThrottleState(ctx context.Context, key string) (int, time.Time, error) {
+	var d struct {
+		Gen          int       `bson:"gen"`
+		BlockedUntil time.Time `bson:"blockedUntil"`
+		ExpiresAt    time.Time `bson:"expiresAt"`
+	}
+	err := s.db.Collection(colThrottle).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: throttle: %w", err)
+	}
+	return d.Gen, utc(d.BlockedUntil), nil
+}
+
+// Block raises a key's deadline ($max never lowers it).
+func (s *Store) Block(ctx context.Context, key string, until, expires time.Time) error {
+	err := upsertRetry(func() error {
+		_, err := s.db.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+			bson.D{
+				{Key: "$max", Value: bson.D{{Key: "blockedUntil", Value: until}}},
+				{Key: "$set", Value: bson.D{{Key: "expiresAt", Value: expires}}},
+			}, options.UpdateOne().SetUpsert(true))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: block: %w", err)
+	}
+	return nil
+}
+
+// Reset starts a new generation of a key's failures and lifts its block.
+func (s *Store) Reset(ctx context.Context, key string, expires time.Time) error {
+	err := upsertRetry(func() error {
+		_, err := s.db.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+			bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "gen", Value: 1}}},
+				{Key: "$set", Value: bson.D{{Key: "blockedUntil", Value: time.Time{}}, {Key: "expiresAt", Value: expires}}},
+			}, options.UpdateOne().SetUpsert(true))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: reset throttle: %w", err)
+	}
+	return nil
+}
+
+// SweepThrottle deletes forgotten throttle states.
+func (s *Store) SweepThrottle(ctx context.Context, now time.Time) (int, error) {
+	return s.sweep(ctx, colThrottle, "expiresAt", now)
 }

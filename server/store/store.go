@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -38,6 +39,9 @@ type Store struct {
 	log      *slog.Logger
 	embedded *Embedded
 	now      func() time.Time
+	// emailLocks serialise this process's writes to one address's index
+	// entry (see addEmail).
+	emailLocks [64]sync.Mutex
 }
 
 // Connect opens a client on uri and checks that the server answers.
@@ -132,7 +136,7 @@ func indexes() []index {
 // allIndexes is every collection's indexes, created at start.
 func allIndexes() []index {
 	var all []index
-	for _, l := range [][]index{indexes(), claimIndexes(), recoveryIndexes(), rateLimitIndexes(), auditIndexes(), sessionIndexes()} {
+	for _, l := range [][]index{indexes(), claimIndexes(), recoveryIndexes(), rateLimitIndexes(), throttleIndexes(), auditIndexes(), sessionIndexes(), profileIndexes()} {
 		all = append(all, l...)
 	}
 	return all
@@ -143,7 +147,7 @@ func allIndexes() []index {
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for _, f := range []func(context.Context, time.Time) (int, error){
-		s.SweepFlows, s.SweepRateLimits, s.SweepClaims, s.SweepAudit, s.SweepSessions,
+		s.SweepFlows, s.SweepRateLimits, s.SweepClaims, s.SweepAudit, s.SweepSessions, s.SweepThrottle, s.SweepEmailChanges,
 	} {
 		n, err := f(ctx, now)
 		if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
+	"github.com/sesame-edu/sesame/server/session"
 	"github.com/sesame-edu/sesame/server/store"
 	"github.com/sesame-edu/sesame/server/store/storetest"
 )
@@ -89,10 +90,14 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 	worker := mail.NewWorker(st, sender, secret, from, log, mail.WorkerOptions{Poll: 50 * time.Millisecond, FirstRetry: 100 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
 	outbox := mail.NewOutbox(st, secret, time.Now, worker.Notify)
 	limiter := ratelimit.New(st, clock)
+	notifier := notify.New(outbox, cat, sc.School.Name, paris(t))
+	hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
+	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock)
+	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, clock)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
-		Notifier: notify.New(outbox, cat, sc.School.Name, paris(t)),
-		Hasher:   account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2),
+		Notifier: notifier,
+		Hasher:   hasher,
 		Key:      []byte("recovery-key-recovery-key-recove"), Policy: sc.PolicyOf, Log: log, Now: clock,
 		SinglePopulation: !sc.NeedsChooser(),
 	}, recovery.Config{CodeTTL: 15 * time.Minute, FlowTTL: time.Hour, MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: 5, BaseURL: base})
@@ -106,6 +111,10 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 		Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: sp, StoreKind: "embedded",
 		Secret: []byte("test-secret-test-secret-test-secret"), BaseURL: base,
 		School: sc, Location: paris(t), Recovery: rec, Limiter: limiter,
+		Sessions: session.New(st, 30*time.Minute, 12*time.Hour, clock),
+		Auth:     account.NewAuthenticator(st, hasher, perKey, perIP, st, []byte("signin-key-signin-key-signin-key"), clock, st.UpdatePasswordHash),
+		Throttle: perKey, Accounts: st, EmailChanges: st,
+		Profile: account.NewProfile(st, hasher, st, notifier, sc.PolicyOf, st, base, clock),
 	}
 	for _, o := range opts {
 		o(&d)
@@ -172,6 +181,11 @@ func (a *testApp) csrfToken(path string) string {
 	a.t.Helper()
 	d := doc(a.t, a.get(path))
 	tok, ok := d.Find(`input[name="_csrf"]`).First().Attr("value")
+	if !ok && path == "/" {
+		// Signed in, the login page redirects; the personal page has forms.
+		d = doc(a.t, a.get("/account"))
+		tok, ok = d.Find(`input[name="_csrf"]`).First().Attr("value")
+	}
 	if !ok || tok == "" {
 		a.t.Fatalf("%s has no CSRF token", path)
 	}

@@ -29,6 +29,13 @@ func (s *Server) routes(app *fiber.App) {
 
 	app.Get("/", s.loginPage)
 	app.Get("/login", s.loginPage)
+	app.Post("/login", s.login)
+	app.Post("/logout", s.logout)
+	app.Get("/account", s.accountPage)
+	app.Post("/account", s.updateAccount)
+	app.Post("/account/password", s.changePassword)
+	app.Get("/account/email/confirm", s.confirmEmailPage)
+	app.Post("/account/email/confirm", s.confirmEmail)
 	app.Get("/lang/:code", s.switchLanguage)
 	app.Get("/help", s.helpPage)
 	app.Get("/help/:population", s.helpPage)

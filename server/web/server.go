@@ -13,11 +13,13 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
+	"github.com/sesame-edu/sesame/server/session"
 )
 
 // Pinger reports whether the database answers.
@@ -37,6 +39,12 @@ type Deps struct {
 	TrustedProxies []string
 	School         *school.Config
 	Recovery       *recovery.Service
+	Sessions       *session.Manager
+	Auth           *account.Authenticator
+	Throttle       *ratelimit.Throttle // guesses of a current password
+	Profile        *account.Profile
+	Accounts       account.Looker
+	EmailChanges   EmailChangePeeker
 	Limiter        *ratelimit.Limiter
 	// MailStats reports the outbox backlog for /readyz.
 	MailStats func(ctx context.Context) (waiting int, oldestAge time.Duration, err error)
@@ -45,24 +53,35 @@ type Deps struct {
 	Now       func() time.Time
 }
 
+// EmailChangePeeker tells whether an e-mail confirmation link is live.
+type EmailChangePeeker interface {
+	PeekEmailChange(ctx context.Context, id string) (account.EmailChange, error)
+}
+
 // Server holds what handlers share. It has no mutable state of its own.
 type Server struct {
-	log      *slog.Logger
-	cat      *i18n.Catalog
-	assets   *assetSet
-	store    Pinger
-	kind     string
-	csrf     *csrfGuard
-	secure   bool
-	base     *url.URL
-	school   *school.Config
-	recovery *recovery.Service
-	limiter  *ratelimit.Limiter
-	mail     func(ctx context.Context) (int, time.Duration, error)
-	loc      *time.Location
-	version  string
-	now      func() time.Time
-	validate *validator.Validate
+	log          *slog.Logger
+	cat          *i18n.Catalog
+	assets       *assetSet
+	store        Pinger
+	kind         string
+	csrf         *csrfGuard
+	secure       bool
+	base         *url.URL
+	school       *school.Config
+	recovery     *recovery.Service
+	sessions     *session.Manager
+	auth         *account.Authenticator
+	throttle     *ratelimit.Throttle
+	profile      *account.Profile
+	accounts     account.Looker
+	emailChanges EmailChangePeeker
+	limiter      *ratelimit.Limiter
+	mail         func(ctx context.Context) (int, time.Duration, error)
+	loc          *time.Location
+	version      string
+	now          func() time.Time
+	validate     *validator.Validate
 }
 
 // Locals keys.
@@ -85,7 +104,8 @@ func New(d Deps) (*fiber.App, error) {
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, recovery: d.Recovery, limiter: d.Limiter, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
+		school: d.School, recovery: d.Recovery, limiter: d.Limiter,
+		sessions: d.Sessions, auth: d.Auth, throttle: d.Throttle, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)

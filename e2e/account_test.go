@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sesame-edu/sesame/server/mail/mailtest"
+)
+
+// TestSignInChangePassword: sign in on a phone, change the password with
+// the live checklist, sign out, sign in with the new password.
+func TestSignInChangePassword(t *testing.T) {
+	smtp := mailtest.Start(t)
+	dataDir := t.TempDir()
+	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}
+	importAccounts(t, dataDir, "identifier,email,first_name,last_name,population,password\nP003,leo.martin@example.fr,Léo,Martin,parents,Ancien-mdp-2024\n", env...)
+	srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
+	b := newBrowser(t)
+
+	signIn := func(password string) {
+		b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
+			chromedp.SendKeys("#identifier", "leo.martin@example.fr"), chromedp.SendKeys("#password", password),
+			chromedp.Click(`form[action="/login"] button[type=submit]`),
+			chromedp.WaitVisible(`[data-testid="account"]`))
+	}
+	signIn("Ancien-mdp-2024")
+	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); h1 != "Mes informations personnelles" {
+		t.Fatalf("after sign-in, h1 = %q", h1)
+	}
+	b.settled(t)
+	b.noConsoleErrors(t)
+	b.axe(t, "account page")
+	b.screenshot(t, "account")
+
+	b.run(t, chromedp.SendKeys("#pf-current", "Ancien-mdp-2024"), chromedp.SendKeys("#new-password", "Nouveau-mdp-2025"))
+	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.settled(t)
+	b.run(t, chromedp.SendKeys("#confirm-password", "Nouveau-mdp-2025"), chromedp.WaitVisible(`[data-testid="match"].met`))
+	b.settled(t)
+	b.run(t, chromedp.Click(`#password-form button[type=submit]`), chromedp.WaitVisible(`[data-testid="password-done"]`))
+	b.axe(t, "password changed")
+	b.screenshot(t, "account-password-changed")
+	if m := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second); !strings.Contains(m.Subject, "modifié") {
+		t.Errorf("notice = %q", m.Subject)
+	}
+
+	b.run(t, chromedp.Click(`[data-testid="logout"]`), chromedp.WaitVisible(`[data-testid="login"]`))
+	if txt := eval[string](t, b, `document.querySelector(".alert.ok").textContent`); !strings.Contains(txt, "déconnecté") {
+		t.Errorf("after sign-out: %q", txt)
+	}
+	b.axe(t, "signed out")
+	// The old password no longer works; the new one does.
+	b.run(t, chromedp.SendKeys("#identifier", "P003"), chromedp.SendKeys("#password", "Ancien-mdp-2024"),
+		chromedp.Click(`form[action="/login"] button[type=submit]`), chromedp.WaitVisible("#login-error"))
+	b.axe(t, "wrong password")
+	signIn("Nouveau-mdp-2025")
+	b.noConsoleErrors(t)
+}

@@ -1,0 +1,127 @@
+// Package session keeps signed-in sessions: a random token in the browser's
+// cookie, only its SHA-256 in the database, an idle and an absolute
+// timeout, and revocation of every session of an account.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrNotFound means no live session for this token.
+var ErrNotFound = errors.New("session: not found")
+
+// Session is one signed-in browser.
+type Session struct {
+	// ID is the SHA-256 of the cookie's token: a database dump gives no
+	// usable session.
+	ID        string
+	AccountID string
+	CreatedAt time.Time
+	SeenAt    time.Time
+	// ExpiresAt is the earlier of the idle deadline and the absolute one.
+	ExpiresAt   time.Time
+	AbsoluteEnd time.Time
+}
+
+// Store keeps sessions.
+type Store interface {
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	TouchSession(ctx context.Context, id string, seen, expires time.Time) error
+	DeleteSession(ctx context.Context, id string) error
+	RevokeAll(ctx context.Context, accountID string) error
+	RevokeOthers(ctx context.Context, accountID, keepID string) error
+}
+
+// Manager creates and checks sessions.
+type Manager struct {
+	store    Store
+	idle     time.Duration
+	absolute time.Duration
+	now      func() time.Time
+}
+
+// New returns a Manager with the idle and absolute timeouts.
+func New(store Store, idle, absolute time.Duration, now func() time.Time) *Manager {
+	return &Manager{store: store, idle: idle, absolute: absolute, now: now}
+}
+
+// Hash is the stored form of a token.
+func Hash(token string) string {
+	s := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(s[:])
+}
+
+// Create starts a session for an account and returns the cookie's token.
+// Each sign-in gets a new token, so a token planted before sign-in
+// (session fixation) is worthless after.
+func (m *Manager) Create(ctx context.Context, accountID string) (string, Session, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", Session{}, fmt.Errorf("session: token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(b)
+	now := m.now()
+	s := Session{ID: Hash(token), AccountID: accountID, CreatedAt: now, SeenAt: now,
+		AbsoluteEnd: now.Add(m.absolute)}
+	s.ExpiresAt = earliest(now.Add(m.idle), s.AbsoluteEnd)
+	if err := m.store.CreateSession(ctx, s); err != nil {
+		return "", Session{}, fmt.Errorf("session: create: %w", err)
+	}
+	return token, s, nil
+}
+
+// Resolve returns the live session of a token and extends its idle
+// deadline. The extension is written at most once a minute, so that
+// browsing does not turn every page view into a database write.
+func (m *Manager) Resolve(ctx context.Context, token string) (Session, error) {
+	if token == "" || len(token) > 128 {
+		return Session{}, ErrNotFound
+	}
+	s, err := m.store.GetSession(ctx, Hash(token))
+	if err != nil {
+		return Session{}, err
+	}
+	now := m.now()
+	if !now.Before(s.ExpiresAt) {
+		return Session{}, ErrNotFound
+	}
+	if now.Sub(s.SeenAt) >= time.Minute {
+		s.SeenAt = now
+		s.ExpiresAt = earliest(now.Add(m.idle), s.AbsoluteEnd)
+		if err := m.store.TouchSession(ctx, s.ID, s.SeenAt, s.ExpiresAt); err != nil {
+			return Session{}, fmt.Errorf("session: touch: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// End deletes the session of a token (sign-out).
+func (m *Manager) End(ctx context.Context, token string) error {
+	if token == "" {
+		return nil
+	}
+	return m.store.DeleteSession(ctx, Hash(token))
+}
+
+// RevokeOthers ends every session of the account but keep.
+func (m *Manager) RevokeOthers(ctx context.Context, accountID, keepID string) error {
+	return m.store.RevokeOthers(ctx, accountID, keepID)
+}
+
+// Idle is the idle timeout, for the cookie's lifetime.
+func (m *Manager) Idle() time.Duration { return m.idle }
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,210 @@
+package web
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/session"
+)
+
+// accountProps fills the personal page from the account.
+func (s *Server) accountProps(c *fiber.Ctx, acc account.Account) views.AccountProps {
+	t := s.t(c)
+	p := views.AccountProps{
+		Base:       s.page(c, t.T("profile.title")),
+		Identifier: acc.Identifier, Name: strings.TrimSpace(acc.FirstName + " " + acc.LastName),
+		Email: acc.Email, PendingEmail: acc.PendingEmail, Phone: acc.Phone, Newsletter: acc.Newsletter,
+		FormEmail: acc.Email, FormPhone: displayPhone(acc.Phone), FormNewsletter: acc.Newsletter,
+		Population: acc.Population,
+	}
+	if !acc.NewsletterAt.IsZero() {
+		key := "profile.newsletter_refused_on"
+		if acc.Newsletter {
+			key = "profile.newsletter_accepted_on"
+		}
+		p.NewsletterOn = t.T(key, "Date", s.longDate(t, acc.NewsletterAt.In(s.loc).Format(time.DateOnly)))
+	}
+	pol := s.school.PolicyOf(acc.Population)
+	p.Checklist = checklist(t, pol.Rules(), "", "")
+	return p
+}
+
+// displayPhone writes a French E.164 number the French way.
+func displayPhone(e164 string) string {
+	if strings.HasPrefix(e164, "+33") && len(e164) == 12 {
+		d := "0" + e164[3:]
+		return d[0:2] + " " + d[2:4] + " " + d[4:6] + " " + d[6:8] + " " + d[8:10]
+	}
+	return e164
+}
+
+// requireSignIn returns the signed-in account, or sends the person to the
+// login page.
+func (s *Server) requireSignIn(c *fiber.Ctx) (session.Session, account.Account, bool, error) {
+	sess, acc, ok, err := s.signedIn(c)
+	if err != nil || ok {
+		return sess, acc, ok, err
+	}
+	s.clearSession(c)
+	return sess, acc, false, c.Redirect("/", fiber.StatusSeeOther)
+}
+
+func (s *Server) accountPage(c *fiber.Ctx) error {
+	_, acc, ok, err := s.requireSignIn(c)
+	if !ok || err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, views.Account(s.accountProps(c, acc)))
+}
+
+type profileForm struct {
+	Email      string `form:"email" validate:"max=1024"`
+	Phone      string `form:"phone" validate:"max=1024"`
+	Newsletter string `form:"newsletter" validate:"omitempty,eq=yes"`
+}
+
+// updateAccount saves « Mettre à jour mes coordonnées ».
+func (s *Server) updateAccount(c *fiber.Ctx) error {
+	_, acc, ok, err := s.requireSignIn(c)
+	if !ok || err != nil {
+		return err
+	}
+	var f profileForm
+	if err := c.BodyParser(&f); err != nil || s.validate.Struct(f) != nil {
+		return fiber.ErrBadRequest
+	}
+	t := s.t(c)
+	res, probs, err := s.profile.Update(c.UserContext(), acc, account.Changes{Email: f.Email, Phone: f.Phone, Newsletter: f.Newsletter == "yes"}, t.Lang(), c.IP())
+	if err != nil {
+		return err
+	}
+	if len(probs) > 0 {
+		// Nothing is stored; what was typed stays in the fields.
+		p := s.accountProps(c, acc)
+		p.FormEmail, p.FormPhone, p.FormNewsletter = f.Email, f.Phone, f.Newsletter == "yes"
+		p.Errors = translate(t, probs)
+		return render(c, fiber.StatusUnprocessableEntity, views.Account(p))
+	}
+	acc, err = s.accounts.GetAccount(c.UserContext(), acc.ID)
+	if err != nil {
+		return err
+	}
+	p := s.accountProps(c, acc)
+	for _, ch := range res.Changed {
+		switch ch {
+		case "phone":
+			if acc.Phone == "" {
+				p.Saved = append(p.Saved, t.T("profile.saved_phone_removed"))
+			} else {
+				p.Saved = append(p.Saved, t.T("profile.saved_phone", "Phone", displayPhone(acc.Phone)))
+			}
+		case "newsletter":
+			if acc.Newsletter {
+				p.Saved = append(p.Saved, t.T("profile.saved_newsletter_on"))
+			} else {
+				p.Saved = append(p.Saved, t.T("profile.saved_newsletter_off"))
+			}
+		}
+	}
+	if res.PendingEmail != "" {
+		p.PendingNote = t.T("profile.pending_note", "Email", res.PendingEmail)
+	}
+	if len(p.Saved) == 0 && p.PendingNote == "" {
+		p.Saved = []string{t.T("profile.nothing_changed")}
+	}
+	return render(c, fiber.StatusOK, views.Account(p))
+}
+
+func translate(t *i18n.Localizer, probs account.Problems) map[string]string {
+	out := make(map[string]string, len(probs))
+	for k, v := range probs {
+		out[k] = t.T(v)
+	}
+	return out
+}
+
+type passwordChangeForm struct {
+	Current  string `form:"current" validate:"max=4096"`
+	Password string `form:"password" validate:"max=4096"`
+	Confirm  string `form:"confirm" validate:"max=4096"`
+}
+
+// changePassword is the password form of the personal page.
+func (s *Server) changePassword(c *fiber.Ctx) error {
+	sess, acc, ok, err := s.requireSignIn(c)
+	if !ok || err != nil {
+		return err
+	}
+	var f passwordChangeForm
+	if err := c.BodyParser(&f); err != nil || s.validate.Struct(f) != nil {
+		return fiber.ErrBadRequest
+	}
+	t := s.t(c)
+	// Guessing the current password is throttled like sign-in.
+	key := s.auth.ThrottleKey(acc.Identifier)
+	if wait, err := s.throttle.Check(c.UserContext(), key); err != nil {
+		return err
+	} else if wait > 0 {
+		p := s.accountProps(c, acc)
+		p.PasswordErrors = map[string]string{"current": waitMessage(t, wait.Seconds())}
+		return render(c, fiber.StatusTooManyRequests, views.Account(p))
+	}
+	probs, rules, err := s.profile.ChangePassword(c.UserContext(), acc, f.Current, f.Password, f.Confirm, sess.ID, t.Lang(), c.IP())
+	if err != nil {
+		return err
+	}
+	if len(probs) > 0 {
+		if probs["current"] != "" {
+			if _, err := s.throttle.Fail(c.UserContext(), key); err != nil {
+				return err
+			}
+		}
+		p := s.accountProps(c, acc)
+		p.PasswordErrors = translate(t, probs)
+		if rules != nil {
+			p.Checklist = checklist(t, rules, f.Password, f.Confirm)
+		}
+		return render(c, fiber.StatusUnprocessableEntity, views.Account(p))
+	}
+	p := s.accountProps(c, acc)
+	p.PasswordDone = t.T("profile.password_done")
+	return render(c, fiber.StatusOK, views.Account(p))
+}
+
+// confirmEmailPage is the link in the confirmation mail: it shows a button
+// and changes nothing.
+func (s *Server) confirmEmailPage(c *fiber.Ctx) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	t := s.t(c)
+	token := c.Query("token")
+	p := views.ConfirmEmailProps{Base: s.page(c, t.T("profile.confirm_title")), Token: token}
+	if ch, err := s.emailChanges.PeekEmailChange(c.UserContext(), hashHex(token)); err == nil {
+		p.Valid, p.Email = true, ch.Email
+	} else if !errors.Is(err, account.ErrEmailChangeNotFound) {
+		return err
+	}
+	return render(c, fiber.StatusOK, views.ConfirmEmail(p))
+}
+
+// confirmEmail applies the new address.
+func (s *Server) confirmEmail(c *fiber.Ctx) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	t := s.t(c)
+	token := c.FormValue("token")
+	p := views.ConfirmEmailProps{Base: s.page(c, t.T("profile.confirm_title"))}
+	acc, err := s.profile.ConfirmEmail(c.UserContext(), token, c.IP())
+	if errors.Is(err, account.ErrEmailChangeNotFound) {
+		return render(c, fiber.StatusOK, views.ConfirmEmail(p))
+	}
+	if err != nil {
+		return err
+	}
+	p.Done, p.Message = true, t.T("profile.confirm_done", "Email", acc.Email)
+	return render(c, fiber.StatusOK, views.ConfirmEmail(p))
+}

@@ -1,0 +1,63 @@
+package web
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/session"
+)
+
+// sessionCookie names the signed-in cookie; behind HTTPS the __Host-
+// prefix forbids a sub-domain from setting or widening it.
+func (s *Server) sessionCookie() string {
+	if s.secure {
+		return "__Host-sesame_session"
+	}
+	return "sesame_session"
+}
+
+// startSession signs an account in on this browser: a new token every
+// time, and the previous session of this browser, if any, ends.
+func (s *Server) startSession(c *fiber.Ctx, accountID string) error {
+	if old := c.Cookies(s.sessionCookie()); old != "" {
+		_ = s.sessions.End(c.UserContext(), old)
+	}
+	token, _, err := s.sessions.Create(c.UserContext(), accountID)
+	if err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{
+		Name: s.sessionCookie(), Value: token, Path: "/", HTTPOnly: true, Secure: s.secure,
+		SameSite: fiber.CookieSameSiteLaxMode, SessionOnly: true,
+	})
+	return nil
+}
+
+func (s *Server) clearSession(c *fiber.Ctx) {
+	c.Cookie(&fiber.Cookie{Name: s.sessionCookie(), Value: "", Path: "/", MaxAge: -1,
+		HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+}
+
+// signedIn returns the session and account of this browser, if signed in.
+func (s *Server) signedIn(c *fiber.Ctx) (session.Session, account.Account, bool, error) {
+	sess, err := s.sessions.Resolve(c.UserContext(), c.Cookies(s.sessionCookie()))
+	if errors.Is(err, session.ErrNotFound) {
+		return session.Session{}, account.Account{}, false, nil
+	}
+	if err != nil {
+		return session.Session{}, account.Account{}, false, err
+	}
+	acc, err := s.accounts.GetAccount(c.UserContext(), sess.AccountID)
+	if errors.Is(err, account.ErrNotFound) {
+		return session.Session{}, account.Account{}, false, nil
+	}
+	if err != nil {
+		return session.Session{}, account.Account{}, false, err
+	}
+	return sess, acc, true, nil
+}
+
+// hashHex is the stored form of a link token.
+func hashHex(token string) string { return session.Hash(token) }
