@@ -26,6 +26,7 @@ import (
 	_ "time/tzdata" // the minimal container image has no zoneinfo; Europe/Paris must still load
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/config"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
@@ -235,11 +236,23 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		BaseURL: cfg.BaseURL,
 	})
 
+	act := activation.New(activation.Deps{
+		Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
+		// Provisional passwords are short and printed on paper: 5 tries,
+		// then growing waits, per account and per address.
+		PerAccount: ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now),
+		PerIP:      perIP,
+		Population: sc.ActivationPopulation,
+		Charter:    func() string { return sc.Charter.Version },
+		Key:        keys.Derive(key, "activation"),
+		BaseURL:    cfg.BaseURL, Location: cfg.Location, Now: time.Now, Log: log,
+	})
+
 	app, err := web.New(web.Deps{
 		Log: log, Catalog: cat, Dist: distFS(), Store: st, StoreKind: kind,
 		Secret: key, BaseURL: cfg.BaseURL, TrustedProxies: cfg.TrustedProxies,
-		School: sc, Location: cfg.Location, Recovery: rec, Limiter: limiter,
-		Sessions: sessions, Auth: auth, Throttle: perKey, Profile: profile, Accounts: st, EmailChanges: st,
+		School: sc, Location: cfg.Location, Recovery: rec, Activation: act, Limiter: limiter,
+		Sessions: sessions, Auth: auth, Throttle: perKey, Profile: profile, Accounts: st, EmailChanges: st, ProfileStore: st,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
 			return s.Waiting, s.OldestAge, err

@@ -59,8 +59,19 @@ type Account struct {
 	NewsletterAt time.Time
 	// PendingEmail waits for its confirmation link.
 	PendingEmail string
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// What activation recorded: the charter accepted (version and date),
+	// the directory choice, the mailbox redirection and the institutional
+	// address.
+	CharterVersion string
+	CharterAt      time.Time
+	Directory      bool
+	DirectoryAt    time.Time
+	RedirectTo     string
+	RedirectCopy   bool
+	Mailbox        string
+	ActivatedAt    time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // NormaliseIdentifier folds an identifier as typed into its key: people type

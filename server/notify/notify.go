@@ -12,6 +12,7 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/recovery"
@@ -170,4 +171,23 @@ func (n *Notifier) EmailChanged(ctx context.Context, lang, oldAddress string, ac
 // personal page.
 func (n *Notifier) PasswordNotice(ctx context.Context, lang string, acc account.Account, at time.Time) error {
 	return n.PasswordChanged(ctx, recovery.ChangedNotice{Lang: lang, To: acc.Email, Account: acc, At: at})
+}
+
+// VerifyAddressProps words the mail verifying an activation address.
+func (n *Notifier) VerifyAddressProps(a activation.LinkNotice) views.MailProps {
+	p, t := n.base(a.Lang, "mail.verify.subject")
+	why := "mail.verify.why_rescue"
+	if a.Purpose == "redirect" {
+		why = "mail.verify.why_redirect"
+	}
+	p.Why = t.T(why, "School", n.school, "Identifier", a.Account.Identifier)
+	p.ButtonURL, p.ButtonLabel = a.Link, t.T("mail.verify.button")
+	p.Validity = t.T("mail.verify.validity", "Time", a.Deadline.In(n.loc).Format("15:04"))
+	p.Ignore = t.T("mail.verify.ignore")
+	return p
+}
+
+// VerifyAddress queues the mail verifying a rescue or redirection address.
+func (n *Notifier) VerifyAddress(ctx context.Context, a activation.LinkNotice) error {
+	return n.send(ctx, a.To, "activation_"+a.Purpose, a.Account.ID, n.VerifyAddressProps(a))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/recovery"
@@ -59,6 +60,10 @@ func TestGoldenMails(t *testing.T) {
 			"password_changed": n.PasswordChangedProps(recovery.ChangedNotice{Lang: lang, To: anne.Email, Account: anne, At: at}),
 			"email_confirm":    n.ConfirmEmailProps(lang, anne, "https://sesame.example/account/email/confirm?token=abc", 24*time.Hour),
 			"email_changed":    n.EmailChangedProps(lang, anne, "anne.durand@example.org"),
+			"activation_rescue": n.VerifyAddressProps(activation.LinkNotice{Lang: lang, To: "eric@example.org", Account: anne,
+				Link: "https://sesame.example/activation/confirm?flow=f&token=t", Deadline: time.Date(2026, 11, 26, 22, 59, 59, 0, time.UTC), Purpose: "rescue"}),
+			"activation_redirect": n.VerifyAddressProps(activation.LinkNotice{Lang: lang, To: "eric@example.org", Account: anne,
+				Link: "https://sesame.example/activation/confirm?flow=f&token=t2", Deadline: time.Date(2026, 11, 26, 22, 59, 59, 0, time.UTC), Purpose: "redirect"}),
 		}
 		for name, p := range mails {
 			t.Run(name+"."+lang, func(t *testing.T) {

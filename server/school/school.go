@@ -17,6 +17,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/helpdesk"
 	"github.com/sesame-edu/sesame/server/policy"
 )
@@ -31,6 +32,16 @@ type Config struct {
 	Populations []Population     `yaml:"populations"`
 	Support     helpdesk.Contact `yaml:"support"`
 	Recovery    Recovery         `yaml:"recovery"`
+	Charter     Charter          `yaml:"charter"`
+}
+
+// Charter is the IT charter accepted at activation. Raising Version asks
+// every account to accept the new text at its next sign-in.
+type Charter struct {
+	Version string            `yaml:"version"`
+	Title   map[string]string `yaml:"title"`
+	Text    map[string]string `yaml:"text"`
+	URL     map[string]string `yaml:"url"`
 }
 
 // Info brands the pages and mails.
@@ -193,6 +204,14 @@ func (c *Config) validate() []problem {
 	for _, pr := range c.Support.Validate() {
 		add("$.support."+pr.Field, pr.Message)
 	}
+	if c.Charter.Version != "" && c.Charter.Text["fr"] == "" && c.Charter.URL["fr"] == "" {
+		add("$.charter", "a charter needs a French text (text: {fr: …}) or a link (url: {fr: …})")
+	}
+	for lang, u := range c.Charter.URL {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "/") {
+			add("$.charter.url."+lang, "expected an https:// URL or a path on this site")
+		}
+	}
 	r := c.Recovery
 	if r.CodeMinutes < 0 || r.CodeMinutes > 24*60 {
 		add("$.recovery.code_minutes", "expected between 1 and 1440 minutes")
@@ -209,6 +228,9 @@ func (c *Config) validate() []problem {
 // fill sets defaults after validation: each population gets a policy (the
 // school's name and town join its context words) and a help desk.
 func (c *Config) fill() {
+	if c.Charter.Version == "" {
+		c.Charter = defaultCharter()
+	}
 	if c.Recovery.CodeMinutes == 0 {
 		c.Recovery.CodeMinutes = 15
 	}
@@ -319,4 +341,36 @@ func lineOf(data []byte, path string) int {
 		p = p[:i]
 	}
 	return 1
+}
+
+// defaultCharter is a short, generic IT charter, for schools that have not
+// configured theirs yet.
+func defaultCharter() Charter {
+	return Charter{
+		Version: "1",
+		Title:   map[string]string{"fr": "Charte d'utilisation des services numériques", "en": "Digital services charter"},
+		Text: map[string]string{
+			"fr": "Votre compte est personnel : ne communiquez jamais votre mot de passe, pas même à l'assistance.\n" +
+				"Utilisez les services numériques de l'établissement pour les besoins de votre activité, dans le respect des personnes et de la loi.\n" +
+				"Signalez sans attendre à l'assistance toute utilisation suspecte de votre compte.\n" +
+				"L'établissement peut suspendre un compte en cas d'usage contraire à cette charte.",
+			"en": "Your account is personal: never share your password, not even with the help desk.\n" +
+				"Use the school's digital services for your work or studies, respecting people and the law.\n" +
+				"Report any suspicious use of your account to the help desk at once.\n" +
+				"The school may suspend an account used against this charter.",
+		},
+	}
+}
+
+// ActivationPopulation describes a population for the activation wizard.
+func (c *Config) ActivationPopulation(key string) activation.Population {
+	p, ok := c.Population(key)
+	if !ok {
+		p = &c.Populations[0]
+	}
+	out := activation.Population{Policy: *p.Policy}
+	if p.Mailbox != nil {
+		out.MailboxDomain, out.MailboxPattern, out.RedirectMandate = p.Mailbox.Domain, p.Mailbox.Pattern, p.Mailbox.Redirect == "mandatory"
+	}
+	return out
 }

@@ -34,6 +34,14 @@ type accountDoc struct {
 	Newsletter    bool      `bson:"newsletter"`
 	NewsletterAt  time.Time `bson:"newsletterAt,omitempty"`
 	PendingEmail  string    `bson:"pendingEmail,omitempty"`
+	CharterVer    string    `bson:"charterVersion,omitempty"`
+	CharterAt     time.Time `bson:"charterAt,omitempty"`
+	Directory     bool      `bson:"directory"`
+	DirectoryAt   time.Time `bson:"directoryAt,omitempty"`
+	RedirectTo    string    `bson:"redirectTo,omitempty"`
+	RedirectCopy  bool      `bson:"redirectCopy"`
+	Mailbox       string    `bson:"mailbox,omitempty"`
+	ActivatedAt   time.Time `bson:"activatedAt,omitempty"`
 	CreatedAt     time.Time `bson:"createdAt"`
 	UpdatedAt     time.Time `bson:"updatedAt"`
 }
@@ -56,7 +64,9 @@ func fromAccount(a account.Account) accountDoc {
 		FirstName: a.FirstName, LastName: a.LastName, Population: a.Population,
 		Status: string(a.Status), PasswordHash: a.PasswordHash, PasswordSetBy: a.PasswordSetBy,
 		PwChangedAt: a.PasswordChangedAt, Phone: a.Phone, Newsletter: a.Newsletter, NewsletterAt: a.NewsletterAt,
-		PendingEmail: a.PendingEmail, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		PendingEmail: a.PendingEmail, CharterVer: a.CharterVersion, CharterAt: a.CharterAt,
+		Directory: a.Directory, DirectoryAt: a.DirectoryAt, RedirectTo: a.RedirectTo, RedirectCopy: a.RedirectCopy,
+		Mailbox: a.Mailbox, ActivatedAt: a.ActivatedAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }
 
@@ -66,7 +76,9 @@ func (d accountDoc) account() account.Account {
 		FirstName: d.FirstName, LastName: d.LastName, Population: d.Population,
 		Status: account.Status(d.Status), PasswordHash: d.PasswordHash, PasswordSetBy: d.PasswordSetBy,
 		PasswordChangedAt: utc(d.PwChangedAt), Phone: d.Phone, Newsletter: d.Newsletter, NewsletterAt: utc(d.NewsletterAt),
-		PendingEmail: d.PendingEmail, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		PendingEmail: d.PendingEmail, CharterVersion: d.CharterVer, CharterAt: utc(d.CharterAt),
+		Directory: d.Directory, DirectoryAt: utc(d.DirectoryAt), RedirectTo: d.RedirectTo, RedirectCopy: d.RedirectCopy,
+		Mailbox: d.Mailbox, ActivatedAt: utc(d.ActivatedAt), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 

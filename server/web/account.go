@@ -10,6 +10,7 @@ import (
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/session"
 )
 
@@ -59,6 +60,9 @@ func (s *Server) accountPage(c *fiber.Ctx) error {
 	_, acc, ok, err := s.requireSignIn(c)
 	if !ok || err != nil {
 		return err
+	}
+	if s.needsCharter(acc) {
+		return c.Redirect("/account/charter", fiber.StatusSeeOther)
 	}
 	return render(c, fiber.StatusOK, views.Account(s.accountProps(c, acc)))
 }
@@ -207,4 +211,51 @@ func (s *Server) confirmEmail(c *fiber.Ctx) error {
 	}
 	p.Done, p.Message = true, t.T("profile.confirm_done", "Email", acc.Email)
 	return render(c, fiber.StatusOK, views.ConfirmEmail(p))
+}
+
+// charterProps words the current charter.
+func (s *Server) charterText(lang string) (title string, paras []string, link string) {
+	ch := s.school.Charter
+	for _, para := range strings.Split(school.Text(ch.Text, lang), "\n") {
+		if strings.TrimSpace(para) != "" {
+			paras = append(paras, para)
+		}
+	}
+	return school.Text(ch.Title, lang), paras, school.Text(ch.URL, lang)
+}
+
+// needsCharter reports whether an account accepted an older charter: a new
+// version must be accepted before going on.
+func (s *Server) needsCharter(acc account.Account) bool {
+	return acc.CharterVersion != "" && acc.CharterVersion != s.school.Charter.Version
+}
+
+func (s *Server) charterPage(c *fiber.Ctx) error {
+	_, _, ok, err := s.requireSignIn(c)
+	if !ok || err != nil {
+		return err
+	}
+	t := s.t(c)
+	p := views.CharterProps{Base: s.page(c, t.T("charter.title"))}
+	p.CharterTitle, p.CharterText, p.CharterURL = s.charterText(t.Lang())
+	return render(c, fiber.StatusOK, views.CharterPage(p))
+}
+
+// acceptCharter records the new version and its date.
+func (s *Server) acceptCharter(c *fiber.Ctx) error {
+	_, acc, ok, err := s.requireSignIn(c)
+	if !ok || err != nil {
+		return err
+	}
+	t := s.t(c)
+	if c.FormValue("accept") != "yes" {
+		p := views.CharterProps{Base: s.page(c, t.T("charter.title")), Error: t.T("activation.err_charter")}
+		p.CharterTitle, p.CharterText, p.CharterURL = s.charterText(t.Lang())
+		return render(c, fiber.StatusUnprocessableEntity, views.CharterPage(p))
+	}
+	acc.CharterVersion, acc.CharterAt, acc.UpdatedAt = s.school.Charter.Version, s.now(), s.now()
+	if err := s.profileStore.SaveAccount(c.UserContext(), acc, acc.Email); err != nil {
+		return err
+	}
+	return c.Redirect("/account", fiber.StatusSeeOther)
 }

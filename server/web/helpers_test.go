@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/mail/mailtest"
@@ -111,9 +112,15 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 		Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: sp, StoreKind: "embedded",
 		Secret: []byte("test-secret-test-secret-test-secret"), BaseURL: base,
 		School: sc, Location: paris(t), Recovery: rec, Limiter: limiter,
+		Activation: activation.New(activation.Deps{
+			Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
+			PerAccount: ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock), PerIP: perIP,
+			Population: sc.ActivationPopulation, Charter: func() string { return sc.Charter.Version },
+			Key: []byte("activation-key-activation-key-ac"), BaseURL: base, Location: paris(t), Now: clock, Log: log,
+		}),
 		Sessions: session.New(st, 30*time.Minute, 12*time.Hour, clock),
 		Auth:     account.NewAuthenticator(st, hasher, perKey, perIP, st, []byte("signin-key-signin-key-signin-key"), clock, st.UpdatePasswordHash),
-		Throttle: perKey, Accounts: st, EmailChanges: st,
+		Throttle: perKey, Accounts: st, EmailChanges: st, ProfileStore: st,
 		Profile: account.NewProfile(st, hasher, st, notifier, sc.PolicyOf, st, base, clock),
 	}
 	for _, o := range opts {

@@ -34,6 +34,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/account", s.accountPage)
 	app.Post("/account", s.updateAccount)
 	app.Post("/account/password", s.changePassword)
+	app.Get("/account/charter", s.charterPage)
+	app.Post("/account/charter", s.acceptCharter)
 	app.Get("/account/email/confirm", s.confirmEmailPage)
 	app.Post("/account/email/confirm", s.confirmEmail)
 	app.Get("/lang/:code", s.switchLanguage)
@@ -50,6 +52,17 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/recovery/password", s.recoveryPassword)
 	app.Post("/recovery/cancel", s.recoveryCancel)
 	app.Post("/recovery/restart", s.recoveryRestart)
+
+	app.Get("/activation", s.activationPage)
+	app.Post("/activation/start", s.activationStart)
+	app.Post("/activation/rescue", s.activationStep(s.activationRescue))
+	app.Post("/activation/charter", s.activationStep(s.activationCharter))
+	app.Post("/activation/directory", s.activationStep(s.activationDirectory))
+	app.Post("/activation/redirect", s.activationStep(s.activationRedirect))
+	app.Post("/activation/password", s.activationPassword)
+	app.Get("/activation/confirm", s.activationConfirmPage)
+	app.Post("/activation/confirm", s.activationConfirm)
+	app.Post("/activation/restart", s.activationRestart)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/ratelimit"
@@ -39,13 +40,16 @@ type Deps struct {
 	TrustedProxies []string
 	School         *school.Config
 	Recovery       *recovery.Service
+	Activation     *activation.Service
 	Sessions       *session.Manager
 	Auth           *account.Authenticator
 	Throttle       *ratelimit.Throttle // guesses of a current password
 	Profile        *account.Profile
 	Accounts       account.Looker
 	EmailChanges   EmailChangePeeker
-	Limiter        *ratelimit.Limiter
+	// ProfileStore saves an account (charter re-acceptance).
+	ProfileStore account.Store
+	Limiter      *ratelimit.Limiter
 	// MailStats reports the outbox backlog for /readyz.
 	MailStats func(ctx context.Context) (waiting int, oldestAge time.Duration, err error)
 	Location  *time.Location // office hours and same-day deadlines
@@ -70,12 +74,14 @@ type Server struct {
 	base         *url.URL
 	school       *school.Config
 	recovery     *recovery.Service
+	activation   *activation.Service
 	sessions     *session.Manager
 	auth         *account.Authenticator
 	throttle     *ratelimit.Throttle
 	profile      *account.Profile
 	accounts     account.Looker
 	emailChanges EmailChangePeeker
+	profileStore account.Store
 	limiter      *ratelimit.Limiter
 	mail         func(ctx context.Context) (int, time.Duration, error)
 	loc          *time.Location
@@ -104,8 +110,8 @@ func New(d Deps) (*fiber.App, error) {
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, recovery: d.Recovery, limiter: d.Limiter,
-		sessions: d.Sessions, auth: d.Auth, throttle: d.Throttle, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
+		school: d.School, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
+		sessions: d.Sessions, auth: d.Auth, throttle: d.Throttle, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, profileStore: d.ProfileStore, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)

@@ -1,0 +1,584 @@
+// Package activation is the first-time activation wizard: a person with
+// the identifier and provisional password of their school letter confirms
+// a rescue e-mail address, accepts the IT charter, chooses whether to appear
+// in the directory, redirects their institutional mailbox when their
+// population has one, and chooses their own password.
+//
+// The flow is a state machine stored in the database, one per account (so
+// that a person coming back on another device resumes it), bound to the
+// browser that passed step 1. Every step checks the state: posting to a
+// later step does nothing. Nothing is written to the account before the
+// last step, which writes everything at once.
+//
+// The package imports neither the web framework, the driver nor templ.
+package activation
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/ratelimit"
+)
+
+// State is the step a flow waits for.
+type State string
+
+const (
+	StateRescue     State = "rescue"      // step 2: give a rescue address
+	StateRescueSent State = "rescue_sent" // step 2: waiting for its link
+	StateCharter    State = "charter"     // step 3
+	StateDirectory  State = "directory"   // step 4
+	StateRedirect   State = "redirect"    // step 5 (mailbox populations only)
+	StateRedirSent  State = "redirect_sent"
+	StatePassword   State = "password" // step 6
+)
+
+// Step numbers the states for the progress indicator.
+func (s State) Step() int {
+	switch s {
+	case StateRescue, StateRescueSent:
+		return 2
+	case StateCharter:
+		return 3
+	case StateDirectory:
+		return 4
+	case StateRedirect, StateRedirSent:
+		return 5
+	case StatePassword:
+		return 6
+	}
+	return 1
+}
+
+// Flow is one activation in progress.
+type Flow struct {
+	// ID is a keyed hash of the account id: one flow per account, found
+	// again when the person comes back, without the identifier in clear.
+	ID          string
+	AccountID   string
+	BrowserHash string
+	State       State
+	Version     int
+	Lang        string
+	IP          string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+
+	RescueEmail     string
+	RescueToken     string // hash of the link's token
+	RescueConfirmed bool
+	CharterVersion  string
+	CharterAt       time.Time
+	Directory       bool
+	DirectoryAt     time.Time
+	RedirectTo      string
+	RedirectCopy    bool
+	RedirectToken   string
+	LinkDeadline    time.Time
+}
+
+// Errors the web package turns into messages.
+var (
+	ErrNotFound = errors.New("activation: no flow")
+	ErrConflict = errors.New("activation: flow changed concurrently")
+	ErrState    = errors.New("activation: wrong step")
+)
+
+// Store keeps flows, and the accounts they complete.
+type Store interface {
+	GetActivation(ctx context.Context, id string) (Flow, error)
+	CreateActivation(ctx context.Context, f Flow) error
+	// SaveActivation writes f if the stored version is f.Version-1.
+	SaveActivation(ctx context.Context, f Flow) error
+	DeleteActivation(ctx context.Context, id string) error
+	// ClaimMailbox reserves an institutional address for an account;
+	// false when another account has it.
+	ClaimMailbox(ctx context.Context, address, accountID string) (bool, error)
+	GetAccount(ctx context.Context, id string) (account.Account, error)
+	SaveAccount(ctx context.Context, a account.Account, previousEmail string) error
+}
+
+// LinkNotice is the mail verifying an address with a link.
+type LinkNotice struct {
+	Lang     string
+	To       string
+	Account  account.Account
+	Link     string
+	Deadline time.Time
+	Purpose  string // "rescue" or "redirect"
+}
+
+// Notifier writes the activation's mails.
+type Notifier interface {
+	VerifyAddress(ctx context.Context, n LinkNotice) error
+}
+
+// Population is what activation needs to know of a population.
+type Population struct {
+	Policy          policy.Policy
+	MailboxDomain   string // "" when the population has no mailbox
+	MailboxPattern  string
+	RedirectMandate bool
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Store      Store
+	Hasher     *account.Hasher
+	PerAccount *ratelimit.Throttle
+	PerIP      *ratelimit.Throttle
+	Notifier   Notifier
+	Audit      audit.Recorder
+	Population func(key string) Population
+	Charter    func() string // current charter version
+	Key        []byte
+	BaseURL    *url.URL
+	Location   *time.Location
+	Now        func() time.Time
+	Log        *slog.Logger
+}
+
+// Service runs activations.
+type Service struct{ Deps }
+
+// New returns a Service.
+func New(d Deps) *Service { return &Service{Deps: d} }
+
+// StartResult is the outcome of step 1.
+type StartResult int
+
+const (
+	// Started: the flow is ready (new or resumed) and bound to this browser.
+	Started StartResult = iota
+	// WrongPair: identifier and provisional password do not match; the
+	// person is not told which part was wrong.
+	WrongPair
+	// AlreadyActive: the account was activated before (told only to
+	// someone who gave its current password).
+	AlreadyActive
+	// Throttled: too many wrong pairs; wait.
+	Throttled
+)
+
+// Start checks the identifier and provisional password and returns the
+// account's flow (resumed if one is in progress) and the browser's token.
+func (s *Service) Start(ctx context.Context, identifier, password, lang, ip string) (Flow, string, StartResult, time.Duration, error) {
+	key := "activation:" + s.keyed("throttle", account.NormaliseIdentifier(identifier))
+	ipKey := "activation-ip:" + ip
+	w1, err := s.PerAccount.Check(ctx, key)
+	if err != nil {
+		return Flow{}, "", 0, 0, err
+	}
+	w2, err := s.PerIP.Check(ctx, ipKey)
+	if err != nil {
+		return Flow{}, "", 0, 0, err
+	}
+	if w := max(w1, w2); w > 0 {
+		s.audit(ctx, "activation.start", "", ip, "throttled")
+		return Flow{}, "", Throttled, w, nil
+	}
+	acc, err := s.Store.GetAccount(ctx, account.NormaliseIdentifier(identifier))
+	found := err == nil
+	if err != nil && !errors.Is(err, account.ErrNotFound) {
+		return Flow{}, "", 0, 0, err
+	}
+	ok := false
+	if found {
+		ok, _, err = s.Hasher.Verify(acc.PasswordHash, password)
+		if err != nil && !errors.Is(err, account.ErrBadHash) {
+			return Flow{}, "", 0, 0, err
+		}
+	} else {
+		s.Hasher.Burn(password) // the same work for unknown identifiers
+	}
+	if !ok {
+		w1, err := s.PerAccount.Fail(ctx, key)
+		if err != nil {
+			return Flow{}, "", 0, 0, err
+		}
+		w2, err := s.PerIP.Fail(ctx, ipKey)
+		if err != nil {
+			return Flow{}, "", 0, 0, err
+		}
+		s.audit(ctx, "activation.start", idIf(found, acc.ID), ip, "wrong_pair")
+		return Flow{}, "", WrongPair, max(w1, w2), nil
+	}
+	if err := s.PerAccount.Succeed(ctx, key); err != nil {
+		return Flow{}, "", 0, 0, err
+	}
+	if acc.Status == account.StatusActive {
+		s.audit(ctx, "activation.start", acc.ID, ip, "already_active")
+		return Flow{}, "", AlreadyActive, 0, nil
+	}
+
+	token := randomHex(32)
+	now := s.Now()
+	id := s.keyed("flow", acc.ID)
+	f, err := s.Store.GetActivation(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		f = Flow{ID: id, AccountID: acc.ID, State: StateRescue, Version: 1, Lang: lang, IP: ip,
+			CreatedAt: now, ExpiresAt: s.endOfDay(now), BrowserHash: hashToken(token)}
+		if err := s.Store.CreateActivation(ctx, f); err != nil {
+			return Flow{}, "", 0, 0, fmt.Errorf("activation: start: %w", err)
+		}
+	case err != nil:
+		return Flow{}, "", 0, 0, err
+	default:
+		// Coming back: the flow continues where it stopped, on this browser.
+		f.BrowserHash, f.IP = hashToken(token), ip
+		if err := s.save(ctx, &f); err != nil {
+			return Flow{}, "", 0, 0, err
+		}
+	}
+	s.audit(ctx, "activation.start", acc.ID, ip, "ok")
+	return f, token, Started, 0, nil
+}
+
+// Load returns the flow of a browser.
+func (s *Service) Load(ctx context.Context, id, token string) (Flow, error) {
+	f, err := s.Store.GetActivation(ctx, id)
+	if err != nil {
+		return Flow{}, err
+	}
+	if !hmac.Equal([]byte(f.BrowserHash), []byte(hashToken(token))) {
+		return Flow{}, ErrNotFound
+	}
+	return f, nil
+}
+
+// Account returns the flow's account.
+func (s *Service) Account(ctx context.Context, f Flow) (account.Account, error) {
+	return s.Store.GetAccount(ctx, f.AccountID)
+}
+
+// Restart deletes the flow: the person starts again from step 1.
+func (s *Service) Restart(ctx context.Context, f Flow) error { return s.Store.DeleteActivation(ctx, f.ID) }
+
+// endOfDay is 23:59:59 of now's day in the school's time zone: the rescue
+// link's deadline, and the flow's.
+func (s *Service) endOfDay(now time.Time) time.Time {
+	l := now.In(s.Location)
+	return time.Date(l.Year(), l.Month(), l.Day(), 23, 59, 59, 0, s.Location)
+}
+
+// SetRescue records the rescue address and mails its verification link,
+// valid until 23:59 the same day.
+func (s *Service) SetRescue(ctx context.Context, f Flow, email string) error {
+	if f.State != StateRescue && f.State != StateRescueSent {
+		return ErrState
+	}
+	acc, err := s.Account(ctx, f)
+	if err != nil {
+		return err
+	}
+	token := randomHex(32)
+	f.RescueEmail, f.RescueToken, f.State = strings.TrimSpace(email), hashToken(token), StateRescueSent
+	f.LinkDeadline = s.endOfDay(s.Now())
+	if err := s.save(ctx, &f); err != nil {
+		return err
+	}
+	s.audit(ctx, "activation.rescue_sent", f.AccountID, f.IP, "ok")
+	return s.Notifier.VerifyAddress(ctx, LinkNotice{Lang: f.Lang, To: f.RescueEmail, Account: acc,
+		Link: s.link(f.ID, token), Deadline: f.LinkDeadline, Purpose: "rescue"})
+}
+
+// LinkInfo tells the confirmation page what a link would confirm, without
+// using it (mail scanners prefetch links).
+func (s *Service) LinkInfo(ctx context.Context, flowID, token string) (address, purpose string, err error) {
+	f, err := s.Store.GetActivation(ctx, flowID)
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case !s.Now().Before(f.LinkDeadline):
+		return "", "", ErrNotFound
+	case f.State == StateRescueSent && hmac.Equal([]byte(f.RescueToken), []byte(hashToken(token))):
+		return f.RescueEmail, "rescue", nil
+	case f.State == StateRedirSent && hmac.Equal([]byte(f.RedirectToken), []byte(hashToken(token))):
+		return f.RedirectTo, "redirect", nil
+	}
+	return "", "", ErrNotFound
+}
+
+// Confirm applies a link on the person's submit and moves to the next step.
+func (s *Service) Confirm(ctx context.Context, flowID, token string) (Flow, error) {
+	f, err := s.Store.GetActivation(ctx, flowID)
+	if err != nil {
+		return Flow{}, err
+	}
+	if !s.Now().Before(f.LinkDeadline) {
+		return Flow{}, ErrNotFound
+	}
+	switch {
+	case f.State == StateRescueSent && f.RescueToken != "" && hmac.Equal([]byte(f.RescueToken), []byte(hashToken(token))):
+		f.RescueConfirmed, f.RescueToken, f.State = true, "", StateCharter
+	case f.State == StateRedirSent && f.RedirectToken != "" && hmac.Equal([]byte(f.RedirectToken), []byte(hashToken(token))):
+		f.RedirectToken, f.State = "", StatePassword
+	default:
+		return Flow{}, ErrNotFound
+	}
+	if err := s.save(ctx, &f); err != nil {
+		return Flow{}, err
+	}
+	s.audit(ctx, "activation.address_confirmed", f.AccountID, f.IP, "ok")
+	return f, nil
+}
+
+// AcceptCharter records the acceptance of the current charter.
+func (s *Service) AcceptCharter(ctx context.Context, f Flow) (Flow, error) {
+	if f.State != StateCharter {
+		return f, ErrState
+	}
+	f.CharterVersion, f.CharterAt, f.State = s.Charter(), s.Now(), StateDirectory
+	return f, s.save(ctx, &f)
+}
+
+// ChooseDirectory records whether the person appears in the directory.
+func (s *Service) ChooseDirectory(ctx context.Context, f Flow, appear bool) (Flow, error) {
+	if f.State != StateDirectory {
+		return f, ErrState
+	}
+	acc, err := s.Account(ctx, f)
+	if err != nil {
+		return f, err
+	}
+	f.Directory, f.DirectoryAt = appear, s.Now()
+	f.State = StatePassword
+	if s.Population(acc.Population).MailboxDomain != "" {
+		f.State = StateRedirect
+	}
+	return f, s.save(ctx, &f)
+}
+
+// SetRedirect records the mailbox redirection. A redirection is mandatory
+// for some populations (contract staff); an address other than the
+// confirmed rescue address must be confirmed by its own link first.
+func (s *Service) SetRedirect(ctx context.Context, f Flow, redirect bool, to string, keepCopy bool) (problem string, _ Flow, _ error) {
+	if f.State != StateRedirect && f.State != StateRedirSent {
+		return "", f, ErrState
+	}
+	acc, err := s.Account(ctx, f)
+	if err != nil {
+		return "", f, err
+	}
+	pop := s.Population(acc.Population)
+	to = strings.TrimSpace(to)
+	if pop.RedirectMandate {
+		redirect = true
+	}
+	if !redirect {
+		f.RedirectTo, f.RedirectCopy, f.State = "", false, StatePassword
+		return "", f, s.save(ctx, &f)
+	}
+	if !account.ValidEmail(to) {
+		return "activation.err_redirect_email", f, nil
+	}
+	if strings.HasSuffix(account.NormaliseEmail(to), "@"+pop.MailboxDomain) {
+		// Redirecting a mailbox to itself would loop.
+		return "activation.err_redirect_loop", f, nil
+	}
+	f.RedirectTo, f.RedirectCopy = to, keepCopy
+	if account.NormaliseEmail(to) == account.NormaliseEmail(f.RescueEmail) && f.RescueConfirmed {
+		f.State = StatePassword
+		return "", f, s.save(ctx, &f)
+	}
+	token := randomHex(32)
+	f.RedirectToken, f.State, f.LinkDeadline = hashToken(token), StateRedirSent, s.endOfDay(s.Now())
+	if err := s.save(ctx, &f); err != nil {
+		return "", f, err
+	}
+	return "", f, s.Notifier.VerifyAddress(ctx, LinkNotice{Lang: f.Lang, To: to, Account: acc,
+		Link: s.link(f.ID, token), Deadline: f.LinkDeadline, Purpose: "redirect"})
+}
+
+// Summary is what the last page shows.
+type Summary struct {
+	Account account.Account
+}
+
+// SetPassword finishes: the person's own password replaces the provisional
+// one, and everything recorded in the flow is written to the account at
+// once. The flow is then deleted.
+func (s *Service) SetPassword(ctx context.Context, f Flow, password, confirm string) (*Problem, Summary, error) {
+	if f.State != StatePassword {
+		return nil, Summary{}, ErrState
+	}
+	acc, err := s.Account(ctx, f)
+	if err != nil {
+		return nil, Summary{}, err
+	}
+	pop := s.Population(acc.Population)
+	res := pop.Policy.Evaluate(password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName})
+	if !res.OK {
+		return &Problem{Field: "password", Key: "activation.err_rules", Rules: res.Rules}, Summary{}, nil
+	}
+	if policy.Normalize(password) != policy.Normalize(confirm) {
+		return &Problem{Field: "confirm", Key: "activation.err_mismatch", Rules: res.Rules}, Summary{}, nil
+	}
+	if ok, _, _ := s.Hasher.Verify(acc.PasswordHash, password); ok {
+		return &Problem{Field: "password", Key: "activation.err_same", Rules: res.Rules}, Summary{}, nil
+	}
+	// Mark the flow finished first: a second submit (here or on another
+	// instance) fails instead of activating twice.
+	f.State = "done"
+	if err := s.save(ctx, &f); err != nil {
+		return nil, Summary{}, err
+	}
+	hash, err := s.Hasher.Hash(policy.Normalize(password))
+	if err != nil {
+		return nil, Summary{}, err
+	}
+	now := s.Now()
+	previous := acc.Email
+	acc.Email = f.RescueEmail
+	acc.PasswordHash, acc.PasswordSetBy, acc.PasswordChangedAt = hash, account.SetByUser, now
+	acc.Status, acc.ActivatedAt, acc.UpdatedAt = account.StatusActive, now, now
+	acc.CharterVersion, acc.CharterAt = f.CharterVersion, f.CharterAt
+	acc.Directory, acc.DirectoryAt = f.Directory, f.DirectoryAt
+	acc.RedirectTo, acc.RedirectCopy = f.RedirectTo, f.RedirectCopy
+	if pop.MailboxDomain != "" && acc.Mailbox == "" {
+		addr, err := s.mailbox(ctx, acc, pop)
+		if err != nil {
+			return nil, Summary{}, err
+		}
+		acc.Mailbox = addr
+	}
+	if err := s.Store.SaveAccount(ctx, acc, previous); err != nil {
+		return nil, Summary{}, err
+	}
+	s.audit(ctx, "activation.done", acc.ID, f.IP, "ok")
+	if err := s.Store.DeleteActivation(ctx, f.ID); err != nil {
+		s.Log.Warn("activation: delete finished flow; it expires tonight", "err", err)
+	}
+	return nil, Summary{Account: acc}, nil
+}
+
+// Problem is why a password was refused.
+type Problem struct {
+	Field string
+	Key   string
+	Rules []policy.Rule
+}
+
+// mailbox builds the institutional address from the pattern, and adds a
+// number when it is taken: marie.dupont@, marie.dupont2@, …
+func (s *Service) mailbox(ctx context.Context, acc account.Account, pop Population) (string, error) {
+	local := LocalPart(pop.MailboxPattern, acc.FirstName, acc.LastName)
+	if local == "" {
+		local = account.NormaliseIdentifier(acc.Identifier)
+	}
+	for n := 1; n < 1000; n++ {
+		addr := local + "@" + pop.MailboxDomain
+		if n > 1 {
+			addr = fmt.Sprintf("%s%d@%s", local, n, pop.MailboxDomain)
+		}
+		ok, err := s.Store.ClaimMailbox(ctx, addr, acc.ID)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("activation: no free mailbox for %s", local)
+}
+
+// LocalPart applies a pattern to a name: accents and spaces removed, lower
+// case, letters, digits and hyphens kept.
+func LocalPart(pattern, first, last string) string {
+	f, l := slug(first), slug(last)
+	if f == "" || l == "" {
+		return ""
+	}
+	switch pattern {
+	case "p.nom":
+		return f[:1] + "." + l
+	case "nom.prenom":
+		return l + "." + f
+	case "prenom-nom":
+		return f + "-" + l
+	}
+	return f + "." + l
+}
+
+func slug(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(strings.ToLower(strings.TrimSpace(s))) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+			// combining accent: dropped
+		case r == 'œ':
+			b.WriteString("oe")
+		case r == 'æ':
+			b.WriteString("ae")
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '-':
+			if b.Len() > 0 && !strings.HasSuffix(b.String(), "-") {
+				b.WriteRune(r)
+			}
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+func (s *Service) save(ctx context.Context, f *Flow) error {
+	f.Version++
+	if err := s.Store.SaveActivation(ctx, *f); err != nil {
+		return fmt.Errorf("activation: save: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) link(flowID, token string) string {
+	u := *s.BaseURL
+	u.Path += "/activation/confirm"
+	u.RawQuery = url.Values{"flow": {flowID}, "token": {token}}.Encode()
+	return u.String()
+}
+
+func (s *Service) keyed(purpose, v string) string {
+	m := hmac.New(sha256.New, s.Key)
+	m.Write([]byte(purpose + "\x00" + v))
+	return hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+func (s *Service) audit(ctx context.Context, action, id, ip, outcome string) {
+	if s.Audit != nil {
+		_ = s.Audit.Record(ctx, audit.Event{At: s.Now(), Action: action, AccountID: id, IP: ip, Outcome: outcome})
+	}
+}
+
+func idIf(ok bool, id string) string {
+	if ok {
+		return id
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func hashToken(t string) string {
+	s := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(s[:])
+}

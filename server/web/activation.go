@@ -1,0 +1,388 @@
+package web
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/school"
+)
+
+// activationCookie holds "flowID.token" for the wizard.
+const activationCookie = "sesame_activation"
+
+type activationForm struct {
+	Identifier string `form:"identifier" validate:"max=254"`
+	Password   string `form:"password" validate:"max=4096"`
+	Confirm    string `form:"confirm" validate:"max=4096"`
+	Email      string `form:"email" validate:"max=1024"`
+	Accept     string `form:"accept" validate:"omitempty,eq=yes"`
+	Choice     string `form:"choice" validate:"omitempty,oneof=yes no"`
+	Redirect   string `form:"redirect" validate:"omitempty,eq=yes"`
+	To         string `form:"to" validate:"max=1024"`
+	KeepCopy   string `form:"keep_copy" validate:"omitempty,eq=yes"`
+	Flow       string `form:"flow" validate:"max=64"`
+	Token      string `form:"token" validate:"max=128"`
+}
+
+func (s *Server) parseActivation(c *fiber.Ctx) (activationForm, error) {
+	var f activationForm
+	if err := c.BodyParser(&f); err != nil || s.validate.Struct(f) != nil {
+		return f, fiber.ErrBadRequest
+	}
+	return f, nil
+}
+
+// currentActivation returns this browser's flow, if any.
+func (s *Server) currentActivation(c *fiber.Ctx) (activation.Flow, bool, error) {
+	id, token, ok := strings.Cut(c.Cookies(activationCookie), ".")
+	if !ok || len(id) > 64 || len(token) > 128 {
+		return activation.Flow{}, false, nil
+	}
+	f, err := s.activation.Load(c.UserContext(), id, token)
+	if errors.Is(err, activation.ErrNotFound) {
+		return activation.Flow{}, false, nil
+	}
+	return f, err == nil, err
+}
+
+// activationProps fills a step's page: title, progress, and what the step
+// shows.
+func (s *Server) activationProps(c *fiber.Ctx, step int, acc *account.Account, f *activation.Flow) views.ActivationProps {
+	t := s.t(c)
+	titles := []string{"activation.title_start", "activation.title_rescue", "activation.title_charter",
+		"activation.title_directory", "activation.title_redirect", "activation.title_password", "activation.title_done"}
+	title := t.T("activation.title_active")
+	if step >= 1 && step <= 7 {
+		title = t.T(titles[step-1])
+	}
+	p := views.ActivationProps{Base: s.page(c, title), Step: step, Position: step}
+	p.Title = title
+	hasMailbox := true
+	if acc != nil {
+		hasMailbox = s.school.ActivationPopulation(acc.Population).MailboxDomain != ""
+		p.Identifier = acc.Identifier
+		p.Population = acc.Population
+	}
+	for i, k := range titles {
+		if i == 4 && !hasMailbox {
+			continue
+		}
+		p.Labels = append(p.Labels, t.T(k+"_short"))
+	}
+	if !hasMailbox && step > 5 {
+		p.Position = step - 1
+	}
+	if f != nil {
+		p.RescueEmail, p.RedirectTo, p.KeepCopy = f.RescueEmail, f.RedirectTo, true
+		if !f.LinkDeadline.IsZero() {
+			p.Deadline = clock(t, f.LinkDeadline.In(s.loc))
+		}
+	}
+	return p
+}
+
+// fillStep fills a live flow's current step.
+func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProps, error) {
+	acc, err := s.activation.Account(c.UserContext(), f)
+	if err != nil {
+		return views.ActivationProps{}, err
+	}
+	t := s.t(c)
+	p := s.activationProps(c, f.State.Step(), &acc, &f)
+	switch f.State {
+	case activation.StateRescueSent:
+		p.Sent = true
+	case activation.StateCharter:
+		ch := s.school.Charter
+		p.CharterTitle = school.Text(ch.Title, t.Lang())
+		for _, para := range strings.Split(school.Text(ch.Text, t.Lang()), "\n") {
+			if strings.TrimSpace(para) != "" {
+				p.CharterText = append(p.CharterText, para)
+			}
+		}
+		p.CharterURL = school.Text(ch.URL, t.Lang())
+	case activation.StateRedirect, activation.StateRedirSent:
+		pop := s.school.ActivationPopulation(acc.Population)
+		p.Mandatory = pop.RedirectMandate
+		p.Mailbox = activation.LocalPart(pop.MailboxPattern, acc.FirstName, acc.LastName) + "@" + pop.MailboxDomain
+		p.RedirectSent = f.State == activation.StateRedirSent
+		p.Redirect = f.RedirectTo != "" || p.Mandatory
+		if p.RedirectTo == "" && p.Mandatory {
+			// The rescue address is proposed for a mandatory redirection.
+			p.RedirectTo = f.RescueEmail
+		}
+	case activation.StatePassword:
+		p.Checklist = checklist(t, s.school.PolicyOf(acc.Population).Rules(), "", "")
+	}
+	return p, nil
+}
+
+// activationPage shows the current step, or step 1.
+func (s *Server) activationPage(c *fiber.Ctx) error {
+	f, ok, err := s.currentActivation(c)
+	if err != nil {
+		return err
+	}
+	if ok {
+		p, err := s.fillStep(c, f)
+		if err != nil {
+			return err
+		}
+		return render(c, fiber.StatusOK, views.Activation(p))
+	}
+	p := s.activationProps(c, 1, nil, nil)
+	if id := c.Query("identifier"); len(id) <= 64 {
+		p.Identifier = id
+	}
+	return render(c, fiber.StatusOK, views.Activation(p))
+}
+
+// activationStep runs one step's submit: it loads the flow, refuses a step
+// that is not the current one (nothing can be skipped), and renders the
+// flow's step afterwards.
+func (s *Server) activationStep(run func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		form, err := s.parseActivation(c)
+		if err != nil {
+			return err
+		}
+		f, ok, err := s.currentActivation(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			p := s.activationProps(c, 1, nil, nil)
+			p.Notice = s.t(c).T("activation.expired")
+			return render(c, fiber.StatusOK, views.Activation(p))
+		}
+		next, problems, err := run(c, f, form)
+		var fin *finished
+		if errors.As(err, &fin) {
+			return s.summary(c, fin.sum.Account)
+		}
+		if errors.Is(err, activation.ErrState) {
+			// A later (or earlier) step posted out of turn: show where the
+			// flow really is; nothing was changed.
+			p, err := s.fillStep(c, f)
+			if err != nil {
+				return err
+			}
+			p.Notice = s.t(c).T("activation.out_of_turn")
+			return render(c, fiber.StatusConflict, views.Activation(p))
+		}
+		if err != nil {
+			return err
+		}
+		p, err := s.fillStep(c, next)
+		if err != nil {
+			return err
+		}
+		status := fiber.StatusOK
+		if len(problems) > 0 {
+			p, err = s.fillStep(c, f)
+			if err != nil {
+				return err
+			}
+			p.Errors = problems
+			if form.To != "" {
+				p.RedirectTo = form.To
+			}
+			if form.Email != "" {
+				p.RescueEmail = form.Email
+			}
+			if problems["password"] != "" || problems["confirm"] != "" {
+				acc, _ := s.activation.Account(c.UserContext(), f)
+				pol := s.school.PolicyOf(acc.Population)
+				p.Checklist = checklist(s.t(c), pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules, form.Password, form.Confirm)
+			}
+			status = fiber.StatusUnprocessableEntity
+		}
+		return render(c, status, views.Activation(p))
+	}
+}
+
+// activationStart is step 1: identifier and provisional password.
+func (s *Server) activationStart(c *fiber.Ctx) error {
+	form, err := s.parseActivation(c)
+	if err != nil {
+		return err
+	}
+	t := s.t(c)
+	p := s.activationProps(c, 1, nil, nil)
+	p.Identifier = strings.TrimSpace(form.Identifier)
+	if p.Identifier == "" || form.Password == "" {
+		p.Errors = map[string]string{"form": t.T("activation.err_missing")}
+		return render(c, fiber.StatusUnprocessableEntity, views.Activation(p))
+	}
+	f, token, res, wait, err := s.activation.Start(c.UserContext(), p.Identifier, form.Password, t.Lang(), c.IP())
+	if err != nil {
+		return err
+	}
+	switch res {
+	case activation.Started:
+		c.Cookie(&fiber.Cookie{Name: activationCookie, Value: f.ID + "." + token, Path: "/", Expires: f.ExpiresAt,
+			HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+		next, err := s.fillStep(c, f)
+		if err != nil {
+			return err
+		}
+		return render(c, fiber.StatusOK, views.Activation(next))
+	case activation.AlreadyActive:
+		return render(c, fiber.StatusOK, views.Activation(s.activationProps(c, 0, nil, nil)))
+	case activation.Throttled:
+		p.Errors = map[string]string{"form": waitMessage(t, wait.Seconds())}
+		return render(c, fiber.StatusTooManyRequests, views.Activation(p))
+	}
+	// The same words whichever part was wrong.
+	p.Errors = map[string]string{"form": t.T("activation.err_pair")}
+	return render(c, fiber.StatusUnprocessableEntity, views.Activation(p))
+}
+
+func (s *Server) activationRescue(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+	if !account.ValidEmail(form.Email) {
+		return f, map[string]string{"email": s.t(c).T("activation.err_email")}, nil
+	}
+	if err := s.activation.SetRescue(c.UserContext(), f, form.Email); err != nil {
+		return f, nil, err
+	}
+	return s.reload(c, f)
+}
+
+func (s *Server) activationCharter(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+	if f.State == activation.StateCharter && form.Accept != "yes" {
+		return f, map[string]string{"accept": s.t(c).T("activation.err_charter")}, nil
+	}
+	next, err := s.activation.AcceptCharter(c.UserContext(), f)
+	return next, nil, err
+}
+
+func (s *Server) activationDirectory(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+	if f.State == activation.StateDirectory && form.Choice == "" {
+		return f, map[string]string{"choice": s.t(c).T("activation.err_choice")}, nil
+	}
+	next, err := s.activation.ChooseDirectory(c.UserContext(), f, form.Choice == "yes")
+	return next, nil, err
+}
+
+func (s *Server) activationRedirect(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+	problem, next, err := s.activation.SetRedirect(c.UserContext(), f, form.Redirect == "yes", form.To, form.KeepCopy == "yes")
+	if err != nil || problem != "" {
+		if problem != "" {
+			return f, map[string]string{"to": s.t(c).T(problem)}, err
+		}
+		return f, nil, err
+	}
+	return next, nil, nil
+}
+
+// activationPassword is the last step; it renders the summary itself.
+func (s *Server) activationPassword(c *fiber.Ctx) error {
+	return s.activationStep(func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+		problem, sum, err := s.activation.SetPassword(c.UserContext(), f, form.Password, form.Confirm)
+		if err != nil || problem != nil {
+			if problem != nil {
+				return f, map[string]string{problem.Field: s.t(c).T(problem.Key)}, nil
+			}
+			return f, nil, err
+		}
+		return f, nil, &finished{sum: sum}
+	})(c)
+}
+
+// finished carries the summary out of activationStep's callback.
+type finished struct{ sum activation.Summary }
+
+func (*finished) Error() string { return "activation finished" }
+
+// reload reads the flow again after a write done by the service.
+func (s *Server) reload(c *fiber.Ctx, f activation.Flow) (activation.Flow, map[string]string, error) {
+	next, err := s.activation.Load(c.UserContext(), f.ID, strings.SplitN(c.Cookies(activationCookie), ".", 2)[1])
+	return next, nil, err
+}
+
+// summary renders step 7.
+func (s *Server) summary(c *fiber.Ctx, acc account.Account) error {
+	t := s.t(c)
+	c.Cookie(&fiber.Cookie{Name: activationCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	p := s.activationProps(c, 7, &acc, nil)
+	yesNo := func(b bool) string {
+		if b {
+			return t.T("activation.yes")
+		}
+		return t.T("activation.no")
+	}
+	p.Summary = []views.SummaryLine{
+		{Label: t.T("activation.sum_identifier"), Value: acc.Identifier},
+		{Label: t.T("activation.sum_rescue"), Value: acc.Email},
+		{Label: t.T("activation.sum_charter"), Value: t.T("activation.sum_charter_value", "Version", acc.CharterVersion, "Date", s.longDate(t, acc.CharterAt.In(s.loc).Format(time.DateOnly)))},
+		{Label: t.T("activation.sum_directory"), Value: yesNo(acc.Directory)},
+	}
+	if acc.Mailbox != "" {
+		p.Summary = append(p.Summary, views.SummaryLine{Label: t.T("activation.sum_mailbox"), Value: acc.Mailbox})
+		redirect := t.T("activation.sum_no_redirect")
+		if acc.RedirectTo != "" {
+			redirect = t.T("activation.sum_redirect", "Email", acc.RedirectTo, "Copy", yesNo(acc.RedirectCopy))
+		}
+		p.Summary = append(p.Summary, views.SummaryLine{Label: t.T("activation.sum_redirection"), Value: redirect})
+	}
+	p.Summary = append(p.Summary, views.SummaryLine{Label: t.T("activation.sum_where"), Value: s.base.String() + "/"})
+	return render(c, fiber.StatusOK, views.Activation(p))
+}
+
+// activationConfirmPage is a verification link: a button, nothing changed.
+func (s *Server) activationConfirmPage(c *fiber.Ctx) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	t := s.t(c)
+	p := views.ActivationConfirmProps{Base: s.page(c, t.T("activation.confirm_title")), Flow: c.Query("flow"), Token: c.Query("token")}
+	p.Title = t.T("activation.confirm_title")
+	if len(p.Flow) <= 64 && len(p.Token) <= 128 {
+		addr, _, err := s.activation.LinkInfo(c.UserContext(), p.Flow, p.Token)
+		if err != nil && !errors.Is(err, activation.ErrNotFound) {
+			return err
+		}
+		p.Valid, p.Address = err == nil, addr
+	}
+	return render(c, fiber.StatusOK, views.ActivationConfirm(p))
+}
+
+// activationConfirm applies a verification link on submit.
+func (s *Server) activationConfirm(c *fiber.Ctx) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	form, err := s.parseActivation(c)
+	if err != nil {
+		return err
+	}
+	t := s.t(c)
+	p := views.ActivationConfirmProps{Base: s.page(c, t.T("activation.confirm_title"))}
+	p.Title = t.T("activation.confirm_title")
+	addr, _, err := s.activation.LinkInfo(c.UserContext(), form.Flow, form.Token)
+	if err == nil {
+		_, err = s.activation.Confirm(c.UserContext(), form.Flow, form.Token)
+	}
+	if errors.Is(err, activation.ErrNotFound) {
+		return render(c, fiber.StatusOK, views.ActivationConfirm(p))
+	}
+	if err != nil {
+		return err
+	}
+	p.Done, p.Address = true, addr
+	return render(c, fiber.StatusOK, views.ActivationConfirm(p))
+}
+
+// activationRestart deletes the flow: back to step 1.
+func (s *Server) activationRestart(c *fiber.Ctx) error {
+	if f, ok, err := s.currentActivation(c); err == nil && ok {
+		if err := s.activation.Restart(c.UserContext(), f); err != nil {
+			return err
+		}
+	}
+	c.Cookie(&fiber.Cookie{Name: activationCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	return c.Redirect("/activation", fiber.StatusSeeOther)
+}
