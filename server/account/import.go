@@ -99,8 +99,11 @@ func ParseCSV(r io.Reader, knownPopulation func(string) bool) ([]ImportRow, []Ro
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
+		var line int
+		if err == nil {
+			line, _ = cr.FieldPos(0)
+		} else {
+			// FieldPos is only valid after a successful Read.
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				line = pe.Line
@@ -188,6 +191,11 @@ func (r ImportRow) check(pw, prov string, knownPopulation func(string) bool) str
 // with no characters that could inject a mail header.
 func validEmail(s string) bool {
 	if len(s) > 254 || strings.ContainsAny(s, "\r\n<>,; \t") {
+		return false
+	}
+	// No control or invisible character (C0, C1 such as U+0085, format
+	// characters): they have no place in an address and mail refuses them.
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return false
 	}
 	a, err := mail.ParseAddress(s)

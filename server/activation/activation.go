@@ -268,7 +268,9 @@ func (s *Service) Account(ctx context.Context, f Flow) (account.Account, error) 
 }
 
 // Restart deletes the flow: the person starts again from step 1.
-func (s *Service) Restart(ctx context.Context, f Flow) error { return s.Store.DeleteActivation(ctx, f.ID) }
+func (s *Service) Restart(ctx context.Context, f Flow) error {
+	return s.Store.DeleteActivation(ctx, f.ID)
+}
 
 // endOfDay is 23:59:59 of now's day in the school's time zone: the rescue
 // link's deadline, and the flow's.

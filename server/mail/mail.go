@@ -41,6 +41,10 @@ type Message struct {
 	AccountID string
 }
 
+// ErrDuplicate is what Store.InsertOutbox returns when a message with the
+// same id is already queued.
+var ErrDuplicate = errors.New("mail: message already queued")
+
 // Statuses of an outbox message. A message is pending until a worker claims
 // it, sending while the worker's lease runs, then pending again (a
 // temporary failure), sent, or failed (a permanent failure, or a day of

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -38,10 +40,26 @@ func NewOutbox(store Store, secret []byte, now func() time.Time, notify func()) 
 // line break or several addresses, a missing part…); any other error means
 // the database did not take it.
 func (o *Outbox) Enqueue(ctx context.Context, m Message) (string, error) {
+	return o.enqueue(ctx, newID(), m)
+}
+
+// EnqueueOnce queues m under an id the caller derives from its own state
+// (a flow and the version that issued the code), so that a step run again
+// after a crash queues nothing twice: a message already queued under id is
+// not an error.
+func (o *Outbox) EnqueueOnce(ctx context.Context, key string, m Message) error {
+	h := sha256.Sum256([]byte("outbox-key\x00" + key))
+	_, err := o.enqueue(ctx, hex.EncodeToString(h[:16]), m)
+	if errors.Is(err, ErrDuplicate) {
+		return nil
+	}
+	return err
+}
+
+func (o *Outbox) enqueue(ctx context.Context, id string, m Message) (string, error) {
 	if err := validate(m); err != nil {
 		return "", err
 	}
-	id := newID()
 	s, err := seal(o.aead, id, m)
 	if err != nil {
 		return "", err
@@ -52,7 +70,7 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) (string, error) {
 		Status: StatusPending, CreatedAt: now, NextAttemptAt: now, PurgeAt: now.Add(maxKeep),
 	}
 	if err := o.store.InsertOutbox(ctx, e); err != nil {
-		return "", fmt.Errorf("mail: enqueue: %w", err)
+		return id, fmt.Errorf("mail: enqueue: %w", err)
 	}
 	o.notify()
 	return id, nil

@@ -21,6 +21,8 @@ import (
 // Enqueuer puts a message in the outbox.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, m mail.Message) (string, error)
+	// EnqueueOnce queues a message once per key.
+	EnqueueOnce(ctx context.Context, key string, m mail.Message) error
 }
 
 // Notifier composes and queues mails.
@@ -58,11 +60,23 @@ func (n *Notifier) base(lang, subjectKey string) (views.MailProps, *i18n.Localiz
 }
 
 func (n *Notifier) send(ctx context.Context, to, kind, accountID string, p views.MailProps) error {
+	return n.sendOnce(ctx, "", to, kind, accountID, p)
+}
+
+// sendOnce queues a mail; with a key, a second call with the same key (a
+// step run again after a crash) queues nothing.
+func (n *Notifier) sendOnce(ctx context.Context, key, to, kind, accountID string, p views.MailProps) error {
 	subject, text, html, err := n.Compose(p)
 	if err != nil {
 		return err
 	}
-	if _, err := n.out.Enqueue(ctx, mail.Message{To: to, Subject: subject, Text: text, HTML: html, Lang: p.Lang, Kind: kind, AccountID: accountID}); err != nil {
+	m := mail.Message{To: to, Subject: subject, Text: text, HTML: html, Lang: p.Lang, Kind: kind, AccountID: accountID}
+	if key != "" {
+		err = n.out.EnqueueOnce(ctx, key, m)
+	} else {
+		_, err = n.out.Enqueue(ctx, m)
+	}
+	if err != nil {
 		return fmt.Errorf("notify: %s: %w", kind, err)
 	}
 	return nil
@@ -87,7 +101,7 @@ func (n *Notifier) RecoveryCodeProps(r recovery.CodeNotice) views.MailProps {
 
 // RecoveryCode queues the security-code mail.
 func (n *Notifier) RecoveryCode(ctx context.Context, r recovery.CodeNotice) error {
-	return n.send(ctx, r.To, "recovery_code", first(r.Accounts), n.RecoveryCodeProps(r))
+	return n.sendOnce(ctx, r.Key, r.To, "recovery_code", first(r.Accounts), n.RecoveryCodeProps(r))
 }
 
 // IdentifierReminderProps words the forgotten-identifier mail.
@@ -112,7 +126,7 @@ func (n *Notifier) IdentifierReminder(ctx context.Context, r recovery.ReminderNo
 	if len(r.Accounts) > 0 {
 		id = r.Accounts[0].ID
 	}
-	return n.send(ctx, r.To, "identifier_reminder", id, n.IdentifierReminderProps(r))
+	return n.sendOnce(ctx, r.Key, r.To, "identifier_reminder", id, n.IdentifierReminderProps(r))
 }
 
 // PasswordChangedProps words the "your password was changed" notice.

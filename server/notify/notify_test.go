@@ -27,6 +27,11 @@ func (c *captured) Enqueue(_ context.Context, m mail.Message) (string, error) {
 	return "id", nil
 }
 
+func (c *captured) EnqueueOnce(ctx context.Context, _ string, m mail.Message) error {
+	_, err := c.Enqueue(ctx, m)
+	return err
+}
+
 func newNotifier(t *testing.T) (*Notifier, *captured) {
 	t.Helper()
 	cat, err := i18n.New()

@@ -109,18 +109,16 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		}
 		f.Request = "" // looked up: the typed identifier is no longer kept
 	}
-	f.Pending = false
 
 	if f.Kind == KindIdentifier {
 		accs, err := s.Candidates(ctx, f)
 		if err != nil {
 			return err
 		}
-		if err := s.save(ctx, &f); err != nil {
-			return err
-		}
+		// The mail is queued before the flow goes: a crash in between
+		// runs this again, and the keyed queueing sends it once.
 		if len(accs) > 0 {
-			n := ReminderNotice{Lang: f.Lang, To: accs[0].Email, Accounts: accs}
+			n := ReminderNotice{Lang: f.Lang, To: accs[0].Email, Accounts: accs, Key: "reminder|" + f.ID}
 			for _, a := range accs {
 				n.Links = append(n.Links, s.link("/recovery", url.Values{"population": {f.Population}, "identifier": {a.Identifier}}))
 			}
@@ -137,24 +135,38 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 	if err != nil {
 		return err
 	}
-	var code string
-	if len(accs) > 0 && accs[0].Email != "" {
-		code = newCode()
-		f.CodeHash = hashCode(s.Key, f.ID, code)
+	if len(accs) == 0 || accs[0].Email == "" {
+		// Nobody to write to: the flow waits at step 2 like any other.
+		f.Pending = false
+		return s.save(ctx, &f)
 	}
+	if f.CodeHash != "" && s.Now().Sub(f.UpdatedAt) < 5*time.Second {
+		// Another dispatcher (this instance or another) drew a code a
+		// moment ago and is queueing its mail.
+		return nil
+	}
+	// Three writes, in an order that loses nothing: the code's hash is
+	// saved while the flow stays pending; the mail is queued under a key
+	// naming that version; only then is the flow no longer pending. A crash
+	// before the end leaves a pending flow that the scan takes up again
+	// (with a new code: the old one was never stored in clear).
+	code := newCode()
+	f.CodeHash = hashCode(s.Key, f.ID, code)
 	if err := s.save(ctx, &f); err != nil {
 		return err
-	}
-	if code == "" {
-		return nil
 	}
 	err = s.Notifier.RecoveryCode(ctx, CodeNotice{
 		Lang: f.Lang, To: accs[0].Email, Accounts: accs, Code: code,
 		Link:     s.link("/recovery/code", url.Values{"flow": {f.ID}, "code": {code}}),
 		ValidFor: f.CodeExpiresAt.Sub(f.CodeSentAt), FlowID: f.ID,
+		Key: fmt.Sprintf("code|%s|%d", f.ID, f.Version),
 	})
 	if err != nil {
 		return fmt.Errorf("recovery: queue code: %w", err)
+	}
+	f.Pending = false
+	if err := s.save(ctx, &f); err != nil {
+		return err
 	}
 	s.audit(ctx, "recovery.code_sent", accs[0].ID, f.IP, "ok", f.ID)
 	return nil

@@ -142,6 +142,8 @@ type CodeNotice struct {
 	Link     string
 	ValidFor time.Duration
 	FlowID   string
+	// Key makes queueing idempotent: the same key is queued once.
+	Key string
 }
 
 // ReminderNotice is the mail listing the identifiers of an address.
@@ -151,6 +153,8 @@ type ReminderNotice struct {
 	Accounts []account.Account
 	// Links start a password reset for each identifier, in order.
 	Links []string
+	// Key makes queueing idempotent.
+	Key string
 }
 
 // ChangedNotice tells someone their password was changed.

@@ -215,10 +215,13 @@ func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, Verif
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, ErrConflict) || try == 4 {
+		if !errors.Is(err, ErrConflict) || try == 19 {
 			return f, 0, 0, "", err
 		}
-		if f, err = s.Store.GetFlow(ctx, f.ID); err != nil {
+		f, err = s.Store.GetFlow(ctx, f.ID)
+		if err != nil {
+			// ErrNotFound: a concurrent guess spent the last try and ended
+			// the flow; the web layer says the request is over.
 			return f, 0, 0, "", err
 		}
 		if f.State != StateCodeSent {

@@ -78,6 +78,13 @@ func (s *Store) InsertOutbox(ctx context.Context, e mail.Envelope) error {
 		LeasedBy: e.LeasedBy, LeaseUntil: e.LeaseUntil, LastError: e.LastError, DoneAt: e.DoneAt, PurgeAt: e.PurgeAt,
 	}
 	if _, err := s.db.Collection(colOutbox).InsertOne(ctx, d); err != nil {
+		// Only a message already queued under this _id is a duplicate;
+		// another unique index refusing the insert is a failure.
+		if mongo.IsDuplicateKeyError(err) {
+			if n, cerr := s.db.Collection(colOutbox).CountDocuments(ctx, bson.D{{Key: "_id", Value: e.ID}}); cerr == nil && n > 0 {
+				return mail.ErrDuplicate
+			}
+		}
 		return fmt.Errorf("store: insert outbox: %w", err)
 	}
 	return nil

@@ -39,9 +39,10 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status == fiber.StatusServiceUnavailable {
 		c.Set(fiber.HeaderRetryAfter, "60")
 	}
+	s.setSecurityHeaders(c)
 	key := "error.500"
 	switch status {
-	case 403, 404, 405, 413, 503:
+	case 400, 403, 404, 405, 413, 429, 503:
 		key = "error." + strconv.Itoa(status)
 	}
 	if c.Locals(localLang) == nil {

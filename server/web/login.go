@@ -19,7 +19,11 @@ func (s *Server) loginPage(c *fiber.Ctx) error {
 	} else if ok {
 		return c.Redirect("/account", fiber.StatusSeeOther)
 	}
-	p := views.LoginProps{Base: s.page(c, s.t(c).T("login.title")), Step: s.resumeStep(c)}
+	step, err := s.resumeStep(c)
+	if err != nil {
+		return err
+	}
+	p := views.LoginProps{Base: s.page(c, s.t(c).T("login.title")), Step: step}
 	if id := c.Query("identifier"); len(id) <= 254 {
 		p.Identifier = id
 	}

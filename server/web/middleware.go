@@ -36,6 +36,14 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 // securityHeaders sets strict headers on every response.
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
+	return c.Next()
+}
+
+// setSecurityHeaders is shared with the error handler, which also answers
+// requests refused before any middleware ran (a body too large, a
+// malformed request).
+func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	h := &c.Response().Header
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -50,7 +58,6 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	// Pages hold personal data: no shared cache may keep them. Assets
 	// override this with their own long-lived header.
 	h.Set("Cache-Control", "no-store")
-	return c.Next()
 }
 
 const langCookie = "sesame_lang"

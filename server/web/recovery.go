@@ -358,8 +358,15 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 		return err
 	}
 	f, result, remaining, token, err := s.recovery.Verify(c.UserContext(), f, form.Code)
-	if errors.Is(err, recovery.ErrState) {
+	if errors.Is(err, recovery.ErrState) || errors.Is(err, recovery.ErrNotFound) {
+		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+	}
+	if errors.Is(err, recovery.ErrConflict) {
+		// Many guesses at once on one flow: no try was lost; ask again.
+		p := s.stepOf(c, f, form.Code)
+		p.Errors = map[string]string{"code": t.T("recovery.err_busy")}
+		return s.renderRecovery(c, fiber.StatusConflict, p)
 	}
 	if err != nil {
 		return err
@@ -493,11 +500,15 @@ func (s *Server) recoveryRestart(c *fiber.Ctx) error {
 
 // resumeStep is the step the login page reopens its dialog at, when this
 // browser has a flow in progress (a reload, or coming back later).
-func (s *Server) resumeStep(c *fiber.Ctx) templ.Component {
+func (s *Server) resumeStep(c *fiber.Ctx) (templ.Component, error) {
 	f, ok, err := s.currentFlow(c)
-	if err != nil || !ok || f.Kind != recovery.KindPassword {
-		return nil
+	if err != nil {
+		// The store is down: say so, rather than silently drop the step.
+		return nil, err
+	}
+	if !ok || f.Kind != recovery.KindPassword {
+		return nil, nil
 	}
 	c.Set("Referrer-Policy", "no-referrer")
-	return views.RecoveryStep(s.stepOf(c, f, ""))
+	return views.RecoveryStep(s.stepOf(c, f, "")), nil
 }
