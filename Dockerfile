@@ -2,7 +2,7 @@
 # Sésame: one static binary, the front end embedded, no shell in the image.
 
 # 1. Front-end assets (htmx, CSS, JS) built from package-lock.json.
-FROM node:20-bookworm-slim AS assets
+FROM node:22-bookworm-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

@@ -285,6 +285,8 @@ type visitor struct {
 	t    *testing.T
 	c    *http.Client
 	lang string
+	// mu guards csrf: some tests send one visitor's requests at once.
+	mu   sync.Mutex
 	csrf string
 }
 
@@ -341,7 +343,9 @@ func (v *visitor) do(req *http.Request) (page, error) {
 	}
 	p := page{Status: resp.StatusCode, Header: resp.Header, Body: string(body), Doc: doc, Took: time.Since(start)}
 	if tok, ok := doc.Find(`input[name="_csrf"]`).First().Attr("value"); ok && tok != "" {
+		v.mu.Lock()
 		v.csrf = tok
+		v.mu.Unlock()
 	}
 	return p, nil
 }
@@ -356,8 +360,17 @@ func (v *visitor) tryGet(u string) (page, error) {
 	return v.do(req)
 }
 
+// token is the visitor's current CSRF token.
+func (v *visitor) token() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.csrf
+}
+
 func (v *visitor) tryPost(u string, form url.Values) (page, error) {
+	v.mu.Lock()
 	form.Set("_csrf", v.csrf)
+	v.mu.Unlock()
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return page{}, err
@@ -388,7 +401,7 @@ func (v *visitor) post(u string, form url.Values) page {
 // that does not need the store.
 func (v *visitor) csrfFrom(base string) {
 	v.t.Helper()
-	if p := v.get(base + "/recovery?population=parents"); p.Status != 200 || v.csrf == "" {
+	if p := v.get(base + "/recovery?population=parents"); p.Status != 200 || v.token() == "" {
 		v.t.Fatalf("no CSRF token from %s: %s", base, p)
 	}
 }
@@ -399,7 +412,7 @@ func requestForm(identifier string) url.Values {
 
 // tryRequest is step 1's submit.
 func (v *visitor) tryRequest(base, identifier string) (page, error) {
-	if v.csrf == "" {
+	if v.token() == "" {
 		if _, err := v.tryGet(base + "/recovery?population=parents"); err != nil {
 			return page{}, err
 		}

@@ -141,6 +141,10 @@ func Load(getenv func(string) string) (Config, error) {
 		if len(s) < 32 {
 			return bad("SESAME_SECRET", "at least 32 random characters (e.g. openssl rand -base64 48)", "")
 		}
+		// A placeholder copied from an example is a key known to everyone.
+		if l := strings.ToLower(s); strings.Contains(l, "change-me") || strings.Contains(l, "changeme") || len(distinct(s)) < 8 {
+			return bad("SESAME_SECRET", "a random value, not a placeholder (e.g. openssl rand -base64 48)", "")
+		}
 		c.Secret = []byte(s)
 	}
 
@@ -220,4 +224,12 @@ func redactURI(s string) string {
 		return "(unparsable URI)"
 	}
 	return u.Redacted()
+}
+
+func distinct(s string) map[rune]bool {
+	m := map[rune]bool{}
+	for _, r := range s {
+		m[r] = true
+	}
+	return m
 }

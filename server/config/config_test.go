@@ -35,7 +35,7 @@ func TestLoadValues(t *testing.T) {
 		"SESAME_BASE_URL":        "https://sesame.school.example/",
 		"SESAME_SMTP_URL":        "smtps://u:p@mail.example:465",
 		"SESAME_MAIL_FROM":       "École <noreply@school.example>",
-		"SESAME_SECRET":          strings.Repeat("k", 32),
+		"SESAME_SECRET":          "q7Vh2pL9xW4mN8cR3tY6bZ1aK5sD0fGj",
 		"SESAME_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
 	}))
 	if err != nil {
@@ -62,6 +62,8 @@ func TestLoadRejects(t *testing.T) {
 		{"smtp scheme", "SESAME_SMTP_URL", "http://mail"},
 		{"mail from", "SESAME_MAIL_FROM", "not an address"},
 		{"short secret", "SESAME_SECRET", "short"},
+		{"placeholder secret", "SESAME_SECRET", "change-me-change-me-change-me-change-me"},
+		{"repetitive secret", "SESAME_SECRET", strings.Repeat("k", 40)},
 		{"time zone", "SESAME_TIMEZONE", "Mars/Olympus"},
 		{"proxy", "SESAME_TRUSTED_PROXIES", "10.0.0.1,nope"},
 		{"log format", "SESAME_LOG_FORMAT", "xml"},

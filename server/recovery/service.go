@@ -210,6 +210,11 @@ func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, Verif
 	// Record the try first. A conflict means another write came in between
 	// (a concurrent guess, the dispatcher): read again and count on that.
 	for try := 0; ; try++ {
+		if f.Attempts >= s.cfg.MaxAttempts {
+			// Read again after a conflict: the other guess spent the last
+			// try. This one is not compared at all; the flow is over.
+			return f, 0, 0, "", ErrNotFound
+		}
 		f.Attempts++
 		err := s.save(ctx, &f)
 		if err == nil {

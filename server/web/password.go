@@ -14,6 +14,11 @@ func checklist(t views.Translator, rules []policy.Rule, password, confirm string
 	p := views.ChecklistProps{T: t}
 	met := 0
 	for _, r := range rules {
+		if password == "" && r.Key == policy.KeyMaxLength {
+			// An empty field is not too long: only the rules still to meet
+			// show a cross before typing.
+			r.Met = true
+		}
 		text := t.T(r.Key)
 		if r.N > 0 {
 			text = t.T(r.Key, "N", r.N, "Count", r.N)

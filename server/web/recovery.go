@@ -96,7 +96,7 @@ func (s *Server) baseRecovery(c *fiber.Ctx, kind recovery.Kind, pop *school.Popu
 	t := s.t(c)
 	csrf, _ := c.Locals(localCSRF).(string)
 	p := views.RecoveryProps{T: t, CSRF: csrf, Kind: string(kind), HelpURL: "/help",
-		CodeMinutes: int(s.recovery.Config().CodeTTL / time.Minute), PrivacyURL: s.school.School.PrivacyURL}
+		CodeMinutes: int(s.recovery.Config().CodeTTL / time.Minute), PrivacyURL: s.privacyURL()}
 	contact := s.school.Support
 	if pop != nil {
 		p.Population = pop.Key
@@ -191,7 +191,8 @@ func (s *Server) fillStep3(c *fiber.Ctx, p *views.RecoveryProps, f recovery.Flow
 	if err != nil {
 		s.log.Error("recovery: candidates", "flow", f.ID, "err", err)
 	}
-	pol := policy.Default()
+	// Until an account is chosen, the flow's population's rules apply.
+	pol := s.school.PolicyOf(f.Population)
 	if p.Chosen == "" {
 		p.Chosen = f.Chosen
 	}

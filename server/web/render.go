@@ -32,9 +32,10 @@ func (s *Server) page(c *fiber.Ctx, title string) views.Base {
 		})
 	}
 	return views.Base{
-		T:       t,
-		School:  views.School{Name: s.school.School.Name, LogoURL: s.school.School.LogoURL},
-		HelpURL: "/help",
+		T:          t,
+		School:     views.School{Name: s.school.School.Name, LogoURL: s.school.School.LogoURL},
+		HelpURL:    "/help",
+		PrivacyURL: s.privacyURL(),
 		Assets: views.Assets{
 			CSS: s.assets.url("app.css"), Theme: s.assets.url("theme.css"),
 			JS: s.assets.url("app.js"), HTMX: s.assets.url("htmx.min.js"),
@@ -49,3 +50,11 @@ func (s *Server) page(c *fiber.Ctx, title string) views.Base {
 // isHTMX reports whether the request comes from HTMX, which wants a
 // fragment rather than a whole page.
 func isHTMX(c *fiber.Ctx) bool { return c.Get("HX-Request") == "true" }
+
+// privacyURL is the school's own notice when configured, else Sésame's.
+func (s *Server) privacyURL() string {
+	if u := s.school.School.PrivacyURL; u != "" {
+		return u
+	}
+	return "/privacy"
+}

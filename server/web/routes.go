@@ -39,6 +39,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get("/account/email/confirm", s.confirmEmailPage)
 	app.Post("/account/email/confirm", s.confirmEmail)
 	app.Get("/lang/:code", s.switchLanguage)
+	app.Get("/privacy", s.privacyPage)
 	app.Get("/help", s.helpPage)
 	app.Get("/help/:population", s.helpPage)
 	app.Post("/password/check", s.checkPassword)

@@ -217,3 +217,23 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("readyz after the store came back: status %d", resp.StatusCode)
 	}
 }
+
+func TestPrivacyPage(t *testing.T) {
+	a := newTestApp(t)
+	for _, tt := range []struct{ accept, h1, must string }{
+		{"fr", "Vos données personnelles", "400 jours"},
+		{"en", "Your personal data", "400 days"},
+	} {
+		d := doc(t, a.get("/privacy", "Accept-Language", tt.accept))
+		if got := d.Find("h1").Text(); got != tt.h1 || !strings.Contains(d.Text(), tt.must) {
+			t.Errorf("%s: h1 %q", tt.accept, got)
+		}
+	}
+	// Every page links to it, and so does the consent of the recovery form.
+	if d := doc(t, a.get("/")); d.Find(`footer a[href="/privacy"]`).Length() != 1 {
+		t.Error("the footer does not link to the privacy notice")
+	}
+	if d := doc(t, a.get("/recovery?population=parents")); d.Find(`#rec-consent-text a[href="/privacy"]`).Length() != 1 {
+		t.Error("the consent text does not link to the privacy notice")
+	}
+}
