@@ -44,8 +44,11 @@ lint:
 # The browser and fault tests drive the real binary from outside; the race
 # detector has nothing to watch in their own code, and compiling the
 # Chromium protocol package with it costs minutes on 2 cores.
+# The timing-enumeration tests skip themselves under -race (the detector
+# slows FerretDB tens of times, unevenly): they run again without it.
 test: check-generated lint build
 	go test -race -count=1 $$(go list ./... | grep -v /e2e)
+	go test -count=1 -run '^TestTiming' ./server/web/
 	SESAME_E2E=require SESAME_BINARY=$(CURDIR)/bin/sesame go test -count=1 ./e2e/
 
 ## fuzz: run every fuzz target for FUZZTIME each (not part of CI; crashers land in testdata/fuzz)

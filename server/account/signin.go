@@ -50,6 +50,17 @@ type Authenticator struct {
 	key      []byte
 	now      func() time.Time
 	onRehash func(ctx context.Context, id, hash string) error
+	floor    time.Duration
+}
+
+// WithFailureFloor makes every refused sign-in take at least d. Without it,
+// timing tells apart what the answer hides: an address shared by several
+// accounts costs one hash per account, and on the embedded store a missing
+// identifier is looked up more slowly than an existing one. The wait costs
+// no CPU; d should exceed the slowest refusal (a few hashes).
+func (a *Authenticator) WithFailureFloor(d time.Duration) *Authenticator {
+	a.floor = d
+	return a
 }
 
 // NewAuthenticator returns an Authenticator. perKey throttles what was
@@ -76,7 +87,13 @@ func (a *Authenticator) ThrottleKey(input string) string {
 //
 // Unknown identifiers cost the same as known ones: one argon2id hash
 // (Burn), the same throttle reads and writes, the same answer.
-func (a *Authenticator) SignIn(ctx context.Context, input, password, chosen, ip string) (SignInResult, error) {
+func (a *Authenticator) SignIn(ctx context.Context, input, password, chosen, ip string) (res SignInResult, err error) {
+	start := time.Now() // the real clock: the floor is about wall time
+	defer func() {
+		if err == nil && res.Outcome == Invalid && a.floor > 0 {
+			PadTo(ctx, start, a.floor)
+		}
+	}()
 	key, ipKey := a.ThrottleKey(input), "signin-ip:"+ip
 	w1, err := a.perKey.Check(ctx, key)
 	if err != nil {
@@ -168,5 +185,20 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, chosen, ip 
 func (a *Authenticator) record(ctx context.Context, action, id, ip, outcome string) {
 	if a.audit != nil {
 		_ = a.audit.Record(ctx, audit.Event{At: a.now(), Action: action, AccountID: id, IP: ip, Outcome: outcome})
+	}
+}
+
+// PadTo waits until d after start (or until ctx ends), so that refusals
+// all take the same time.
+func PadTo(ctx context.Context, start time.Time, d time.Duration) {
+	wait := d - time.Since(start)
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }

@@ -151,6 +151,10 @@ type Deps struct {
 	Location   *time.Location
 	Now        func() time.Time
 	Log        *slog.Logger
+	// FailureFloor makes a wrong identifier/password pair take at least
+	// this long, whether or not the identifier exists (see
+	// account.Authenticator.WithFailureFloor).
+	FailureFloor time.Duration
 }
 
 // Service runs activations.
@@ -177,7 +181,13 @@ const (
 
 // Start checks the identifier and provisional password and returns the
 // account's flow (resumed if one is in progress) and the browser's token.
-func (s *Service) Start(ctx context.Context, identifier, password, lang, ip string) (Flow, string, StartResult, time.Duration, error) {
+func (s *Service) Start(ctx context.Context, identifier, password, lang, ip string) (_ Flow, _ string, res StartResult, _ time.Duration, err error) {
+	start := time.Now()
+	defer func() {
+		if err == nil && res == WrongPair && s.FailureFloor > 0 {
+			account.PadTo(ctx, start, s.FailureFloor)
+		}
+	}()
 	key := "activation:" + s.keyed("throttle", account.NormaliseIdentifier(identifier))
 	ipKey := "activation-ip:" + ip
 	w1, err := s.PerAccount.Check(ctx, key)

@@ -1,0 +1,6 @@
+//go:build !race
+
+package web
+
+// raceDetector is true when the tests run with -race (timing_race_test.go).
+const raceDetector = false
