@@ -268,18 +268,22 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 
-	// Background work stops with ctx; the store closes only after it has.
-	var bg sync.WaitGroup
-	bg.Add(3)
-	go func() { defer bg.Done(); _ = worker.Run(ctx) }()
-	go func() { defer bg.Done(); rec.Run(ctx, 2) }()
-	go func() { defer bg.Done(); sweep(ctx, st, log) }()
-	defer bg.Wait()
-
+	// Listen first: a busy port must end the program at once, before any
+	// background work starts.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+
+	// Background work stops with bgCtx; the store closes only after it has.
+	bgCtx, stopBg := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	bg.Add(3)
+	go func() { defer bg.Done(); _ = worker.Run(bgCtx) }()
+	go func() { defer bg.Done(); rec.Run(bgCtx, 2) }()
+	go func() { defer bg.Done(); sweep(bgCtx, st, log) }()
+	defer func() { stopBg(); bg.Wait() }()
+
 	log.Info("listening", "addr", ln.Addr().String(), "url", cfg.BaseURL.String(), "version", version(),
 		"startup_ms", time.Since(started).Milliseconds())
 	errc := make(chan error, 1)

@@ -59,14 +59,16 @@ func (s *Service) Run(ctx context.Context, workers int) {
 func (s *Service) scan(ctx context.Context) {
 	now := s.Now()
 	ids, err := s.Store.PendingFlows(ctx, now.Add(-5*time.Second))
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		s.Log.Error("recovery: scan pending flows", "err", err)
 	}
 	for _, id := range ids {
 		s.enqueue(id)
 	}
 	if n, err := s.Store.SweepFlows(ctx, now); err != nil {
-		s.Log.Error("recovery: sweep flows", "err", err)
+		if ctx.Err() == nil {
+			s.Log.Error("recovery: sweep flows", "err", err)
+		}
 	} else if n > 0 {
 		s.Log.Debug("recovery: expired flows deleted", "count", n)
 	}

@@ -377,7 +377,7 @@ func (s *Service) audit(ctx context.Context, action, accountID, ip, outcome, flo
 	if s.Audit == nil {
 		return
 	}
-	if err := s.Audit.Record(ctx, audit.Event{At: s.Now(), Action: action, AccountID: accountID, IP: ip, Outcome: outcome, Flow: flow}); err != nil {
+	if err := s.Audit.Record(ctx, audit.Event{At: s.Now(), Action: action, AccountID: accountID, IP: ip, Outcome: outcome, Flow: flow}); err != nil && ctx.Err() == nil {
 		s.Log.Error("recovery: audit", "action", action, "err", err)
 	}
 }

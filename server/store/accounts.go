@@ -103,7 +103,7 @@ func (s *Store) SaveAccount(ctx context.Context, a account.Account, previousEmai
 			return err
 		}
 	}
-	_, err := s.db.Collection(colAccounts).ReplaceOne(ctx,
+	_, err := s.wdb.Collection(colAccounts).ReplaceOne(ctx,
 		bson.D{{Key: "_id", Value: a.ID}}, fromAccount(a), options.Replace().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("store: save account: %w", err)
@@ -125,7 +125,7 @@ func (s *Store) addEmail(ctx context.Context, key, id string) error {
 	defer mu.Unlock()
 	for range 10 {
 		err := upsertRetry(func() error {
-			_, err := s.db.Collection(colEmails).UpdateOne(ctx,
+			_, err := s.wdb.Collection(colEmails).UpdateOne(ctx,
 				bson.D{{Key: "_id", Value: key}},
 				bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: id}}}},
 				options.UpdateOne().SetUpsert(true))
@@ -161,7 +161,7 @@ func (s *Store) removeEmail(ctx context.Context, key, id string) error {
 	mu := s.emailLock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	_, err := s.db.Collection(colEmails).UpdateOne(ctx,
+	_, err := s.wdb.Collection(colEmails).UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: key}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: id}}}})
 	if err != nil {
@@ -225,7 +225,7 @@ func utc(t time.Time) time.Time {
 // SetPassword replaces an account's password with one the person chose,
 // and makes a pending account active.
 func (s *Store) SetPassword(ctx context.Context, id, hash string, now time.Time) error {
-	res, err := s.db.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
+	res, err := s.wdb.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "passwordHash", Value: hash},
 		{Key: "passwordSetBy", Value: account.SetByUser},
 		{Key: "passwordChangedAt", Value: now},

@@ -147,6 +147,11 @@ func OpenEmbedded(ctx context.Context, dir, database string, log *slog.Logger) (
 		e.Stop()
 		return nil, err
 	}
+	if err := s.serialiseWrites(ctx, e.URI(), database); err != nil {
+		_ = s.Close(ctx)
+		e.Stop()
+		return nil, err
+	}
 	s.embedded = e
 	log.Debug("embedded store ready", "elapsed", time.Since(start))
 	return s, nil

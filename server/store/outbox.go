@@ -77,7 +77,7 @@ func (s *Store) InsertOutbox(ctx context.Context, e mail.Envelope) error {
 		Status: e.Status, Attempts: e.Attempts, CreatedAt: e.CreatedAt, NextAttemptAt: e.NextAttemptAt,
 		LeasedBy: e.LeasedBy, LeaseUntil: e.LeaseUntil, LastError: e.LastError, DoneAt: e.DoneAt, PurgeAt: e.PurgeAt,
 	}
-	if _, err := s.db.Collection(colOutbox).InsertOne(ctx, d); err != nil {
+	if _, err := s.wdb.Collection(colOutbox).InsertOne(ctx, d); err != nil {
 		// Only a message already queued under this _id is a duplicate;
 		// another unique index refusing the insert is a failure.
 		if mongo.IsDuplicateKeyError(err) {
@@ -143,7 +143,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Durat
 	}
 	for _, c := range cands {
 		claim := claimDoc{ID: c.ID + "/" + strconv.Itoa(c.Attempts+1), Worker: worker, PurgeAt: now.Add(lease + claimKeep)}
-		_, err := s.db.Collection(colOutboxClaims).InsertOne(ctx, claim)
+		_, err := s.wdb.Collection(colOutboxClaims).InsertOne(ctx, claim)
 		if mongo.IsDuplicateKeyError(err) {
 			continue // another worker has this attempt
 		}
@@ -175,7 +175,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Durat
 // markOutbox applies update to message id if it is still sending under
 // worker's lease.
 func (s *Store) markOutbox(ctx context.Context, id, worker string, update bson.D) error {
-	res, err := s.db.Collection(colOutbox).UpdateOne(ctx, bson.D{
+	res, err := s.wdb.Collection(colOutbox).UpdateOne(ctx, bson.D{
 		{Key: "_id", Value: id},
 		{Key: "status", Value: mail.StatusSending},
 		{Key: "leasedBy", Value: worker},
@@ -263,11 +263,11 @@ func (s *Store) OutboxStats(ctx context.Context) (int, time.Time, error) {
 // do the same; the embedded server has none.
 func (s *Store) PurgeOutbox(ctx context.Context, now time.Time) (int, error) {
 	expired := bson.D{{Key: "purgeAt", Value: bson.D{{Key: "$lte", Value: now}}}}
-	res, err := s.db.Collection(colOutbox).DeleteMany(ctx, expired)
+	res, err := s.wdb.Collection(colOutbox).DeleteMany(ctx, expired)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge outbox: %w", err)
 	}
-	if _, err := s.db.Collection(colOutboxClaims).DeleteMany(ctx, expired); err != nil {
+	if _, err := s.wdb.Collection(colOutboxClaims).DeleteMany(ctx, expired); err != nil {
 		return 0, fmt.Errorf("store: purge outbox claims: %w", err)
 	}
 	return int(res.DeletedCount), nil

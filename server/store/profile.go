@@ -32,7 +32,7 @@ type emailChangeDoc struct {
 // CreateEmailChange stores a pending address, keyed by the hash of its
 // link's token.
 func (s *Store) CreateEmailChange(ctx context.Context, c account.EmailChange) error {
-	_, err := s.db.Collection(colEmailChanges).InsertOne(ctx, emailChangeDoc{ID: c.ID, AccountID: c.AccountID, Email: c.Email, Lang: c.Lang, ExpiresAt: c.ExpiresAt})
+	_, err := s.wdb.Collection(colEmailChanges).InsertOne(ctx, emailChangeDoc{ID: c.ID, AccountID: c.AccountID, Email: c.Email, Lang: c.Lang, ExpiresAt: c.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("store: create e-mail change: %w", err)
 	}
@@ -57,7 +57,7 @@ func (s *Store) TakeEmailChange(ctx context.Context, id string) (account.EmailCh
 	if !ok {
 		return account.EmailChange{}, account.ErrEmailChangeNotFound
 	}
-	if _, err := s.db.Collection(colEmailChanges).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+	if _, err := s.wdb.Collection(colEmailChanges).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return account.EmailChange{}, fmt.Errorf("store: e-mail change: %w", err)
 	}
 	return account.EmailChange{ID: d.ID, AccountID: d.AccountID, Email: d.Email, Lang: d.Lang, ExpiresAt: utc(d.ExpiresAt)}, nil
@@ -85,7 +85,7 @@ func (s *Store) SweepEmailChanges(ctx context.Context, now time.Time) (int, erro
 // UpdatePasswordHash stores a hash upgraded to the current parameters,
 // without touching who set the password or when.
 func (s *Store) UpdatePasswordHash(ctx context.Context, id, hash string) error {
-	_, err := s.db.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+	_, err := s.wdb.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "passwordHash", Value: hash}}}})
 	if err != nil {
 		return fmt.Errorf("store: rehash: %w", err)

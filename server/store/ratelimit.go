@@ -32,6 +32,11 @@ func (s *Store) Hit(ctx context.Context, key string, expires time.Time) (int, er
 	if err != nil {
 		return 0, err
 	}
+	// The embedded server loses concurrent increments of the hint; start
+	// no lower than the highest rank this process already gave the key,
+	// so a busy key does not probe hundreds of taken slots.
+	n = max(n, s.highWater(key, 0)+1)
+	defer func() { s.highWater(key, n) }()
 	for range 1000 {
 		ok, err := s.claim(ctx, fmt.Sprintf("rl|%s#%d", key, n), expires)
 		if err != nil {
@@ -53,7 +58,7 @@ func (s *Store) hint(ctx context.Context, key string, expires time.Time) (int, e
 	// Two first hits may both try to insert the counter; the loser gets a
 	// duplicate-key error (on MongoDB too) and simply increments.
 	for range 3 {
-		err = s.db.Collection(colRateLimits).FindOneAndUpdate(ctx,
+		err = s.wdb.Collection(colRateLimits).FindOneAndUpdate(ctx,
 			bson.D{{Key: "_id", Value: key}},
 			bson.D{
 				{Key: "$inc", Value: bson.D{{Key: "count", Value: 1}}},
@@ -105,7 +110,7 @@ func (s *Store) ThrottleState(ctx context.Context, key string) (int, time.Time, 
 // Block raises a key's deadline ($max never lowers it).
 func (s *Store) Block(ctx context.Context, key string, until, expires time.Time) error {
 	err := upsertRetry(func() error {
-		_, err := s.db.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+		_, err := s.wdb.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
 			bson.D{
 				{Key: "$max", Value: bson.D{{Key: "blockedUntil", Value: until}}},
 				{Key: "$set", Value: bson.D{{Key: "expiresAt", Value: expires}}},
@@ -121,7 +126,7 @@ func (s *Store) Block(ctx context.Context, key string, until, expires time.Time)
 // Reset starts a new generation of a key's failures and lifts its block.
 func (s *Store) Reset(ctx context.Context, key string, expires time.Time) error {
 	err := upsertRetry(func() error {
-		_, err := s.db.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+		_, err := s.wdb.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
 			bson.D{
 				{Key: "$inc", Value: bson.D{{Key: "gen", Value: 1}}},
 				{Key: "$set", Value: bson.D{{Key: "blockedUntil", Value: time.Time{}}, {Key: "expiresAt", Value: expires}}},
@@ -137,4 +142,18 @@ func (s *Store) Reset(ctx context.Context, key string, expires time.Time) error 
 // SweepThrottle deletes forgotten throttle states.
 func (s *Store) SweepThrottle(ctx context.Context, now time.Time) (int, error) {
 	return s.sweep(ctx, colThrottle, "expiresAt", now)
+}
+
+// highWater records and returns the highest rank given for a key in this
+// process (n = 0 only reads). The map is bounded: it is only a hint.
+func (s *Store) highWater(key string, n int) int {
+	s.hwMu.Lock()
+	defer s.hwMu.Unlock()
+	if s.hw == nil || len(s.hw) > 100_000 {
+		s.hw = map[string]int{}
+	}
+	if n > s.hw[key] {
+		s.hw[key] = n
+	}
+	return s.hw[key]
 }

@@ -71,7 +71,7 @@ func (d flowDoc) flow() recovery.Flow {
 
 // CreateFlow inserts a new flow.
 func (s *Store) CreateFlow(ctx context.Context, f recovery.Flow) error {
-	if _, err := s.db.Collection(colRecovery).InsertOne(ctx, toFlowDoc(f)); err != nil {
+	if _, err := s.wdb.Collection(colRecovery).InsertOne(ctx, toFlowDoc(f)); err != nil {
 		return fmt.Errorf("store: create flow: %w", err)
 	}
 	return nil
@@ -106,8 +106,11 @@ func (s *Store) SaveFlow(ctx context.Context, f recovery.Flow) error {
 	if !ok {
 		return recovery.ErrConflict
 	}
-	res, err := s.db.Collection(colRecovery).ReplaceOne(ctx,
-		bson.D{{Key: "_id", Value: f.ID}, {Key: "version", Value: f.Version - 1}}, toFlowDoc(f))
+	// Filtered by _id alone: the claim above already makes this writer
+	// the only one for this version, and the embedded server only uses its
+	// fast path for an exact _id filter.
+	res, err := s.wdb.Collection(colRecovery).ReplaceOne(ctx,
+		bson.D{{Key: "_id", Value: f.ID}}, toFlowDoc(f))
 	if err != nil {
 		return fmt.Errorf("store: save flow: %w", err)
 	}
@@ -119,7 +122,7 @@ func (s *Store) SaveFlow(ctx context.Context, f recovery.Flow) error {
 
 // DeleteFlow removes a flow; deleting a missing one is not an error.
 func (s *Store) DeleteFlow(ctx context.Context, id string) error {
-	if _, err := s.db.Collection(colRecovery).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+	if _, err := s.wdb.Collection(colRecovery).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("store: delete flow: %w", err)
 	}
 	return nil
@@ -153,7 +156,7 @@ func (s *Store) SweepFlows(ctx context.Context, now time.Time) (int, error) {
 
 // sweep deletes the documents of col whose field is at or before now.
 func (s *Store) sweep(ctx context.Context, col, field string, now time.Time) (int, error) {
-	res, err := s.db.Collection(col).DeleteMany(ctx, bson.D{{Key: field, Value: bson.D{{Key: "$lte", Value: now}}}})
+	res, err := s.wdb.Collection(col).DeleteMany(ctx, bson.D{{Key: field, Value: bson.D{{Key: "$lte", Value: now}}}})
 	if err != nil {
 		return 0, fmt.Errorf("store: sweep %s: %w", col, err)
 	}

@@ -25,7 +25,7 @@ func sessionIndexes() []index {
 // RevokeAll ends every session of an account, on every device: after a
 // password change nobody keeps a session opened with the old one.
 func (s *Store) RevokeAll(ctx context.Context, accountID string) error {
-	if _, err := s.db.Collection(colSessions).DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
+	if _, err := s.wdb.Collection(colSessions).DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
 		return fmt.Errorf("store: revoke sessions: %w", err)
 	}
 	return nil
@@ -47,7 +47,7 @@ type sessionDoc struct {
 
 // CreateSession inserts a session.
 func (s *Store) CreateSession(ctx context.Context, x session.Session) error {
-	_, err := s.db.Collection(colSessions).InsertOne(ctx, sessionDoc{ID: x.ID, AccountID: x.AccountID,
+	_, err := s.wdb.Collection(colSessions).InsertOne(ctx, sessionDoc{ID: x.ID, AccountID: x.AccountID,
 		CreatedAt: x.CreatedAt, SeenAt: x.SeenAt, ExpiresAt: x.ExpiresAt, AbsoluteEnd: x.AbsoluteEnd})
 	if err != nil {
 		return fmt.Errorf("store: create session: %w", err)
@@ -71,7 +71,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (session.Session, err
 
 // TouchSession records activity and the new idle deadline.
 func (s *Store) TouchSession(ctx context.Context, id string, seen, expires time.Time) error {
-	_, err := s.db.Collection(colSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+	_, err := s.wdb.Collection(colSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "seenAt", Value: seen}, {Key: "expiresAt", Value: expires}}}})
 	if err != nil {
 		return fmt.Errorf("store: touch session: %w", err)
@@ -81,7 +81,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, seen, expires time.
 
 // DeleteSession ends one session.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if _, err := s.db.Collection(colSessions).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+	if _, err := s.wdb.Collection(colSessions).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
 	return nil
@@ -89,7 +89,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 
 // RevokeOthers ends every session of an account except keepID.
 func (s *Store) RevokeOthers(ctx context.Context, accountID, keepID string) error {
-	_, err := s.db.Collection(colSessions).DeleteMany(ctx, bson.D{
+	_, err := s.wdb.Collection(colSessions).DeleteMany(ctx, bson.D{
 		{Key: "accountId", Value: accountID}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: keepID}}}})
 	if err != nil {
 		return fmt.Errorf("store: revoke other sessions: %w", err)

@@ -34,11 +34,20 @@ const (
 
 // Store is a connected database. Close it when done.
 type Store struct {
-	client   *mongo.Client
-	db       *mongo.Database
+	client *mongo.Client
+	db     *mongo.Database
+	// wdb takes the writes. On the embedded server it is a client with a
+	// single connection: SQLite has one writer, and writers queued here wait
+	// their turn in Go instead of sleeping in SQLite's busy handler (1, 2,
+	// 5 … 100 ms), which left a core idle under load. On MongoDB it is db.
+	wdb      *mongo.Database
+	wclient  *mongo.Client
 	log      *slog.Logger
 	embedded *Embedded
 	now      func() time.Time
+	// hw is the rate limits' in-process high-water marks (see Hit).
+	hwMu sync.Mutex
+	hw   map[string]int
 	// emailLocks serialise this process's writes to one address's index
 	// entry (see addEmail).
 	emailLocks [64]sync.Mutex
@@ -65,12 +74,28 @@ func connect(ctx context.Context, uri, database string, log *slog.Logger, wait t
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("store: ping: %w", err)
 	}
-	return &Store{client: client, db: client.Database(database), log: log, now: time.Now}, nil
+	db := client.Database(database)
+	return &Store{client: client, db: db, wdb: db, log: log, now: time.Now}, nil
+}
+
+// serialiseWrites routes writes through a one-connection client (embedded
+// store only).
+func (s *Store) serialiseWrites(ctx context.Context, uri, database string) error {
+	wc, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("sesame-writer").
+		SetMaxPoolSize(1).SetServerSelectionTimeout(5 * time.Second).SetTimeout(10 * time.Second))
+	if err != nil {
+		return fmt.Errorf("store: connect writer: %w", err)
+	}
+	s.wclient, s.wdb = wc, wc.Database(database)
+	return nil
 }
 
 // Close disconnects the client and stops the embedded server, if any.
 func (s *Store) Close(ctx context.Context) error {
 	err := s.client.Disconnect(ctx)
+	if s.wclient != nil {
+		_ = s.wclient.Disconnect(ctx)
+	}
 	if s.embedded != nil {
 		s.embedded.Stop()
 	}
@@ -108,7 +133,7 @@ type index struct {
 // and the embedded server, which refuses them, is covered by Sweep.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
 	for _, ix := range allIndexes() {
-		_, err := s.db.Collection(ix.collection).Indexes().CreateOne(ctx, ix.model)
+		_, err := s.wdb.Collection(ix.collection).Indexes().CreateOne(ctx, ix.model)
 		var ce mongo.CommandError
 		if errors.As(err, &ce) && ce.Code == errNotImplemented {
 			s.log.Debug("index not supported by this server; the sweeper covers it", "collection", ix.collection)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -34,8 +35,8 @@ func newAssetSet() *assetSet {
 	return &assetSet{byURL: map[string]*asset{}, byName: map[string]string{}}
 }
 
-// addFS adds every file of fsys.
-func (s *assetSet) addFS(fsys fs.FS) error {
+// addFS adds every file of fsys; suffix appends bytes to named files.
+func (s *assetSet) addFS(fsys fs.FS, suffix map[string][]byte) error {
 	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return err
@@ -44,8 +45,17 @@ func (s *assetSet) addFS(fsys fs.FS) error {
 		if err != nil {
 			return fmt.Errorf("web: read asset %s: %w", p, err)
 		}
-		return s.add(p, b)
+		return s.add(p, append(b, suffix[p]...))
 	})
+}
+
+// dataURI is a small file inlined into the page, one request less.
+func (s *assetSet) dataURI(name string) string {
+	a := s.byURL[s.byName[name]]
+	if a == nil {
+		return ""
+	}
+	return "data:" + a.contentType + ";base64," + base64.StdEncoding.EncodeToString(a.raw)
 }
 
 // add fingerprints and compresses one file. The fingerprint is part of the

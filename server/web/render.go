@@ -37,9 +37,9 @@ func (s *Server) page(c *fiber.Ctx, title string) views.Base {
 		HelpURL:    "/help",
 		PrivacyURL: s.privacyURL(),
 		Assets: views.Assets{
-			CSS: s.assets.url("app.css"), Theme: s.assets.url("theme.css"),
-			JS: s.assets.url("app.js"), HTMX: s.assets.url("htmx.min.js"),
-			Favicon: s.assets.url("favicon.svg"),
+			CSS: s.assets.url("app.css"),
+			JS:  s.assets.url("app.js"), HTMX: s.assets.url("htmx.min.js"),
+			Favicon: s.favicon,
 		},
 		CSRF:      csrf,
 		Languages: langs,

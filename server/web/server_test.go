@@ -190,10 +190,9 @@ func TestAssets(t *testing.T) {
 	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") || !strings.Contains(cc, "max-age=31536000") {
 		t.Errorf("Cache-Control = %q", cc)
 	}
-	theme, _ := d.Find(`link[rel="stylesheet"]`).Eq(1).Attr("href")
-	body, _ := io.ReadAll(a.get(theme).Body)
+	body, _ := io.ReadAll(a.get(css).Body)
 	if !strings.Contains(string(body), "--primary:#0b6e4f") {
-		t.Errorf("theme = %q, want the school's colour", body)
+		t.Errorf("the style sheet lacks the school's colour")
 	}
 	if resp := a.get("/assets/app.css"); resp.StatusCode != 404 {
 		t.Errorf("unfingerprinted asset: status %d", resp.StatusCode)
