@@ -5,7 +5,6 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/policy"
-	"github.com/sesame-edu/sesame/server/school"
 )
 
 // checklist words a policy result for the live feedback. With an empty
@@ -54,20 +53,6 @@ func (s *Server) checkPassword(c *fiber.Ctx) error {
 	if err := c.BodyParser(&f); err != nil || s.validate.Struct(f) != nil {
 		return fiber.ErrBadRequest
 	}
-	pop, ok := s.school.Population(f.Population)
-	if !ok {
-		pop = &s.school.Populations[0]
-	}
-	pol := *pop.Policy
-	res := pol.Evaluate(f.Password, policy.Context{Identifier: f.Identifier})
+	res := s.school.PolicyOf(f.Population).Evaluate(f.Password, policy.Context{Identifier: f.Identifier})
 	return render(c, fiber.StatusOK, views.ChecklistUpdate(checklist(s.t(c), res.Rules, f.Password, f.Confirm)))
-}
-
-// populationPolicy returns the policy of a population key.
-func (s *Server) populationPolicy(key string) (*school.Population, policy.Policy) {
-	pop, ok := s.school.Population(key)
-	if !ok {
-		pop = &s.school.Populations[0]
-	}
-	return pop, *pop.Policy
 }

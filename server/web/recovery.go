@@ -200,14 +200,13 @@ func (s *Server) fillStep3(c *fiber.Ctx, p *views.RecoveryProps, f recovery.Flow
 		p.Choices = append(p.Choices, views.AccountChoice{ID: a.ID, Identifier: a.Identifier, Name: a.FirstName + " " + a.LastName})
 		if len(accs) == 1 || a.ID == p.Chosen {
 			p.Identifier = a.Identifier
-			_, pol = s.populationPolicy(a.Population)
+			pol = s.school.PolicyOf(a.Population)
 			p.Population = a.Population
 		}
 	}
-	res := pol.Evaluate(password, policy.Context{Identifier: p.Identifier})
 	rules := pol.Rules()
 	if password != "" {
-		rules = res.Rules
+		rules = pol.Evaluate(password, policy.Context{Identifier: p.Identifier}).Rules
 	}
 	p.Checklist = checklist(p.T, rules, password, "")
 }
@@ -447,8 +446,9 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	if problem != nil {
 		// Nothing typed is lost except the passwords, which are never sent
 		// back into a page.
-		p := s.stepOf(c, f, "")
-		p.Chosen = form.Account
+		pop, _ := s.population(f.Population)
+		p := s.baseRecovery(c, recovery.KindPassword, pop)
+		p.Step, p.FlowID, p.Chosen = 3, f.ID, form.Account
 		s.fillStep3(c, &p, f, form.Password)
 		p.Errors = map[string]string{}
 		switch {

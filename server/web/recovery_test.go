@@ -295,6 +295,10 @@ func TestRecoverySharedEmail(t *testing.T) {
 	if resp.StatusCode != 422 || !strings.Contains(html, "Choisissez le compte") {
 		t.Errorf("no account chosen: %d", resp.StatusCode)
 	}
+	// The page shown again offers each account once.
+	if n := strings.Count(html, `name="account"`); n != 2 {
+		t.Errorf("the refused step offers %d accounts, want 2", n)
+	}
 	_, html = a.step("/recovery/password", url.Values{"account": {"p002"}, "password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 	if !strings.Contains(html, "P002") {
 		t.Fatalf("done: %s", html)
