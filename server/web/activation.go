@@ -11,7 +11,6 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/policy"
-	"github.com/sesame-edu/sesame/server/school"
 )
 
 // activationCookie holds "flowID.token" for the wizard.
@@ -100,14 +99,7 @@ func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProp
 	case activation.StateRescueSent:
 		p.Sent = true
 	case activation.StateCharter:
-		ch := s.school.Charter
-		p.CharterTitle = school.Text(ch.Title, t.Lang())
-		for _, para := range strings.Split(school.Text(ch.Text, t.Lang()), "\n") {
-			if strings.TrimSpace(para) != "" {
-				p.CharterText = append(p.CharterText, para)
-			}
-		}
-		p.CharterURL = school.Text(ch.URL, t.Lang())
+		p.CharterTitle, p.CharterText, p.CharterURL = s.charterText(t.Lang())
 	case activation.StateRedirect, activation.StateRedirSent:
 		pop := s.school.ActivationPopulation(acc.Population)
 		p.Mandatory = pop.RedirectMandate
@@ -180,31 +172,31 @@ func (s *Server) activationStep(run func(c *fiber.Ctx, f activation.Flow, form a
 		if err != nil {
 			return err
 		}
-		p, err := s.fillStep(c, next)
-		if err != nil {
-			return err
-		}
-		status := fiber.StatusOK
-		if len(problems) > 0 {
-			p, err = s.fillStep(c, f)
+		if len(problems) == 0 {
+			p, err := s.fillStep(c, next)
 			if err != nil {
 				return err
 			}
-			p.Errors = problems
-			if form.To != "" {
-				p.RedirectTo = form.To
-			}
-			if form.Email != "" {
-				p.RescueEmail = form.Email
-			}
-			if problems["password"] != "" || problems["confirm"] != "" {
-				acc, _ := s.activation.Account(c.UserContext(), f)
-				pol := s.school.PolicyOf(acc.Population)
-				p.Checklist = checklist(s.t(c), pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules, form.Password, form.Confirm)
-			}
-			status = fiber.StatusUnprocessableEntity
+			return render(c, fiber.StatusOK, views.Activation(p))
 		}
-		return render(c, status, views.Activation(p))
+		// Refused: the same step again, with what was typed and why.
+		p, err := s.fillStep(c, f)
+		if err != nil {
+			return err
+		}
+		p.Errors = problems
+		if form.To != "" {
+			p.RedirectTo = form.To
+		}
+		if form.Email != "" {
+			p.RescueEmail = form.Email
+		}
+		if problems["password"] != "" || problems["confirm"] != "" {
+			acc, _ := s.activation.Account(c.UserContext(), f)
+			pol := s.school.PolicyOf(acc.Population)
+			p.Checklist = checklist(s.t(c), pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules, form.Password, form.Confirm)
+		}
+		return render(c, fiber.StatusUnprocessableEntity, views.Activation(p))
 	}
 }
 
