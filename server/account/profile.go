@@ -2,9 +2,6 @@ package account
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"strings"
@@ -12,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
 )
 
@@ -129,7 +127,8 @@ func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip 
 		res.Changed = append(res.Changed, "newsletter")
 	}
 	if c.Email != "" && NormaliseEmail(c.Email) != NormaliseEmail(acc.Email) && NormaliseEmail(c.Email) != NormaliseEmail(acc.PendingEmail) {
-		token, id := newToken()
+		token := keys.RandomHex(32)
+		id := keys.HashToken(token)
 		ch := EmailChange{ID: id, AccountID: acc.ID, Email: c.Email, Lang: lang, ExpiresAt: now.Add(EmailLinkTTL)}
 		if err := pr.store.CreateEmailChange(ctx, ch); err != nil {
 			return res, nil, err
@@ -162,7 +161,7 @@ func (pr *Profile) ConfirmEmail(ctx context.Context, token, ip string) (Account,
 	if token == "" || len(token) > 128 {
 		return Account{}, ErrEmailChangeNotFound
 	}
-	ch, err := pr.store.TakeEmailChange(ctx, hashToken(token))
+	ch, err := pr.store.TakeEmailChange(ctx, keys.HashToken(token))
 	if err != nil {
 		return Account{}, err
 	}
@@ -274,16 +273,4 @@ func NormalisePhone(s string) (string, bool) {
 		return d, true
 	}
 	return "", false
-}
-
-func newToken() (token, id string) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	token = hex.EncodeToString(b)
-	return token, hashToken(token)
-}
-
-func hashToken(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
 }

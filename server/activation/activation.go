@@ -16,7 +16,6 @@ package activation
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 )
@@ -236,14 +236,14 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 		return Flow{}, "", AlreadyActive, 0, nil
 	}
 
-	token := randomHex(32)
+	token := keys.RandomHex(32)
 	now := s.Now()
 	id := s.keyed("flow", acc.ID)
 	f, err := s.Store.GetActivation(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		f = Flow{ID: id, AccountID: acc.ID, State: StateRescue, Version: 1, Lang: lang, IP: ip,
-			CreatedAt: now, ExpiresAt: s.endOfDay(now), BrowserHash: hashToken(token)}
+			CreatedAt: now, ExpiresAt: s.endOfDay(now), BrowserHash: keys.HashToken(token)}
 		if err := s.Store.CreateActivation(ctx, f); err != nil {
 			return Flow{}, "", 0, 0, fmt.Errorf("activation: start: %w", err)
 		}
@@ -251,7 +251,7 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 		return Flow{}, "", 0, 0, err
 	default:
 		// Coming back: the flow continues where it stopped, on this browser.
-		f.BrowserHash, f.IP = hashToken(token), ip
+		f.BrowserHash, f.IP = keys.HashToken(token), ip
 		if err := s.save(ctx, &f); err != nil {
 			return Flow{}, "", 0, 0, err
 		}
@@ -266,7 +266,7 @@ func (s *Service) Load(ctx context.Context, id, token string) (Flow, error) {
 	if err != nil {
 		return Flow{}, err
 	}
-	if !hmac.Equal([]byte(f.BrowserHash), []byte(hashToken(token))) {
+	if !hmac.Equal([]byte(f.BrowserHash), []byte(keys.HashToken(token))) {
 		return Flow{}, ErrNotFound
 	}
 	return f, nil
@@ -299,8 +299,8 @@ func (s *Service) SetRescue(ctx context.Context, f Flow, email string) error {
 	if err != nil {
 		return err
 	}
-	token := randomHex(32)
-	f.RescueEmail, f.RescueToken, f.State = strings.TrimSpace(email), hashToken(token), StateRescueSent
+	token := keys.RandomHex(32)
+	f.RescueEmail, f.RescueToken, f.State = strings.TrimSpace(email), keys.HashToken(token), StateRescueSent
 	f.LinkDeadline = s.endOfDay(s.Now())
 	if err := s.save(ctx, &f); err != nil {
 		return err
@@ -320,9 +320,9 @@ func (s *Service) LinkInfo(ctx context.Context, flowID, token string) (address, 
 	switch {
 	case !s.Now().Before(f.LinkDeadline):
 		return "", "", ErrNotFound
-	case f.State == StateRescueSent && hmac.Equal([]byte(f.RescueToken), []byte(hashToken(token))):
+	case f.State == StateRescueSent && hmac.Equal([]byte(f.RescueToken), []byte(keys.HashToken(token))):
 		return f.RescueEmail, "rescue", nil
-	case f.State == StateRedirSent && hmac.Equal([]byte(f.RedirectToken), []byte(hashToken(token))):
+	case f.State == StateRedirSent && hmac.Equal([]byte(f.RedirectToken), []byte(keys.HashToken(token))):
 		return f.RedirectTo, "redirect", nil
 	}
 	return "", "", ErrNotFound
@@ -338,9 +338,9 @@ func (s *Service) Confirm(ctx context.Context, flowID, token string) (Flow, erro
 		return Flow{}, ErrNotFound
 	}
 	switch {
-	case f.State == StateRescueSent && f.RescueToken != "" && hmac.Equal([]byte(f.RescueToken), []byte(hashToken(token))):
+	case f.State == StateRescueSent && f.RescueToken != "" && hmac.Equal([]byte(f.RescueToken), []byte(keys.HashToken(token))):
 		f.RescueConfirmed, f.RescueToken, f.State = true, "", StateCharter
-	case f.State == StateRedirSent && f.RedirectToken != "" && hmac.Equal([]byte(f.RedirectToken), []byte(hashToken(token))):
+	case f.State == StateRedirSent && f.RedirectToken != "" && hmac.Equal([]byte(f.RedirectToken), []byte(keys.HashToken(token))):
 		f.RedirectToken, f.State = "", StatePassword
 	default:
 		return Flow{}, ErrNotFound
@@ -410,8 +410,8 @@ func (s *Service) SetRedirect(ctx context.Context, f Flow, redirect bool, to str
 		f.State = StatePassword
 		return "", f, s.save(ctx, &f)
 	}
-	token := randomHex(32)
-	f.RedirectToken, f.State, f.LinkDeadline = hashToken(token), StateRedirSent, s.endOfDay(s.Now())
+	token := keys.RandomHex(32)
+	f.RedirectToken, f.State, f.LinkDeadline = keys.HashToken(token), StateRedirSent, s.endOfDay(s.Now())
 	if err := s.save(ctx, &f); err != nil {
 		return "", f, err
 	}
@@ -582,15 +582,4 @@ func idIf(ok bool, id string) string {
 		return id
 	}
 	return ""
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func hashToken(t string) string {
-	s := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(s[:])
 }

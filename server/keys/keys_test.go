@@ -18,3 +18,14 @@ func TestDerive(t *testing.T) {
 		t.Error("Derive ignores the secret")
 	}
 }
+
+func TestTokens(t *testing.T) {
+	a, b := RandomHex(32), RandomHex(32)
+	if len(a) != 64 || a == b {
+		t.Fatalf("RandomHex(32) = %q, %q", a, b)
+	}
+	// The SHA-256 of "abc", as published in FIPS 180-2.
+	if got := HashToken("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Errorf("HashToken(abc) = %s", got)
+	}
+}

@@ -76,22 +76,10 @@ func equalHash(a, b string) bool {
 	return a != "" && b != "" && hmac.Equal([]byte(a), []byte(b))
 }
 
-// hashToken is the stored form of a browser's flow token.
-func hashToken(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
-}
-
 // requestKey is a keyed hash of what was typed at step 1, so that rate
 // limits count per identifier without storing it.
 func requestKey(key []byte, kind Kind, normalised string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(string(kind) + "\x00" + normalised))
 	return hex.EncodeToString(m.Sum(nil))[:32]
-}
-
-func randomID(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 )
@@ -90,10 +91,10 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Flow, string, erro
 		s.audit(ctx, "recovery.request", "", r.IP, "rate_limited", "")
 		return Flow{}, "", &RateLimitedError{RetryAfter: d.RetryAfter}
 	}
-	token := randomID(32)
+	token := keys.RandomHex(32)
 	f := Flow{
-		ID:          randomID(16),
-		BrowserHash: hashToken(token),
+		ID:          keys.RandomHex(16),
+		BrowserHash: keys.HashToken(token),
 		Kind:        r.Kind,
 		Population:  r.Population,
 		Lang:        r.Lang,
@@ -129,7 +130,7 @@ func (s *Service) Load(ctx context.Context, id, token string) (Flow, error) {
 	if err != nil {
 		return Flow{}, err
 	}
-	if !equalHash(f.BrowserHash, hashToken(token)) {
+	if !equalHash(f.BrowserHash, keys.HashToken(token)) {
 		return Flow{}, ErrNotFound
 	}
 	return f, nil
@@ -246,9 +247,9 @@ func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, Verif
 		s.audit(ctx, "recovery.code_failed", first(f.Accounts), f.IP, "wrong_code", f.ID)
 		return f, CodeWrong, remaining, "", nil
 	}
-	token := randomID(32)
+	token := keys.RandomHex(32)
 	f.State, f.CodeHash, f.Attempts = StateVerified, "", 0 // single use
-	f.BrowserHash = hashToken(token)
+	f.BrowserHash = keys.HashToken(token)
 	if len(f.Accounts) == 1 {
 		f.Chosen = f.Accounts[0]
 	}

@@ -6,12 +6,12 @@ package session
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sesame-edu/sesame/server/keys"
 )
 
 // ErrNotFound means no live session for this token.
@@ -53,12 +53,6 @@ func New(store Store, idle, absolute time.Duration, now func() time.Time) *Manag
 	return &Manager{store: store, idle: idle, absolute: absolute, now: now}
 }
 
-// Hash is the stored form of a token.
-func Hash(token string) string {
-	s := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(s[:])
-}
-
 // Create starts a session for an account and returns the cookie's token.
 // Each sign-in gets a new token, so a token planted before sign-in
 // (session fixation) is worthless after.
@@ -69,7 +63,7 @@ func (m *Manager) Create(ctx context.Context, accountID string) (string, Session
 	}
 	token := base64.RawURLEncoding.EncodeToString(b)
 	now := m.now()
-	s := Session{ID: Hash(token), AccountID: accountID, CreatedAt: now, SeenAt: now,
+	s := Session{ID: keys.HashToken(token), AccountID: accountID, CreatedAt: now, SeenAt: now,
 		AbsoluteEnd: now.Add(m.absolute)}
 	s.ExpiresAt = earliest(now.Add(m.idle), s.AbsoluteEnd)
 	if err := m.store.CreateSession(ctx, s); err != nil {
@@ -85,7 +79,7 @@ func (m *Manager) Resolve(ctx context.Context, token string) (Session, error) {
 	if token == "" || len(token) > 128 {
 		return Session{}, ErrNotFound
 	}
-	s, err := m.store.GetSession(ctx, Hash(token))
+	s, err := m.store.GetSession(ctx, keys.HashToken(token))
 	if err != nil {
 		return Session{}, err
 	}
@@ -108,7 +102,7 @@ func (m *Manager) End(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
-	return m.store.DeleteSession(ctx, Hash(token))
+	return m.store.DeleteSession(ctx, keys.HashToken(token))
 }
 
 // RevokeOthers ends every session of the account but keep.

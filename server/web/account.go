@@ -10,6 +10,7 @@ import (
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/session"
 )
@@ -188,7 +189,7 @@ func (s *Server) confirmEmailPage(c *fiber.Ctx) error {
 	t := s.t(c)
 	token := c.Query("token")
 	p := views.ConfirmEmailProps{Base: s.page(c, t.T("profile.confirm_title")), Token: token}
-	if ch, err := s.emailChanges.PeekEmailChange(c.UserContext(), hashHex(token)); err == nil {
+	if ch, err := s.emailChanges.PeekEmailChange(c.UserContext(), keys.HashToken(token)); err == nil {
 		p.Valid, p.Email = true, ch.Email
 	} else if !errors.Is(err, account.ErrEmailChangeNotFound) {
 		return err

@@ -58,6 +58,3 @@ func (s *Server) signedIn(c *fiber.Ctx) (session.Session, account.Account, bool,
 	}
 	return sess, acc, true, nil
 }
-
-// hashHex is the stored form of a link token.
-func hashHex(token string) string { return session.Hash(token) }
