@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/sesame-edu/sesame/server/audit"
@@ -82,12 +81,13 @@ func (a *Authenticator) ThrottleKey(input string) string {
 	return "signin:" + hex.EncodeToString(m.Sum(nil))[:32]
 }
 
-// SignIn checks input (identifier or e-mail) and password. chosen, when
-// set, is the identifier picked among the accounts of a shared address.
+// SignIn checks input (identifier or e-mail) and password. When the
+// password fits several accounts of a shared address, the person picks one
+// and signs in again with its identifier.
 //
 // Unknown identifiers cost the same as known ones: one argon2id hash
 // (Burn), the same throttle reads and writes, the same answer.
-func (a *Authenticator) SignIn(ctx context.Context, input, password, chosen, ip string) (res SignInResult, err error) {
+func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) (res SignInResult, err error) {
 	start := time.Now() // the real clock: the floor is about wall time
 	defer func() {
 		if err == nil && res.Outcome == Invalid && a.floor > 0 {
@@ -123,9 +123,6 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, chosen, ip 
 		if err == nil {
 			candidates = []Account{acc}
 		}
-	}
-	if chosen != "" {
-		candidates = slices.DeleteFunc(candidates, func(x Account) bool { return x.ID != NormaliseIdentifier(chosen) })
 	}
 
 	var matches []Account

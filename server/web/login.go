@@ -50,8 +50,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 		p.Error = t.T("login.err_missing")
 		return render(c, fiber.StatusUnprocessableEntity, views.Login(p))
 	}
-	// On the choice page the identifier replaces the shared address.
-	res, err := s.auth.SignIn(c.UserContext(), p.Identifier, f.Password, "", c.IP())
+	res, err := s.auth.SignIn(c.UserContext(), p.Identifier, f.Password, c.IP())
 	if err != nil {
 		return err
 	}
