@@ -94,16 +94,11 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 			PadTo(ctx, start, a.floor)
 		}
 	}()
-	key, ipKey := a.ThrottleKey(input), "signin-ip:"+ip
-	w1, err := a.perKey.Check(ctx, key)
-	if err != nil {
+	key := a.ThrottleKey(input)
+	guards := []ratelimit.Keyed{{T: a.perKey, Key: key}, {T: a.perIP, Key: "signin-ip:" + ip}}
+	if w, err := ratelimit.CheckAll(ctx, guards...); err != nil {
 		return SignInResult{}, err
-	}
-	w2, err := a.perIP.Check(ctx, ipKey)
-	if err != nil {
-		return SignInResult{}, err
-	}
-	if w := max(w1, w2); w > 0 {
+	} else if w > 0 {
 		a.record(ctx, "signin", "", ip, "throttled")
 		return SignInResult{Outcome: Throttled, RetryAfter: w}, nil
 	}
@@ -143,11 +138,7 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 
 	switch len(matches) {
 	case 0:
-		w1, err := a.perKey.Fail(ctx, key)
-		if err != nil {
-			return SignInResult{}, err
-		}
-		w2, err := a.perIP.Fail(ctx, ipKey)
+		w, err := ratelimit.FailAll(ctx, guards...)
 		if err != nil {
 			return SignInResult{}, err
 		}
@@ -156,7 +147,7 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 			id = candidates[0].ID
 		}
 		a.record(ctx, "signin", id, ip, "failed")
-		return SignInResult{Outcome: Invalid, RetryAfter: max(w1, w2)}, nil
+		return SignInResult{Outcome: Invalid, RetryAfter: w}, nil
 	case 1:
 	default:
 		return SignInResult{Outcome: Choose, Choices: matches}, nil

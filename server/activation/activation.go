@@ -189,16 +189,10 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 		}
 	}()
 	key := "activation:" + s.keyed("throttle", account.NormaliseIdentifier(identifier))
-	ipKey := "activation-ip:" + ip
-	w1, err := s.PerAccount.Check(ctx, key)
-	if err != nil {
+	guards := []ratelimit.Keyed{{T: s.PerAccount, Key: key}, {T: s.PerIP, Key: "activation-ip:" + ip}}
+	if w, err := ratelimit.CheckAll(ctx, guards...); err != nil {
 		return Flow{}, "", 0, 0, err
-	}
-	w2, err := s.PerIP.Check(ctx, ipKey)
-	if err != nil {
-		return Flow{}, "", 0, 0, err
-	}
-	if w := max(w1, w2); w > 0 {
+	} else if w > 0 {
 		s.audit(ctx, "activation.start", "", ip, "throttled")
 		return Flow{}, "", Throttled, w, nil
 	}
@@ -217,16 +211,12 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 		s.Hasher.Burn(password) // the same work for unknown identifiers
 	}
 	if !ok {
-		w1, err := s.PerAccount.Fail(ctx, key)
-		if err != nil {
-			return Flow{}, "", 0, 0, err
-		}
-		w2, err := s.PerIP.Fail(ctx, ipKey)
+		w, err := ratelimit.FailAll(ctx, guards...)
 		if err != nil {
 			return Flow{}, "", 0, 0, err
 		}
 		s.audit(ctx, "activation.start", idIf(found, acc.ID), ip, "wrong_pair")
-		return Flow{}, "", WrongPair, max(w1, w2), nil
+		return Flow{}, "", WrongPair, w, nil
 	}
 	if err := s.PerAccount.Succeed(ctx, key); err != nil {
 		return Flow{}, "", 0, 0, err

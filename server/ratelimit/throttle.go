@@ -82,3 +82,36 @@ func (t *Throttle) Succeed(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Keyed is a throttle with the key it counts, for checks that hold several
+// throttles at once (per identifier and per client address).
+type Keyed struct {
+	T   *Throttle
+	Key string
+}
+
+// CheckAll returns the longest wait any of the throttles imposes.
+func CheckAll(ctx context.Context, ks ...Keyed) (time.Duration, error) {
+	var longest time.Duration
+	for _, k := range ks {
+		w, err := k.T.Check(ctx, k.Key)
+		if err != nil {
+			return 0, err
+		}
+		longest = max(longest, w)
+	}
+	return longest, nil
+}
+
+// FailAll counts a failure on every throttle and returns the longest wait.
+func FailAll(ctx context.Context, ks ...Keyed) (time.Duration, error) {
+	var longest time.Duration
+	for _, k := range ks {
+		w, err := k.T.Fail(ctx, k.Key)
+		if err != nil {
+			return 0, err
+		}
+		longest = max(longest, w)
+	}
+	return longest, nil
+}
