@@ -302,7 +302,7 @@ func (s *Server) reload(c *fiber.Ctx, f activation.Flow) (activation.Flow, map[s
 // summary renders step 7.
 func (s *Server) summary(c *fiber.Ctx, acc account.Account) error {
 	t := s.t(c)
-	c.Cookie(&fiber.Cookie{Name: activationCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	s.clearCookie(c, activationCookie)
 	p := s.activationProps(c, 7, &acc, nil)
 	yesNo := func(b bool) string {
 		if b {
@@ -375,6 +375,6 @@ func (s *Server) activationRestart(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	c.Cookie(&fiber.Cookie{Name: activationCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	s.clearCookie(c, activationCookie)
 	return c.Redirect("/activation", fiber.StatusSeeOther)
 }

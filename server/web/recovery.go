@@ -57,12 +57,7 @@ func (s *Server) setRecoveryCookie(c *fiber.Ctx, f recovery.Flow, token string) 
 	})
 }
 
-func (s *Server) clearRecoveryCookie(c *fiber.Ctx) {
-	c.Cookie(&fiber.Cookie{
-		Name: recoveryCookie, Value: "", Path: "/", MaxAge: -1,
-		HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode,
-	})
-}
+func (s *Server) clearRecoveryCookie(c *fiber.Ctx) { s.clearCookie(c, recoveryCookie) }
 
 // currentFlow returns the browser's live flow, if any.
 func (s *Server) currentFlow(c *fiber.Ctx) (recovery.Flow, bool, error) {

@@ -35,8 +35,12 @@ func (s *Server) startSession(c *fiber.Ctx, accountID string) error {
 	return nil
 }
 
-func (s *Server) clearSession(c *fiber.Ctx) {
-	c.Cookie(&fiber.Cookie{Name: s.sessionCookie(), Value: "", Path: "/", MaxAge: -1,
+func (s *Server) clearSession(c *fiber.Ctx) { s.clearCookie(c, s.sessionCookie()) }
+
+// clearCookie deletes one of Sésame's cookies, with the attributes it was
+// set with (a browser keeps a cookie cleared with other ones).
+func (s *Server) clearCookie(c *fiber.Ctx, name string) {
+	c.Cookie(&fiber.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
 		HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
 }
 
