@@ -223,9 +223,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	// Refused sign-ins all take 250 ms: more than a parent's address shared
 	// by several children costs in hashes, so timing tells nothing.
 	const refusalFloor = 250 * time.Millisecond
-	auth := account.NewAuthenticator(st, hasher, perKey, perIP, st, keys.Derive(key, "signin"), time.Now, st.UpdatePasswordHash).
+	guard := account.NewGuard(perKey, perIP, keys.Derive(key, "signin"))
+	auth := account.NewAuthenticator(st, hasher, guard, st, time.Now, st.UpdatePasswordHash).
 		WithFailureFloor(refusalFloor)
-	profile := account.NewProfile(st, hasher, st, notifier, sc.PolicyOf, st, cfg.BaseURL, time.Now)
+	profile := account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, cfg.BaseURL, time.Now)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
 		Notifier: notifier,
@@ -242,10 +243,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 
 	act := activation.New(activation.Deps{
 		Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
-		// Provisional passwords are short and printed on paper: 5 tries,
-		// then growing waits, per account and per address.
-		PerAccount: ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now),
-		PerIP:      perIP,
+		// Provisional passwords are short and printed on paper: the same
+		// throttle per account and per address as every password.
+		Guard:      guard,
 		Population: sc.ActivationPopulation,
 		Charter:    func() string { return sc.Charter.Version },
 		Key:        keys.Derive(key, "activation"),
@@ -392,5 +392,8 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 	sum, err := im.Import(ctx, rows)
 	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged (%d rows in %s)\n",
 		sum.Created, sum.Updated, sum.Unchanged, len(rows), time.Since(start).Round(time.Millisecond))
+	if sum.KeptEmails > 0 {
+		fmt.Fprintf(stdout, "%d address(es) left as their owners set them (confirmed on the personal page or chosen at activation)\n", sum.KeptEmails)
+	}
 	return err
 }

@@ -57,8 +57,14 @@ type Account struct {
 	// or withdrawn.
 	Newsletter   bool
 	NewsletterAt time.Time
-	// PendingEmail waits for its confirmation link.
-	PendingEmail string
+	// EmailSetBy says who set Email: the import only replaces an address
+	// it set itself, never one the person confirmed.
+	EmailSetBy string
+	// PendingEmail waits for its confirmation link; PendingEmailID names
+	// the one link that may confirm it (a newer request, a password change
+	// or a cancellation voids the others).
+	PendingEmail   string
+	PendingEmailID string
 	// What activation recorded: the charter accepted (version and date),
 	// the directory choice, the mailbox redirection and the institutional
 	// address.
@@ -105,9 +111,9 @@ func validIdentifier(s string) bool {
 type Store interface {
 	// GetAccount returns the account whose ID is id, or ErrNotFound.
 	GetAccount(ctx context.Context, id string) (Account, error)
-	// SaveAccount creates or replaces a, keeping the e-mail index in step;
-	// previousEmail is the address the account had before ("" if new).
-	SaveAccount(ctx context.Context, a Account, previousEmail string) error
+	// CreateAccount stores a new account and indexes its address.
+	CreateAccount(ctx context.Context, a Account) error
+	Patcher
 	// AccountsByEmail returns the accounts whose address is email.
 	AccountsByEmail(ctx context.Context, email string) ([]Account, error)
 }
@@ -125,4 +131,53 @@ func IsEmail(s string) bool {
 	s = strings.TrimSpace(s)
 	at := strings.LastIndexByte(s, '@')
 	return at > 0 && strings.Contains(s[at+1:], ".")
+}
+
+// Patch is a change to some of an account's fields. A write applies only
+// the fields that are set, so that two writes of different fields (a
+// profile save and a password reset landing together) never undo each
+// other, as rewriting a whole copy read earlier did.
+type Patch struct {
+	Identifier    *string
+	Email         *string
+	EmailSetBy    *string
+	FirstName     *string
+	LastName      *string
+	Population    *string
+	Status        *Status
+	PasswordHash  *string
+	PasswordSetBy *string
+	// PasswordChangedAt voids codes issued before it.
+	PasswordChangedAt *time.Time
+	Phone             *string
+	Newsletter        *bool
+	NewsletterAt      *time.Time
+	PendingEmail      *string
+	PendingEmailID    *string
+	CharterVersion    *string
+	CharterAt         *time.Time
+	Directory         *bool
+	DirectoryAt       *time.Time
+	RedirectTo        *string
+	RedirectCopy      *bool
+	Mailbox           *string
+	ActivatedAt       *time.Time
+	// IfPasswordSetBy, when set, applies the patch only while the stored
+	// password was set by this party: the import never replaces a
+	// password a person chose in the meantime.
+	IfPasswordSetBy *string
+}
+
+// Set returns a pointer to v, for filling a Patch.
+func Set[T any](v T) *T { return &v }
+
+// ErrConflict means a conditional write found the account changed.
+var ErrConflict = errors.New("account: changed meanwhile")
+
+// Patcher changes some fields of an account.
+type Patcher interface {
+	// PatchAccount applies p to the account id and sets its update time;
+	// ErrNotFound when there is none, ErrConflict when p's condition no
+	// longer holds.
+	PatchAccount(ctx context.Context, id string, p Patch, now time.Time) error
 }

@@ -39,6 +39,10 @@ func (e RowError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.R
 // ImportSummary counts what an import did.
 type ImportSummary struct {
 	Created, Updated, Unchanged int
+	// KeptEmails counts addresses the file would have replaced but that
+	// their owners set themselves (confirmed on the personal page, or
+	// chosen at activation): the import leaves them alone.
+	KeptEmails int
 }
 
 // maxImportBytes bounds the file read into memory; 50,000 accounts take
@@ -281,8 +285,11 @@ func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary
 		go func() {
 			defer wg.Done()
 			for row := range next {
-				o, err := im.importRow(ctx, row)
+				o, kept, err := im.importRow(ctx, row)
 				mu.Lock()
+				if kept {
+					sum.KeptEmails++
+				}
 				switch {
 				case err != nil && firstEr == nil:
 					firstEr = fmt.Errorf("account: import line %d: %w", row.Line, err)
@@ -311,7 +318,7 @@ func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary
 	return sum, firstEr
 }
 
-func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, error) {
+func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool, error) {
 	now := im.now().UTC()
 	status := StatusActive
 	if row.Provisional {
@@ -321,7 +328,7 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, erro
 	if errors.Is(err, ErrNotFound) {
 		hash, err := im.hasher.Hash(row.Password)
 		if err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		a := Account{
 			ID: NormaliseIdentifier(row.Identifier), Identifier: row.Identifier,
@@ -330,33 +337,65 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, erro
 			PasswordHash: hash, PasswordSetBy: SetByImport,
 			CreatedAt: now, UpdatedAt: now,
 		}
-		return created, im.store.SaveAccount(ctx, a, "")
+		if row.Email != "" {
+			a.EmailSetBy = SetByImport
+		}
+		return created, false, im.store.CreateAccount(ctx, a)
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 
-	a := old
-	a.Identifier, a.Email, a.FirstName, a.LastName, a.Population = row.Identifier, row.Email, row.FirstName, row.LastName, row.Population
-	changed := a != old
-	// The file's password only applies while the school owns the password;
-	// once the person has chosen their own, re-importing leaves it alone.
+	// Only the fields that differ are written, and each only while the
+	// school owns it: what a person set themselves stays theirs.
+	var p Patch
+	kept := false
+	if row.Identifier != old.Identifier {
+		p.Identifier = Set(row.Identifier)
+	}
+	if row.FirstName != old.FirstName {
+		p.FirstName = Set(row.FirstName)
+	}
+	if row.LastName != old.LastName {
+		p.LastName = Set(row.LastName)
+	}
+	if row.Population != old.Population {
+		p.Population = Set(row.Population)
+	}
+	if row.Email != old.Email {
+		if old.EmailSetBy == SetByUser {
+			kept = true
+		} else {
+			p.Email, p.EmailSetBy = Set(row.Email), Set(SetByImport)
+		}
+	}
 	if old.PasswordSetBy == SetByImport {
 		ok, rehash, err := im.hasher.Verify(old.PasswordHash, row.Password)
 		if err != nil && !errors.Is(err, ErrBadHash) {
-			return 0, err
+			return 0, kept, err
 		}
 		if !ok || rehash || old.Status != status {
 			hash, err := im.hasher.Hash(row.Password)
 			if err != nil {
-				return 0, err
+				return 0, kept, err
 			}
-			a.PasswordHash, a.Status, changed = hash, status, true
+			// Written only if the import still owns the password: an
+			// activation that lands meanwhile is never undone.
+			p.PasswordHash, p.Status, p.IfPasswordSetBy = Set(hash), Set(status), Set(SetByImport)
 		}
 	}
-	if !changed {
-		return unchanged, nil
+	if p == (Patch{}) {
+		return unchanged, kept, nil
 	}
-	a.UpdatedAt = now
-	return updated, im.store.SaveAccount(ctx, a, old.Email)
+	err = im.store.PatchAccount(ctx, old.ID, p, now)
+	if errors.Is(err, ErrConflict) {
+		// The person chose their password meanwhile: keep it, and write
+		// the rest.
+		p.PasswordHash, p.Status, p.IfPasswordSetBy = nil, nil, nil
+		if p == (Patch{}) {
+			return unchanged, kept, nil
+		}
+		err = im.store.PatchAccount(ctx, old.ID, p, now)
+	}
+	return updated, kept, err
 }

@@ -81,10 +81,43 @@ func (s *memStore) GetAccount(_ context.Context, id string) (Account, error) {
 	return a, nil
 }
 
-func (s *memStore) SaveAccount(_ context.Context, a Account, _ string) error {
+func (s *memStore) CreateAccount(_ context.Context, a Account) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.m[a.ID]; ok {
+		return ErrConflict
+	}
 	s.m[a.ID] = a
+	return nil
+}
+
+func (s *memStore) PatchAccount(_ context.Context, id string, p Patch, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.m[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if p.IfPasswordSetBy != nil && a.PasswordSetBy != *p.IfPasswordSetBy {
+		return ErrConflict
+	}
+	apply := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	apply(&a.Identifier, p.Identifier)
+	apply(&a.Email, p.Email)
+	apply(&a.EmailSetBy, p.EmailSetBy)
+	apply(&a.FirstName, p.FirstName)
+	apply(&a.LastName, p.LastName)
+	apply(&a.Population, p.Population)
+	apply(&a.PasswordHash, p.PasswordHash)
+	if p.Status != nil {
+		a.Status = *p.Status
+	}
+	a.UpdatedAt = now
+	s.m[id] = a
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Params are argon2id cost parameters.
@@ -58,7 +59,11 @@ func (h *Hasher) Params() Params { return h.params }
 // Hash returns password's argon2id hash in PHC string format,
 // $argon2id$v=19$m=19456,t=2,p=1$salt$hash, which records its own
 // parameters so that they can be raised later without breaking old hashes.
+//
+// The password is hashed in Unicode NFC, as Verify checks it: a phone may
+// type « é » as one code point and a computer as two.
 func (h *Hasher) Hash(password string) (string, error) {
+	password = norm.NFC.String(password)
 	salt := make([]byte, h.params.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("account: salt: %w", err)
@@ -74,8 +79,14 @@ func (h *Hasher) Verify(encoded, password string) (ok, rehash bool, err error) {
 	if err != nil {
 		return false, false, err
 	}
-	got := h.derive([]byte(password), salt, p)
+	nfc := norm.NFC.String(password)
+	got := h.derive([]byte(nfc), salt, p)
 	ok = subtle.ConstantTimeCompare(got, key) == 1
+	if !ok && nfc != password {
+		// A hash made before passwords were normalised (an old import)
+		// holds the password as it was typed.
+		ok = subtle.ConstantTimeCompare(h.derive([]byte(password), salt, p), key) == 1
+	}
 	rehash = p.Memory != h.params.Memory || p.Time != h.params.Time || p.Threads != h.params.Threads
 	return ok, rehash, nil
 }

@@ -13,22 +13,27 @@ import (
 	"github.com/sesame-edu/sesame/server/policy"
 )
 
-// EmailChange is an address waiting for its confirmation link.
+// EmailChange is an address waiting for its confirmation link, or, when
+// Cancels is set, the link the old address gets to cancel that change.
 type EmailChange struct {
 	// ID is the SHA-256 of the link's token.
 	ID        string
 	AccountID string
 	Email     string
 	Lang      string
+	// Cancels is the ID of the change a cancellation link voids.
+	Cancels   string
+	CreatedAt time.Time
 	ExpiresAt time.Time
 }
 
-// ErrEmailChangeNotFound means the link is unknown, used or expired.
+// ErrEmailChangeNotFound means the link is unknown, used, expired or void.
 var ErrEmailChangeNotFound = errors.New("account: e-mail change not found")
 
 // ProfileStore is what profile changes need from persistence.
 type ProfileStore interface {
-	Store
+	Looker
+	Patcher
 	SetPassword(ctx context.Context, id, hash string, now time.Time) error
 	CreateEmailChange(ctx context.Context, c EmailChange) error
 	// TakeEmailChange returns and deletes a live change: a link works once.
@@ -40,10 +45,19 @@ type SessionRevoker interface {
 	RevokeOthers(ctx context.Context, accountID, keepID string) error
 }
 
+// PasswordChecker checks a signed-in person's current password under the
+// same throttle as sign-in (Authenticator implements it).
+type PasswordChecker interface {
+	CheckPassword(ctx context.Context, acc Account, password, ip string) (ok bool, wait time.Duration, err error)
+}
+
 // ProfileNotifier writes the profile's mails.
 type ProfileNotifier interface {
 	// ConfirmEmail asks the new address to confirm, with a link.
 	ConfirmEmail(ctx context.Context, lang, to string, acc Account, link string, validFor time.Duration) error
+	// EmailChangeRequested tells the current address that a change was
+	// asked, with a link that cancels it.
+	EmailChangeRequested(ctx context.Context, lang, to string, acc Account, newAddress, cancelLink string, validFor time.Duration) error
 	// EmailChanged tells the old address that the account moved.
 	EmailChanged(ctx context.Context, lang, oldAddress string, acc Account, newAddress string) error
 	// PasswordNotice says the password was changed.
@@ -54,6 +68,7 @@ type ProfileNotifier interface {
 type Profile struct {
 	store    ProfileStore
 	hasher   *Hasher
+	check    PasswordChecker
 	sessions SessionRevoker
 	notify   ProfileNotifier
 	policy   func(population string) policy.Policy
@@ -63,9 +78,9 @@ type Profile struct {
 }
 
 // NewProfile returns a Profile.
-func NewProfile(store ProfileStore, hasher *Hasher, sessions SessionRevoker, notify ProfileNotifier,
+func NewProfile(store ProfileStore, hasher *Hasher, check PasswordChecker, sessions SessionRevoker, notify ProfileNotifier,
 	pol func(string) policy.Policy, rec audit.Recorder, baseURL *url.URL, now func() time.Time) *Profile {
-	return &Profile{store: store, hasher: hasher, sessions: sessions, notify: notify, policy: pol, audit: rec, baseURL: baseURL, now: now}
+	return &Profile{store: store, hasher: hasher, check: check, sessions: sessions, notify: notify, policy: pol, audit: rec, baseURL: baseURL, now: now}
 }
 
 // EmailLinkTTL is how long a confirmation link for a new address works.
@@ -76,12 +91,19 @@ type Changes struct {
 	Email      string
 	Phone      string
 	Newsletter bool
+	// Current is the current password, asked to change the address: a
+	// session alone (a shared computer left signed in) must not be able to
+	// move the account's recovery address.
+	Current string
 }
 
 // UpdateResult says what changed at once and what waits.
 type UpdateResult struct {
 	Changed      []string // "phone", "newsletter"
 	PendingEmail string   // the address that must confirm
+	// RetryAfter is set when the current password was refused by the
+	// throttle: too many wrong guesses.
+	RetryAfter time.Duration
 }
 
 // Problems maps a field to a message key; empty means valid.
@@ -110,53 +132,98 @@ func (c *Changes) Validate() Problems {
 }
 
 // Update applies the coordinates of a signed-in account. A new address
-// only takes effect once its confirmation link is used.
+// needs the current password and only takes effect once its confirmation
+// link is used; the current address is told, with a link to cancel.
 func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip string) (UpdateResult, Problems, error) {
 	if probs := c.Validate(); len(probs) > 0 {
 		return UpdateResult{}, probs, nil
 	}
 	var res UpdateResult
 	now := pr.now()
-	next := acc
+	var p Patch
+	newEmail := c.Email != "" && NormaliseEmail(c.Email) != NormaliseEmail(acc.Email) && NormaliseEmail(c.Email) != NormaliseEmail(acc.PendingEmail)
+	if newEmail {
+		// Checked before anything is written: a refused password changes
+		// nothing, not even the phone number typed alongside.
+		ok, wait, err := pr.check.CheckPassword(ctx, acc, c.Current, ip)
+		if err != nil {
+			return res, nil, err
+		}
+		if wait > 0 {
+			return UpdateResult{RetryAfter: wait}, Problems{"current": "profile.err_throttled"}, nil
+		}
+		if !ok {
+			pr.record(ctx, "profile.update", acc.ID, ip, "wrong_current")
+			key := "profile.err_current"
+			if c.Current == "" {
+				key = "profile.err_current_needed"
+			}
+			return res, Problems{"current": key}, nil
+		}
+	}
 	if c.Phone != acc.Phone {
-		next.Phone = c.Phone
+		p.Phone = Set(c.Phone)
 		res.Changed = append(res.Changed, "phone")
 	}
 	if c.Newsletter != acc.Newsletter {
-		next.Newsletter, next.NewsletterAt = c.Newsletter, now
+		p.Newsletter, p.NewsletterAt = Set(c.Newsletter), Set(now)
 		res.Changed = append(res.Changed, "newsletter")
 	}
-	if c.Email != "" && NormaliseEmail(c.Email) != NormaliseEmail(acc.Email) && NormaliseEmail(c.Email) != NormaliseEmail(acc.PendingEmail) {
-		token := keys.RandomHex(32)
-		id := keys.HashToken(token)
-		ch := EmailChange{ID: id, AccountID: acc.ID, Email: c.Email, Lang: lang, ExpiresAt: now.Add(EmailLinkTTL)}
+	var confirmLink, cancelLink string
+	if newEmail {
+		token, cancel := keys.RandomHex(32), keys.RandomHex(32)
+		ch := EmailChange{ID: keys.HashToken(token), AccountID: acc.ID, Email: c.Email, Lang: lang, CreatedAt: now, ExpiresAt: now.Add(EmailLinkTTL)}
 		if err := pr.store.CreateEmailChange(ctx, ch); err != nil {
 			return res, nil, err
 		}
-		next.PendingEmail = c.Email
-		u := *pr.baseURL
-		u.Path += "/account/email/confirm"
-		u.RawQuery = url.Values{"token": {token}}.Encode()
-		if err := pr.notify.ConfirmEmail(ctx, lang, c.Email, next, u.String(), EmailLinkTTL); err != nil {
-			return res, nil, err
+		if acc.Email != "" {
+			cn := EmailChange{ID: keys.HashToken(cancel), AccountID: acc.ID, Email: c.Email, Lang: lang, Cancels: ch.ID, CreatedAt: now, ExpiresAt: now.Add(EmailLinkTTL)}
+			if err := pr.store.CreateEmailChange(ctx, cn); err != nil {
+				return res, nil, err
+			}
+			cancelLink = pr.link("/account/email/cancel", cancel)
 		}
+		// Only the newest request's link can confirm: an older one, still
+		// in some mailbox, is void from now on.
+		p.PendingEmail, p.PendingEmailID = Set(c.Email), Set(ch.ID)
+		confirmLink = pr.link("/account/email/confirm", token)
 		res.PendingEmail = c.Email
 	} else if c.Email != "" && NormaliseEmail(c.Email) == NormaliseEmail(acc.PendingEmail) {
 		res.PendingEmail = acc.PendingEmail
 	}
-	if len(res.Changed) > 0 || next.PendingEmail != acc.PendingEmail {
-		next.UpdatedAt = now
-		if err := pr.store.SaveAccount(ctx, next, acc.Email); err != nil {
+	if p == (Patch{}) {
+		return res, nil, nil
+	}
+	if err := pr.store.PatchAccount(ctx, acc.ID, p, now); err != nil {
+		return res, nil, err
+	}
+	pr.record(ctx, "profile.update", acc.ID, ip, "ok")
+	if confirmLink != "" {
+		next := acc
+		next.PendingEmail = c.Email
+		if err := pr.notify.ConfirmEmail(ctx, lang, c.Email, next, confirmLink, EmailLinkTTL); err != nil {
 			return res, nil, err
 		}
-		pr.record(ctx, "profile.update", acc.ID, ip)
+	}
+	if cancelLink != "" {
+		if err := pr.notify.EmailChangeRequested(ctx, lang, acc.Email, acc, c.Email, cancelLink, EmailLinkTTL); err != nil {
+			return res, nil, err
+		}
 	}
 	return res, nil, nil
 }
 
+func (pr *Profile) link(path, token string) string {
+	u := *pr.baseURL
+	u.Path += path
+	u.RawQuery = url.Values{"token": {token}}.Encode()
+	return u.String()
+}
+
 // ConfirmEmail applies the address of a confirmation link (on the
 // person's submit, never on the GET that mail scanners prefetch), and tells
-// the old address.
+// the old address. The link must be the account's newest request, made
+// since the password last changed.
 func (pr *Profile) ConfirmEmail(ctx context.Context, token, ip string) (Account, error) {
 	if token == "" || len(token) > 128 {
 		return Account{}, ErrEmailChangeNotFound
@@ -165,75 +232,132 @@ func (pr *Profile) ConfirmEmail(ctx context.Context, token, ip string) (Account,
 	if err != nil {
 		return Account{}, err
 	}
-	if !pr.now().Before(ch.ExpiresAt) {
+	if !pr.now().Before(ch.ExpiresAt) || ch.Cancels != "" {
 		return Account{}, ErrEmailChangeNotFound
 	}
 	acc, err := pr.store.GetAccount(ctx, ch.AccountID)
 	if err != nil {
 		return Account{}, err
 	}
-	old := acc.Email
-	acc.Email, acc.UpdatedAt = ch.Email, pr.now()
-	if NormaliseEmail(acc.PendingEmail) == NormaliseEmail(ch.Email) {
-		acc.PendingEmail = ""
+	if acc.PendingEmailID != ch.ID || ch.CreatedAt.Before(acc.PasswordChangedAt) {
+		pr.record(ctx, "profile.email_confirmed", acc.ID, ip, "void")
+		return Account{}, ErrEmailChangeNotFound
 	}
-	if err := pr.store.SaveAccount(ctx, acc, old); err != nil {
+	old := acc.Email
+	now := pr.now()
+	if err := pr.store.PatchAccount(ctx, acc.ID, Patch{Email: Set(ch.Email), EmailSetBy: Set(SetByUser), PendingEmail: Set(""), PendingEmailID: Set("")}, now); err != nil {
 		return Account{}, err
 	}
+	acc.Email, acc.PendingEmail, acc.PendingEmailID, acc.UpdatedAt = ch.Email, "", "", now
 	if old != "" {
 		if err := pr.notify.EmailChanged(ctx, ch.Lang, old, acc, ch.Email); err != nil {
 			return acc, err
 		}
 	}
-	pr.record(ctx, "profile.email_confirmed", acc.ID, ip)
+	pr.record(ctx, "profile.email_confirmed", acc.ID, ip, "ok")
 	return acc, nil
+}
+
+// CancelEmail voids a pending change of address with the link mailed to
+// the current address.
+func (pr *Profile) CancelEmail(ctx context.Context, token, ip string) (Account, error) {
+	if token == "" || len(token) > 128 {
+		return Account{}, ErrEmailChangeNotFound
+	}
+	ch, err := pr.store.TakeEmailChange(ctx, keys.HashToken(token))
+	if err != nil {
+		return Account{}, err
+	}
+	if !pr.now().Before(ch.ExpiresAt) || ch.Cancels == "" {
+		return Account{}, ErrEmailChangeNotFound
+	}
+	acc, err := pr.store.GetAccount(ctx, ch.AccountID)
+	if err != nil {
+		return Account{}, err
+	}
+	// The confirmation link goes too, whatever the account now waits for.
+	if _, err := pr.store.TakeEmailChange(ctx, ch.Cancels); err != nil && !errors.Is(err, ErrEmailChangeNotFound) {
+		return Account{}, err
+	}
+	if acc.PendingEmailID == ch.Cancels {
+		if err := pr.store.PatchAccount(ctx, acc.ID, Patch{PendingEmail: Set(""), PendingEmailID: Set("")}, pr.now()); err != nil {
+			return Account{}, err
+		}
+		acc.PendingEmail, acc.PendingEmailID = "", ""
+	}
+	pr.record(ctx, "profile.email_cancelled", acc.ID, ip, "ok")
+	return acc, nil
+}
+
+// AcceptCharter records that the person accepted the charter's version
+// now in force.
+func (pr *Profile) AcceptCharter(ctx context.Context, acc Account, version, ip string) error {
+	now := pr.now()
+	if err := pr.store.PatchAccount(ctx, acc.ID, Patch{CharterVersion: Set(version), CharterAt: Set(now)}, now); err != nil {
+		return err
+	}
+	pr.record(ctx, "profile.charter", acc.ID, ip, "ok")
+	return nil
+}
+
+// PasswordResult is the outcome of a password change: problems to show
+// (nothing was changed), the policy's rules as evaluated, and the wait when
+// the current password was throttled.
+type PasswordResult struct {
+	Problems   Problems
+	Rules      []policy.Rule
+	RetryAfter time.Duration
 }
 
 // ChangePassword checks the current password, the policy and the
 // confirmation, then stores the new hash, ends the account's other
-// sessions (keeping this one) and mails a notice.
-func (pr *Profile) ChangePassword(ctx context.Context, acc Account, current, next, confirm, keepSession, lang, ip string) (Problems, []policy.Rule, error) {
-	ok, _, err := pr.hasher.Verify(acc.PasswordHash, current)
-	if err != nil && !errors.Is(err, ErrBadHash) {
-		return nil, nil, err
+// sessions (keeping this one) and mails a notice. The new password voids
+// any pending change of address.
+func (pr *Profile) ChangePassword(ctx context.Context, acc Account, current, next, confirm, keepSession, lang, ip string) (PasswordResult, error) {
+	ok, wait, err := pr.check.CheckPassword(ctx, acc, current, ip)
+	if err != nil {
+		return PasswordResult{}, err
+	}
+	if wait > 0 {
+		return PasswordResult{Problems: Problems{"current": "profile.err_throttled"}, RetryAfter: wait}, nil
 	}
 	if !ok {
-		pr.record(ctx, "profile.password", acc.ID, ip+" wrong-current")
-		return Problems{"current": "profile.err_current"}, nil, nil
+		pr.record(ctx, "profile.password", acc.ID, ip, "wrong_current")
+		return PasswordResult{Problems: Problems{"current": "profile.err_current"}}, nil
 	}
 	res := pr.policy(acc.Population).Evaluate(next, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName})
 	if !res.OK {
-		return Problems{"password": "profile.err_rules"}, res.Rules, nil
+		return PasswordResult{Problems: Problems{"password": "profile.err_rules"}, Rules: res.Rules}, nil
 	}
 	if policy.Normalize(next) != policy.Normalize(confirm) {
-		return Problems{"confirm": "profile.err_mismatch"}, res.Rules, nil
+		return PasswordResult{Problems: Problems{"confirm": "profile.err_mismatch"}, Rules: res.Rules}, nil
 	}
 	if policy.Normalize(next) == policy.Normalize(current) {
-		return Problems{"password": "profile.err_same"}, res.Rules, nil
+		return PasswordResult{Problems: Problems{"password": "profile.err_same"}, Rules: res.Rules}, nil
 	}
-	hash, err := pr.hasher.Hash(policy.Normalize(next))
+	hash, err := pr.hasher.Hash(next)
 	if err != nil {
-		return nil, nil, err
+		return PasswordResult{}, err
 	}
 	now := pr.now()
 	if err := pr.store.SetPassword(ctx, acc.ID, hash, now); err != nil {
-		return nil, nil, err
+		return PasswordResult{}, err
 	}
 	if err := pr.sessions.RevokeOthers(ctx, acc.ID, keepSession); err != nil {
-		return nil, nil, err
+		return PasswordResult{}, err
 	}
 	if acc.Email != "" {
 		if err := pr.notify.PasswordNotice(ctx, lang, acc, now); err != nil {
-			return nil, nil, err
+			return PasswordResult{}, err
 		}
 	}
-	pr.record(ctx, "profile.password", acc.ID, ip)
-	return nil, nil, nil
+	pr.record(ctx, "profile.password", acc.ID, ip, "ok")
+	return PasswordResult{}, nil
 }
 
-func (pr *Profile) record(ctx context.Context, action, id, ip string) {
+func (pr *Profile) record(ctx context.Context, action, id, ip, outcome string) {
 	if pr.audit != nil {
-		_ = pr.audit.Record(ctx, audit.Event{At: pr.now(), Action: action, AccountID: id, IP: ip, Outcome: "ok"})
+		_ = pr.audit.Record(ctx, audit.Event{At: pr.now(), Action: action, AccountID: id, IP: ip, Outcome: outcome})
 	}
 }
 

@@ -39,14 +39,73 @@ type SignInResult struct {
 	RetryAfter time.Duration
 }
 
+// Guard throttles password guesses: one throttle per account, whatever
+// the place its password is typed (sign-in, activation, the personal page),
+// and one per client address. Each attempt is reserved before the password
+// is checked (see ratelimit.Throttle.Attempt).
+type Guard struct {
+	perAccount *ratelimit.Throttle
+	perIP      *ratelimit.Throttle
+	key        []byte
+}
+
+// NewGuard returns a Guard. key keys the hash of what was typed when it
+// names no account, so that typed text is never stored.
+func NewGuard(perAccount, perIP *ratelimit.Throttle, key []byte) *Guard {
+	return &Guard{perAccount: perAccount, perIP: perIP, key: key}
+}
+
+// accountKey is the throttle key of an account.
+func accountKey(id string) string { return "pw:" + id }
+
+// typedKey is the throttle key of text that names no account: unknown
+// identifiers are throttled exactly as known ones, so throttling tells
+// nothing.
+func (g *Guard) typedKey(input string) string {
+	norm := NormaliseIdentifier(input)
+	if IsEmail(input) {
+		norm = NormaliseEmail(input)
+	}
+	m := hmac.New(sha256.New, g.key)
+	m.Write([]byte(norm))
+	return "pw-typed:" + hex.EncodeToString(m.Sum(nil))[:32]
+}
+
+// Attempt reserves a guess at the password of candidates (the accounts
+// what was typed names; none for unknown text) from ip. A positive wait
+// means the password must not be checked.
+func (g *Guard) Attempt(ctx context.Context, typed string, candidates []Account, ip string) (ratelimit.Tickets, time.Duration, error) {
+	guards := []ratelimit.Keyed{{T: g.perIP, Key: "pw-ip:" + ip}}
+	if len(candidates) == 0 {
+		guards = append(guards, ratelimit.Keyed{T: g.perAccount, Key: g.typedKey(typed)})
+	}
+	for _, c := range candidates {
+		guards = append(guards, ratelimit.Keyed{T: g.perAccount, Key: accountKey(c.ID)})
+	}
+	return ratelimit.AttemptAll(ctx, guards...)
+}
+
+// Succeed ends a reserved guess that found acc's password: the attempts
+// are refunded and the account's failures forgotten.
+func (g *Guard) Succeed(ctx context.Context, ts ratelimit.Tickets, acc Account) error {
+	if err := ts.Refund(ctx); err != nil {
+		return err
+	}
+	return g.perAccount.Succeed(ctx, accountKey(acc.ID))
+}
+
+// Clear forgets an account's failures: after its password was reset, the
+// person who proved they own it must not wait for a stranger's guesses.
+func (g *Guard) Clear(ctx context.Context, accountID string) error {
+	return g.perAccount.Succeed(ctx, accountKey(accountID))
+}
+
 // Authenticator checks identifiers (or e-mail addresses) and passwords.
 type Authenticator struct {
 	accounts Looker
 	hasher   *Hasher
-	perKey   *ratelimit.Throttle
-	perIP    *ratelimit.Throttle
+	guard    *Guard
 	audit    audit.Recorder
-	key      []byte
 	now      func() time.Time
 	onRehash func(ctx context.Context, id, hash string) error
 	floor    time.Duration
@@ -62,23 +121,34 @@ func (a *Authenticator) WithFailureFloor(d time.Duration) *Authenticator {
 	return a
 }
 
-// NewAuthenticator returns an Authenticator. perKey throttles what was
-// typed as identifier (known or not, so throttling tells nothing), perIP the
-// client's address. onRehash, if set, stores a hash upgraded to the current
-// parameters after a successful sign-in.
-func NewAuthenticator(accounts Looker, hasher *Hasher, perKey, perIP *ratelimit.Throttle, rec audit.Recorder, key []byte, now func() time.Time, onRehash func(ctx context.Context, id, hash string) error) *Authenticator {
-	return &Authenticator{accounts: accounts, hasher: hasher, perKey: perKey, perIP: perIP, audit: rec, key: key, now: now, onRehash: onRehash}
+// NewAuthenticator returns an Authenticator. guard throttles the guesses;
+// onRehash, if set, stores a hash upgraded to the current parameters after
+// a successful sign-in.
+func NewAuthenticator(accounts Looker, hasher *Hasher, guard *Guard, rec audit.Recorder, now func() time.Time, onRehash func(ctx context.Context, id, hash string) error) *Authenticator {
+	return &Authenticator{accounts: accounts, hasher: hasher, guard: guard, audit: rec, now: now, onRehash: onRehash}
 }
 
-// ThrottleKey is the throttle key of what a person typed.
-func (a *Authenticator) ThrottleKey(input string) string {
-	norm := NormaliseIdentifier(input)
+// Guard returns the throttle of password guesses, for the other places a
+// password is checked.
+func (a *Authenticator) Guard() *Guard { return a.guard }
+
+// candidates returns the accounts what was typed names.
+func (a *Authenticator) candidates(ctx context.Context, input string) ([]Account, error) {
 	if IsEmail(input) {
-		norm = NormaliseEmail(input)
+		all, err := a.accounts.AccountsByEmail(ctx, input)
+		if err != nil {
+			return nil, fmt.Errorf("account: sign-in: %w", err)
+		}
+		return all, nil
 	}
-	m := hmac.New(sha256.New, a.key)
-	m.Write([]byte(norm))
-	return "signin:" + hex.EncodeToString(m.Sum(nil))[:32]
+	acc, err := a.accounts.GetAccount(ctx, NormaliseIdentifier(input))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account: sign-in: %w", err)
+	}
+	return []Account{acc}, nil
 }
 
 // SignIn checks input (identifier or e-mail) and password. When the
@@ -94,30 +164,16 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 			PadTo(ctx, start, a.floor)
 		}
 	}()
-	key := a.ThrottleKey(input)
-	guards := []ratelimit.Keyed{{T: a.perKey, Key: key}, {T: a.perIP, Key: "signin-ip:" + ip}}
-	if w, err := ratelimit.CheckAll(ctx, guards...); err != nil {
+	candidates, err := a.candidates(ctx, input)
+	if err != nil {
+		return SignInResult{}, err
+	}
+	tickets, w, err := a.guard.Attempt(ctx, input, candidates, ip)
+	if err != nil {
 		return SignInResult{}, err
 	} else if w > 0 {
 		a.record(ctx, "signin", "", ip, "throttled")
 		return SignInResult{Outcome: Throttled, RetryAfter: w}, nil
-	}
-
-	var candidates []Account
-	if IsEmail(input) {
-		all, err := a.accounts.AccountsByEmail(ctx, input)
-		if err != nil {
-			return SignInResult{}, fmt.Errorf("account: sign-in: %w", err)
-		}
-		candidates = all
-	} else {
-		acc, err := a.accounts.GetAccount(ctx, NormaliseIdentifier(input))
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return SignInResult{}, fmt.Errorf("account: sign-in: %w", err)
-		}
-		if err == nil {
-			candidates = []Account{acc}
-		}
 	}
 
 	var matches []Account
@@ -138,7 +194,7 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 
 	switch len(matches) {
 	case 0:
-		w, err := ratelimit.FailAll(ctx, guards...)
+		w, err := tickets.Fail(ctx)
 		if err != nil {
 			return SignInResult{}, err
 		}
@@ -150,11 +206,14 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 		return SignInResult{Outcome: Invalid, RetryAfter: w}, nil
 	case 1:
 	default:
+		if err := tickets.Refund(ctx); err != nil {
+			return SignInResult{}, err
+		}
 		return SignInResult{Outcome: Choose, Choices: matches}, nil
 	}
 
 	acc := matches[0]
-	if err := a.perKey.Succeed(ctx, key); err != nil {
+	if err := a.guard.Succeed(ctx, tickets, acc); err != nil {
 		return SignInResult{}, err
 	}
 	if acc.Status == StatusPending {
@@ -168,6 +227,25 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 	}
 	a.record(ctx, "signin", acc.ID, ip, "ok")
 	return SignInResult{Outcome: SignedIn, Account: acc}, nil
+}
+
+// CheckPassword checks the password of a signed-in person (before a change
+// of address or password, or a guardian's action), under the same throttle
+// as sign-in. ok is false with a positive wait when throttled.
+func (a *Authenticator) CheckPassword(ctx context.Context, acc Account, password, ip string) (ok bool, wait time.Duration, err error) {
+	tickets, w, err := a.guard.Attempt(ctx, acc.ID, []Account{acc}, ip)
+	if err != nil || w > 0 {
+		return false, w, err
+	}
+	ok, _, err = a.hasher.Verify(acc.PasswordHash, password)
+	if err != nil && !errors.Is(err, ErrBadHash) {
+		return false, 0, err
+	}
+	if !ok {
+		w, err := tickets.Fail(ctx)
+		return false, w, err
+	}
+	return true, 0, a.guard.Succeed(ctx, tickets, acc)
 }
 
 func (a *Authenticator) record(ctx context.Context, action, id, ip, outcome string) {

@@ -32,7 +32,6 @@ import (
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
-	"github.com/sesame-edu/sesame/server/ratelimit"
 )
 
 // State is the step a flow waits for.
@@ -110,7 +109,7 @@ type Store interface {
 	// false when another account has it.
 	ClaimMailbox(ctx context.Context, address, accountID string) (bool, error)
 	GetAccount(ctx context.Context, id string) (account.Account, error)
-	SaveAccount(ctx context.Context, a account.Account, previousEmail string) error
+	account.Patcher
 }
 
 // LinkNotice is the mail verifying an address with a link.
@@ -138,10 +137,11 @@ type Population struct {
 
 // Deps are the service's collaborators.
 type Deps struct {
-	Store      Store
-	Hasher     *account.Hasher
-	PerAccount *ratelimit.Throttle
-	PerIP      *ratelimit.Throttle
+	Store  Store
+	Hasher *account.Hasher
+	// Guard throttles guesses of provisional passwords with the same
+	// throttle per account as every other place a password is typed.
+	Guard      *account.Guard
 	Notifier   Notifier
 	Audit      audit.Recorder
 	Population func(key string) Population
@@ -172,9 +172,6 @@ const (
 	// WrongPair: identifier and provisional password do not match; the
 	// person is not told which part was wrong.
 	WrongPair
-	// AlreadyActive: the account was activated before (told only to
-	// someone who gave its current password).
-	AlreadyActive
 	// Throttled: too many wrong pairs; wait.
 	Throttled
 )
@@ -188,18 +185,21 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 			account.PadTo(ctx, start, s.FailureFloor)
 		}
 	}()
-	key := "activation:" + s.keyed("throttle", account.NormaliseIdentifier(identifier))
-	guards := []ratelimit.Keyed{{T: s.PerAccount, Key: key}, {T: s.PerIP, Key: "activation-ip:" + ip}}
-	if w, err := ratelimit.CheckAll(ctx, guards...); err != nil {
-		return Flow{}, "", 0, 0, err
-	} else if w > 0 {
-		s.audit(ctx, "activation.start", "", ip, "throttled")
-		return Flow{}, "", Throttled, w, nil
-	}
 	acc, err := s.Store.GetAccount(ctx, account.NormaliseIdentifier(identifier))
 	found := err == nil
 	if err != nil && !errors.Is(err, account.ErrNotFound) {
 		return Flow{}, "", 0, 0, err
+	}
+	var candidates []account.Account
+	if found {
+		candidates = []account.Account{acc}
+	}
+	tickets, w, err := s.Guard.Attempt(ctx, identifier, candidates, ip)
+	if err != nil {
+		return Flow{}, "", 0, 0, err
+	} else if w > 0 {
+		s.audit(ctx, "activation.start", "", ip, "throttled")
+		return Flow{}, "", Throttled, w, nil
 	}
 	ok := false
 	if found {
@@ -210,20 +210,27 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 	} else {
 		s.Hasher.Burn(password) // the same work for unknown identifiers
 	}
+	if ok && acc.Status == account.StatusActive {
+		// An activated account's password is never confirmed here: « déjà
+		// activé » would tell whoever typed it that it is right. It counts
+		// as a failure, so that the throttle tells nothing either; the
+		// refusal's words send people to sign-in.
+		ok = false
+	}
 	if !ok {
-		w, err := ratelimit.FailAll(ctx, guards...)
+		w, err := tickets.Fail(ctx)
 		if err != nil {
 			return Flow{}, "", 0, 0, err
 		}
-		s.audit(ctx, "activation.start", idIf(found, acc.ID), ip, "wrong_pair")
+		outcome := "wrong_pair"
+		if found && acc.Status == account.StatusActive {
+			outcome = "already_active"
+		}
+		s.audit(ctx, "activation.start", idIf(found, acc.ID), ip, outcome)
 		return Flow{}, "", WrongPair, w, nil
 	}
-	if err := s.PerAccount.Succeed(ctx, key); err != nil {
+	if err := s.Guard.Succeed(ctx, tickets, acc); err != nil {
 		return Flow{}, "", 0, 0, err
-	}
-	if acc.Status == account.StatusActive {
-		s.audit(ctx, "activation.start", acc.ID, ip, "already_active")
-		return Flow{}, "", AlreadyActive, 0, nil
 	}
 
 	token := keys.RandomHex(32)
@@ -442,28 +449,39 @@ func (s *Service) SetPassword(ctx context.Context, f Flow, password, confirm str
 	if err := s.save(ctx, &f); err != nil {
 		return nil, Summary{}, err
 	}
-	hash, err := s.Hasher.Hash(policy.Normalize(password))
+	hash, err := s.Hasher.Hash(password)
 	if err != nil {
 		return nil, Summary{}, err
 	}
 	now := s.Now()
-	previous := acc.Email
-	acc.Email = f.RescueEmail
-	acc.PasswordHash, acc.PasswordSetBy, acc.PasswordChangedAt = hash, account.SetByUser, now
-	acc.Status, acc.ActivatedAt, acc.UpdatedAt = account.StatusActive, now, now
-	acc.CharterVersion, acc.CharterAt = f.CharterVersion, f.CharterAt
-	acc.Directory, acc.DirectoryAt = f.Directory, f.DirectoryAt
-	acc.RedirectTo, acc.RedirectCopy = f.RedirectTo, f.RedirectCopy
+	// Only what activation decides is written: a profile or import write
+	// landing meanwhile keeps its own fields.
+	p := account.Patch{
+		Email: account.Set(f.RescueEmail), EmailSetBy: account.Set(account.SetByUser),
+		PasswordHash: account.Set(hash), PasswordSetBy: account.Set(account.SetByUser),
+		PasswordChangedAt: account.Set(now), Status: account.Set(account.StatusActive), ActivatedAt: account.Set(now),
+		CharterVersion: account.Set(f.CharterVersion), CharterAt: account.Set(f.CharterAt),
+		Directory: account.Set(f.Directory), DirectoryAt: account.Set(f.DirectoryAt),
+		RedirectTo: account.Set(f.RedirectTo), RedirectCopy: account.Set(f.RedirectCopy),
+		PendingEmail: account.Set(""), PendingEmailID: account.Set(""),
+	}
 	if pop.MailboxDomain != "" && acc.Mailbox == "" {
 		addr, err := s.mailbox(ctx, acc, pop)
 		if err != nil {
 			return nil, Summary{}, err
 		}
+		p.Mailbox = account.Set(addr)
 		acc.Mailbox = addr
 	}
-	if err := s.Store.SaveAccount(ctx, acc, previous); err != nil {
+	if err := s.Store.PatchAccount(ctx, acc.ID, p, now); err != nil {
 		return nil, Summary{}, err
 	}
+	acc.Email, acc.EmailSetBy = f.RescueEmail, account.SetByUser
+	acc.PasswordHash, acc.PasswordSetBy, acc.PasswordChangedAt = hash, account.SetByUser, now
+	acc.Status, acc.ActivatedAt, acc.UpdatedAt = account.StatusActive, now, now
+	acc.CharterVersion, acc.CharterAt = f.CharterVersion, f.CharterAt
+	acc.Directory, acc.DirectoryAt = f.Directory, f.DirectoryAt
+	acc.RedirectTo, acc.RedirectCopy = f.RedirectTo, f.RedirectCopy
 	s.audit(ctx, "activation.done", acc.ID, f.IP, "ok")
 	if err := s.Store.DeleteActivation(ctx, f.ID); err != nil {
 		s.Log.Warn("activation: delete finished flow; it expires tonight", "err", err)

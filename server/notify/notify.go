@@ -168,6 +168,23 @@ func (n *Notifier) ConfirmEmail(ctx context.Context, lang, to string, acc accoun
 	return n.send(ctx, to, "email_confirm", acc.ID, n.ConfirmEmailProps(lang, acc, link, validFor))
 }
 
+// EmailChangeRequestedProps words the notice to the current address that a
+// change was asked, with the link that cancels it.
+func (n *Notifier) EmailChangeRequestedProps(lang string, acc account.Account, newAddress, cancelLink string, validFor time.Duration) views.MailProps {
+	p, t := n.base(lang, "mail.change_requested.subject")
+	hours := int(math.Round(validFor.Hours()))
+	p.Why = t.T("mail.change_requested.why", "School", n.school, "Identifier", acc.Identifier, "Email", newAddress)
+	p.ButtonURL, p.ButtonLabel = cancelLink, t.T("mail.change_requested.button")
+	p.Validity = t.T("mail.change_requested.validity", "Hours", hours, "Count", hours)
+	p.Ignore = t.T("mail.change_requested.ignore")
+	return p
+}
+
+// EmailChangeRequested queues the notice to the current address.
+func (n *Notifier) EmailChangeRequested(ctx context.Context, lang, to string, acc account.Account, newAddress, cancelLink string, validFor time.Duration) error {
+	return n.send(ctx, to, "email_change_requested", acc.ID, n.EmailChangeRequestedProps(lang, acc, newAddress, cancelLink, validFor))
+}
+
 // EmailChangedProps words the notice to the old address.
 func (n *Notifier) EmailChangedProps(lang string, acc account.Account, newAddress string) views.MailProps {
 	p, t := n.base(lang, "mail.moved.subject")

@@ -9,9 +9,17 @@ import (
 // ThrottleStore keeps the state of throttled keys.
 type ThrottleStore interface {
 	Store
-	// ThrottleState returns the key's generation (raised by each success)
-	// and the time before which attempts are refused.
-	ThrottleState(ctx context.Context, key string) (gen int, blockedUntil time.Time, err error)
+	// Claim records key and reports whether this call was the first to do
+	// so, atomically across every instance sharing the store.
+	Claim(ctx context.Context, key string, expires time.Time) (bool, error)
+	// ThrottleState returns the key's generation (raised by each Reset),
+	// the time before which attempts are refused, and how many of the
+	// generation's attempts were refunded by a success.
+	ThrottleState(ctx context.Context, key string) (gen int, blockedUntil time.Time, refunds int, err error)
+	// Refund adds one to the key's refunds. It may lose a concurrent
+	// increment (the embedded server's $inc is a read and a write): that
+	// only errs on the strict side.
+	Refund(ctx context.Context, key string, expires time.Time) error
 	// Block pushes the key's deadline to until, never back.
 	Block(ctx context.Context, key string, until, expires time.Time) error
 	// Reset starts a new generation and lifts the block.
@@ -22,6 +30,11 @@ type ThrottleStore interface {
 // doubles the wait before the next attempt (Base, 2×Base, …, up to Max).
 // It never locks for good, so nobody can lock a parent out of their
 // account by typing wrong passwords on purpose; a success starts afresh.
+//
+// An attempt is reserved (counted) before the password is checked, with
+// the one primitive that is atomic on every MongoDB-compatible server, the
+// unique insert: checking the block first and counting the failure after
+// the check let 100 guesses sent at once all be evaluated.
 type Throttle struct {
 	store ThrottleStore
 	Free  int
@@ -38,41 +51,113 @@ func NewThrottle(store ThrottleStore, free int, base, max time.Duration, now fun
 // memory is how long failures are remembered without a new one.
 const memory = 24 * time.Hour
 
-// Check returns how long to wait before an attempt may be made (0: now).
-func (t *Throttle) Check(ctx context.Context, key string) (time.Duration, error) {
-	_, until, err := t.store.ThrottleState(ctx, key)
-	if err != nil {
-		return 0, fmt.Errorf("ratelimit: throttle: %w", err)
-	}
-	if d := until.Sub(t.now()); d > 0 {
-		return d, nil
-	}
-	return 0, nil
+// Ticket is a reserved attempt: the caller checks the password, then
+// reports a failure with Fail or a success with Succeed.
+type Ticket struct {
+	key   string
+	gen   int
+	rank  int  // the attempt's rank among this generation's attempts
+	gated bool // admitted past the free attempts, one at a time
 }
 
-// Fail counts a failure and returns the wait it imposes (0: none yet).
-func (t *Throttle) Fail(ctx context.Context, key string) (time.Duration, error) {
-	gen, _, err := t.store.ThrottleState(ctx, key)
+// Attempt reserves an attempt on key. A positive wait means the attempt is
+// refused and the password must not be checked.
+//
+// The first Free attempts of a generation are admitted at once, whatever
+// their number in flight: each claims its own rank. Past them, an attempt is
+// admitted only after the last failure's wait has passed, and then only one:
+// it claims the gate named after that deadline, so concurrent attempts
+// cannot all slip through when a block ends.
+func (t *Throttle) Attempt(ctx context.Context, key string) (Ticket, time.Duration, error) {
+	gen, until, refunds, err := t.store.ThrottleState(ctx, key)
 	if err != nil {
-		return 0, fmt.Errorf("ratelimit: throttle: %w", err)
+		return Ticket{}, 0, fmt.Errorf("ratelimit: throttle: %w", err)
 	}
 	now := t.now()
+	if d := until.Sub(now); d > 0 {
+		return Ticket{}, d, nil
+	}
 	n, err := t.store.Hit(ctx, fmt.Sprintf("thr|%s|%d", key, gen), now.Add(memory))
 	if err != nil {
-		return 0, fmt.Errorf("ratelimit: throttle: %w", err)
+		return Ticket{}, 0, fmt.Errorf("ratelimit: throttle: %w", err)
 	}
+	// Attempts that succeeded were refunded: they are not failures.
+	n -= refunds
+	tk := Ticket{key: key, gen: gen, rank: n}
 	if n <= t.Free {
+		return tk, 0, nil
+	}
+	if until.IsZero() {
+		// The free attempts are still being checked: none has failed yet.
+		return Ticket{}, t.Base, nil
+	}
+	// One gate per deadline; a new gate every Max after it, so that an
+	// attempt that died while holding the gate does not lock the key.
+	bucket := int64(now.Sub(until) / t.Max)
+	ok, err := t.store.Claim(ctx, fmt.Sprintf("thrgate|%s|%d|%d|%d", key, gen, until.UnixNano(), bucket), now.Add(memory))
+	if err != nil {
+		return Ticket{}, 0, fmt.Errorf("ratelimit: throttle: %w", err)
+	}
+	if !ok {
+		return Ticket{}, t.Base, nil
+	}
+	tk.gated = true
+	return tk, 0, nil
+}
+
+// Fail records that a reserved attempt failed and returns the wait it
+// imposes on the next one (0: none yet).
+func (t *Throttle) Fail(ctx context.Context, tk Ticket) (time.Duration, error) {
+	if tk.key == "" {
 		return 0, nil
 	}
-	wait := t.Base
-	for i := t.Free + 1; i < n && wait < t.Max; i++ {
-		wait *= 2
+	now := t.now()
+	var wait time.Duration
+	switch {
+	case tk.gated:
+		// Strikes past the free attempts double the wait; counted with a
+		// unique rank, so two instances agree.
+		k, err := t.store.Hit(ctx, fmt.Sprintf("thrstrike|%s|%d", tk.key, tk.gen), now.Add(memory))
+		if err != nil {
+			return 0, fmt.Errorf("ratelimit: throttle: %w", err)
+		}
+		wait = t.Base
+		for i := 1; i < k && wait < t.Max; i++ {
+			wait *= 2
+		}
+		wait = min(wait, t.Max)
+	case tk.rank < t.Free:
+		return 0, nil
 	}
-	wait = min(wait, t.Max)
-	if err := t.store.Block(ctx, key, now.Add(wait), now.Add(memory)); err != nil {
+	// The last free failure sets a deadline of now: it opens the gate for
+	// the next attempt, which is admitted alone.
+	if err := t.store.Block(ctx, tk.key, now.Add(wait), now.Add(memory)); err != nil {
 		return 0, fmt.Errorf("ratelimit: throttle: %w", err)
 	}
 	return wait, nil
+}
+
+// Refund takes back a reserved attempt that succeeded, so that it does not
+// count as a failure. A source shared by many people (a school's network)
+// is refunded rather than reset: one good password must not wipe the
+// failures of the others.
+func (t *Throttle) Refund(ctx context.Context, tk Ticket) error {
+	if tk.key == "" {
+		return nil
+	}
+	now := t.now()
+	if tk.gated {
+		// The gate this attempt used stays used: a new deadline of now
+		// opens the next one, without a wait.
+		if err := t.store.Block(ctx, tk.key, now, now.Add(memory)); err != nil {
+			return fmt.Errorf("ratelimit: throttle: %w", err)
+		}
+		return nil
+	}
+	if err := t.store.Refund(ctx, tk.key, now.Add(memory)); err != nil {
+		return fmt.Errorf("ratelimit: throttle: %w", err)
+	}
+	return nil
 }
 
 // Succeed forgets the key's failures.
@@ -84,30 +169,56 @@ func (t *Throttle) Succeed(ctx context.Context, key string) error {
 }
 
 // Keyed is a throttle with the key it counts, for checks that hold several
-// throttles at once (per identifier and per client address).
+// throttles at once (per account and per client address).
 type Keyed struct {
 	T   *Throttle
 	Key string
 }
 
-// CheckAll returns the longest wait any of the throttles imposes.
-func CheckAll(ctx context.Context, ks ...Keyed) (time.Duration, error) {
-	var longest time.Duration
-	for _, k := range ks {
-		w, err := k.T.Check(ctx, k.Key)
-		if err != nil {
-			return 0, err
-		}
-		longest = max(longest, w)
-	}
-	return longest, nil
+// Tickets are the attempts reserved by AttemptAll.
+type Tickets []struct {
+	T      *Throttle
+	Ticket Ticket
 }
 
-// FailAll counts a failure on every throttle and returns the longest wait.
-func FailAll(ctx context.Context, ks ...Keyed) (time.Duration, error) {
+// AttemptAll reserves an attempt on every throttle and returns the longest
+// wait any of them imposes (0: the password may be checked).
+func AttemptAll(ctx context.Context, ks ...Keyed) (Tickets, time.Duration, error) {
+	var out Tickets
 	var longest time.Duration
 	for _, k := range ks {
-		w, err := k.T.Fail(ctx, k.Key)
+		tk, w, err := k.T.Attempt(ctx, k.Key)
+		if err != nil {
+			return nil, 0, err
+		}
+		longest = max(longest, w)
+		out = append(out, struct {
+			T      *Throttle
+			Ticket Ticket
+		}{k.T, tk})
+	}
+	if longest > 0 {
+		return nil, longest, nil
+	}
+	return out, 0, nil
+}
+
+// Refund takes back every reserved attempt: the password was right.
+func (ts Tickets) Refund(ctx context.Context) error {
+	for _, t := range ts {
+		if err := t.T.Refund(ctx, t.Ticket); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Fail counts a failure on every reserved attempt and returns the longest
+// wait.
+func (ts Tickets) Fail(ctx context.Context) (time.Duration, error) {
+	var longest time.Duration
+	for _, t := range ts {
+		w, err := t.T.Fail(ctx, t.Ticket)
 		if err != nil {
 			return 0, err
 		}

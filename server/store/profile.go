@@ -26,13 +26,19 @@ type emailChangeDoc struct {
 	AccountID string    `bson:"accountId"`
 	Email     string    `bson:"email"`
 	Lang      string    `bson:"lang"`
+	Cancels   string    `bson:"cancels,omitempty"`
+	CreatedAt time.Time `bson:"createdAt"`
 	ExpiresAt time.Time `bson:"expiresAt"`
+}
+
+func (d emailChangeDoc) change() account.EmailChange {
+	return account.EmailChange{ID: d.ID, AccountID: d.AccountID, Email: d.Email, Lang: d.Lang, Cancels: d.Cancels, CreatedAt: utc(d.CreatedAt), ExpiresAt: utc(d.ExpiresAt)}
 }
 
 // CreateEmailChange stores a pending address, keyed by the hash of its
 // link's token.
 func (s *Store) CreateEmailChange(ctx context.Context, c account.EmailChange) error {
-	_, err := s.wdb.Collection(colEmailChanges).InsertOne(ctx, emailChangeDoc{ID: c.ID, AccountID: c.AccountID, Email: c.Email, Lang: c.Lang, ExpiresAt: c.ExpiresAt})
+	_, err := s.wdb.Collection(colEmailChanges).InsertOne(ctx, emailChangeDoc{ID: c.ID, AccountID: c.AccountID, Email: c.Email, Lang: c.Lang, Cancels: c.Cancels, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("store: create e-mail change: %w", err)
 	}
@@ -60,7 +66,7 @@ func (s *Store) TakeEmailChange(ctx context.Context, id string) (account.EmailCh
 	if _, err := s.wdb.Collection(colEmailChanges).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return account.EmailChange{}, fmt.Errorf("store: e-mail change: %w", err)
 	}
-	return account.EmailChange{ID: d.ID, AccountID: d.AccountID, Email: d.Email, Lang: d.Lang, ExpiresAt: utc(d.ExpiresAt)}, nil
+	return d.change(), nil
 }
 
 // PeekEmailChange tells whether a link is live, without using it (the GET
@@ -74,7 +80,7 @@ func (s *Store) PeekEmailChange(ctx context.Context, id string) (account.EmailCh
 	if err != nil {
 		return account.EmailChange{}, fmt.Errorf("store: e-mail change: %w", err)
 	}
-	return account.EmailChange{ID: d.ID, AccountID: d.AccountID, Email: d.Email, Lang: d.Lang, ExpiresAt: utc(d.ExpiresAt)}, nil
+	return d.change(), nil
 }
 
 // SweepEmailChanges deletes expired links.

@@ -91,20 +91,42 @@ func throttleIndexes() []index {
 }
 
 // ThrottleState reads a throttled key.
-func (s *Store) ThrottleState(ctx context.Context, key string) (int, time.Time, error) {
+func (s *Store) ThrottleState(ctx context.Context, key string) (int, time.Time, int, error) {
 	var d struct {
 		Gen          int       `bson:"gen"`
 		BlockedUntil time.Time `bson:"blockedUntil"`
+		Refunds      int       `bson:"refunds"`
 		ExpiresAt    time.Time `bson:"expiresAt"`
 	}
 	err := s.db.Collection(colThrottle).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, time.Time{}, nil
+		return 0, time.Time{}, 0, nil
 	}
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("store: throttle: %w", err)
+		return 0, time.Time{}, 0, fmt.Errorf("store: throttle: %w", err)
 	}
-	return d.Gen, utc(d.BlockedUntil), nil
+	return d.Gen, utc(d.BlockedUntil), d.Refunds, nil
+}
+
+// Refund counts an attempt of the key's generation that succeeded.
+func (s *Store) Refund(ctx context.Context, key string, expires time.Time) error {
+	err := upsertRetry(func() error {
+		_, err := s.wdb.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+			bson.D{
+				{Key: "$inc", Value: bson.D{{Key: "refunds", Value: 1}}},
+				{Key: "$set", Value: bson.D{{Key: "expiresAt", Value: expires}}},
+			}, options.UpdateOne().SetUpsert(true))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: refund throttle: %w", err)
+	}
+	return nil
+}
+
+// Claim records key and reports whether this call was the first to do so.
+func (s *Store) Claim(ctx context.Context, key string, expires time.Time) (bool, error) {
+	return s.claim(ctx, key, expires)
 }
 
 // Block raises a key's deadline ($max never lowers it).
@@ -129,7 +151,7 @@ func (s *Store) Reset(ctx context.Context, key string, expires time.Time) error 
 		_, err := s.wdb.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
 			bson.D{
 				{Key: "$inc", Value: bson.D{{Key: "gen", Value: 1}}},
-				{Key: "$set", Value: bson.D{{Key: "blockedUntil", Value: time.Time{}}, {Key: "expiresAt", Value: expires}}},
+				{Key: "$set", Value: bson.D{{Key: "blockedUntil", Value: time.Time{}}, {Key: "refunds", Value: 0}, {Key: "expiresAt", Value: expires}}},
 			}, options.UpdateOne().SetUpsert(true))
 		return err
 	})

@@ -70,6 +70,7 @@ func (s *Server) accountPage(c *fiber.Ctx) error {
 
 type profileForm struct {
 	Email      string `form:"email" validate:"max=1024"`
+	Current    string `form:"current" validate:"max=4096"`
 	Phone      string `form:"phone" validate:"max=1024"`
 	Newsletter string `form:"newsletter" validate:"omitempty,eq=yes"`
 }
@@ -85,16 +86,22 @@ func (s *Server) updateAccount(c *fiber.Ctx) error {
 		return fiber.ErrBadRequest
 	}
 	t := s.t(c)
-	res, probs, err := s.profile.Update(c.UserContext(), acc, account.Changes{Email: f.Email, Phone: f.Phone, Newsletter: f.Newsletter == "yes"}, t.Lang(), c.IP())
+	res, probs, err := s.profile.Update(c.UserContext(), acc, account.Changes{Email: f.Email, Phone: f.Phone, Newsletter: f.Newsletter == "yes", Current: f.Current}, t.Lang(), c.IP())
 	if err != nil {
 		return err
 	}
 	if len(probs) > 0 {
-		// Nothing is stored; what was typed stays in the fields.
+		// Nothing is stored; what was typed stays in the fields (but the
+		// password, which is never sent back).
 		p := s.accountProps(c, acc)
 		p.FormEmail, p.FormPhone, p.FormNewsletter = f.Email, f.Phone, f.Newsletter == "yes"
 		p.Errors = translate(t, probs)
-		return render(c, fiber.StatusUnprocessableEntity, views.Account(p))
+		status := fiber.StatusUnprocessableEntity
+		if res.RetryAfter > 0 {
+			p.Errors["current"] = waitMessage(t, res.RetryAfter.Seconds())
+			status = fiber.StatusTooManyRequests
+		}
+		return render(c, status, views.Account(p))
 	}
 	acc, err = s.accounts.GetAccount(c.UserContext(), acc.ID)
 	if err != nil {
@@ -151,31 +158,24 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 		return fiber.ErrBadRequest
 	}
 	t := s.t(c)
-	// Guessing the current password is throttled like sign-in.
-	key := s.auth.ThrottleKey(acc.Identifier)
-	if wait, err := s.throttle.Check(c.UserContext(), key); err != nil {
-		return err
-	} else if wait > 0 {
-		p := s.accountProps(c, acc)
-		p.PasswordErrors = map[string]string{"current": waitMessage(t, wait.Seconds())}
-		return render(c, fiber.StatusTooManyRequests, views.Account(p))
-	}
-	probs, rules, err := s.profile.ChangePassword(c.UserContext(), acc, f.Current, f.Password, f.Confirm, sess.ID, t.Lang(), c.IP())
+	// Guessing the current password is throttled like sign-in, by the
+	// domain (account.Profile.ChangePassword).
+	res, err := s.profile.ChangePassword(c.UserContext(), acc, f.Current, f.Password, f.Confirm, sess.ID, t.Lang(), c.IP())
 	if err != nil {
 		return err
 	}
-	if len(probs) > 0 {
-		if probs["current"] != "" {
-			if _, err := s.throttle.Fail(c.UserContext(), key); err != nil {
-				return err
-			}
-		}
+	if len(res.Problems) > 0 {
 		p := s.accountProps(c, acc)
-		p.PasswordErrors = translate(t, probs)
-		if rules != nil {
-			p.Checklist = checklist(t, rules, f.Password, f.Confirm)
+		p.PasswordErrors = translate(t, res.Problems)
+		status := fiber.StatusUnprocessableEntity
+		if res.RetryAfter > 0 {
+			p.PasswordErrors["current"] = waitMessage(t, res.RetryAfter.Seconds())
+			status = fiber.StatusTooManyRequests
 		}
-		return render(c, fiber.StatusUnprocessableEntity, views.Account(p))
+		if res.Rules != nil {
+			p.Checklist = checklist(t, res.Rules, f.Password, f.Confirm)
+		}
+		return render(c, status, views.Account(p))
 	}
 	p := s.accountProps(c, acc)
 	p.PasswordDone = t.T("profile.password_done")
@@ -211,6 +211,37 @@ func (s *Server) confirmEmail(c *fiber.Ctx) error {
 		return err
 	}
 	p.Done, p.Message = true, t.T("profile.confirm_done", "Email", acc.Email)
+	return render(c, fiber.StatusOK, views.ConfirmEmail(p))
+}
+
+// cancelEmailPage is the link mailed to the current address when a change
+// is asked: it shows a button and changes nothing (mail scanners prefetch).
+func (s *Server) cancelEmailPage(c *fiber.Ctx) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	t := s.t(c)
+	token := c.Query("token")
+	p := views.ConfirmEmailProps{Base: s.page(c, t.T("profile.cancel_title")), Token: token, Cancel: true}
+	if ch, err := s.emailChanges.PeekEmailChange(c.UserContext(), keys.HashToken(token)); err == nil && ch.Cancels != "" {
+		p.Valid, p.Email = true, ch.Email
+	} else if err != nil && !errors.Is(err, account.ErrEmailChangeNotFound) {
+		return err
+	}
+	return render(c, fiber.StatusOK, views.ConfirmEmail(p))
+}
+
+// cancelEmail voids the pending change.
+func (s *Server) cancelEmail(c *fiber.Ctx) error {
+	c.Set("Referrer-Policy", "no-referrer")
+	t := s.t(c)
+	p := views.ConfirmEmailProps{Base: s.page(c, t.T("profile.cancel_title")), Cancel: true}
+	_, err := s.profile.CancelEmail(c.UserContext(), c.FormValue("token"), c.IP())
+	if errors.Is(err, account.ErrEmailChangeNotFound) {
+		return render(c, fiber.StatusOK, views.ConfirmEmail(p))
+	}
+	if err != nil {
+		return err
+	}
+	p.Done, p.Message = true, t.T("profile.cancel_done")
 	return render(c, fiber.StatusOK, views.ConfirmEmail(p))
 }
 
@@ -254,8 +285,7 @@ func (s *Server) acceptCharter(c *fiber.Ctx) error {
 		p.CharterTitle, p.CharterText, p.CharterURL = s.charterText(t.Lang())
 		return render(c, fiber.StatusUnprocessableEntity, views.CharterPage(p))
 	}
-	acc.CharterVersion, acc.CharterAt, acc.UpdatedAt = s.school.Charter.Version, s.now(), s.now()
-	if err := s.profileStore.SaveAccount(c.UserContext(), acc, acc.Email); err != nil {
+	if err := s.profile.AcceptCharter(c.UserContext(), acc, s.school.Charter.Version, c.IP()); err != nil {
 		return err
 	}
 	return c.Redirect("/account", fiber.StatusSeeOther)

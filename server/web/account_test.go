@@ -286,7 +286,20 @@ func TestProfileEmailChange(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	a.signIn("P003", annePassword)
-	form := url.Values{csrfField: {a.csrfToken("/account")}, "email": {"leo.nouveau@example.org"}, "phone": {""}}
+	// Without the current password, or with a wrong one, nothing changes
+	// and no mail leaves.
+	for _, current := range []string{"", "pas le bon"} {
+		form := url.Values{csrfField: {a.csrfToken("/account")}, "email": {"leo.nouveau@example.org"}, "phone": {""}, "current": {current}}
+		resp := a.postForm("/account", form)
+		d := doc(t, resp)
+		if resp.StatusCode != http.StatusUnprocessableEntity || d.Find("#pf-email-current-error").Text() == "" {
+			t.Fatalf("current %q: status %d, error %q", current, resp.StatusCode, d.Find("#pf-email-current-error").Text())
+		}
+		if acc := account1(t, a, "p003"); acc.PendingEmail != "" {
+			t.Fatalf("current %q: pending address stored: %q", current, acc.PendingEmail)
+		}
+	}
+	form := url.Values{csrfField: {a.csrfToken("/account")}, "email": {"leo.nouveau@example.org"}, "phone": {""}, "current": {annePassword}}
 	d := doc(t, a.postForm("/account", form))
 	if !strings.Contains(d.Find(`[data-testid="pending"]`).Text(), "leo.nouveau@example.org") {
 		t.Fatalf("pending note = %q", d.Find(`[data-testid="saved"]`).Text())
@@ -321,8 +334,9 @@ func TestProfileEmailChange(t *testing.T) {
 		t.Error("the new address does not find the account")
 	}
 	// The old address is told.
-	old := a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second)
-	if !strings.Contains(old.Text, "leo.nouveau@example.org") {
+	// (The first mail there said a change was asked, with a cancel link.)
+	old := a.smtp.Wait("leo.martin@example.fr", 2, 5*time.Second)
+	if !strings.Contains(old.Text, "leo.nouveau@example.org") || !strings.Contains(old.Text, "est désormais") {
 		t.Errorf("notice to the old address:\n%s", old.Text)
 	}
 	// The link works once.

@@ -226,8 +226,6 @@ func (s *Server) activationStart(c *fiber.Ctx) error {
 			return err
 		}
 		return render(c, fiber.StatusOK, views.Activation(next))
-	case activation.AlreadyActive:
-		return render(c, fiber.StatusOK, views.Activation(s.activationProps(c, 0, nil, nil)))
 	case activation.Throttled:
 		p.Errors = map[string]string{"form": waitMessage(t, wait.Seconds())}
 		return render(c, fiber.StatusTooManyRequests, views.Activation(p))

@@ -139,11 +139,17 @@ func TestActivationPermanentStaff(t *testing.T) {
 	if resp := a.browser().signIn("S200", "Une phrase de passe solide"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("new password: status %d", resp.StatusCode)
 	}
-	// A second activation is refused, and says so.
+	// A second activation is refused with the words of a wrong pair, which
+	// send people to sign-in: saying « déjà activé » would confirm the
+	// password to whoever typed it (security issue, point 8).
 	b := a.browser()
 	_, d = b.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"Une phrase de passe solide"}})
-	if stepNum(d) != "0" || !strings.Contains(d.Text(), "déjà activé") {
-		t.Errorf("second activation: step %s", stepNum(d))
+	_, wrong := b.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"Pas le bon mot de passe"}})
+	if stepNum(d) != "1" || !strings.Contains(d.Text(), "ne correspondent pas") || !strings.Contains(d.Text(), "déjà activé, connectez-vous") {
+		t.Errorf("second activation: step %s: %s", stepNum(d), d.Find(".alert").Text())
+	}
+	if d.Find(".alert").Text() != wrong.Find(".alert").Text() {
+		t.Errorf("an activated account's right password is told apart from a wrong one: %q vs %q", d.Find(".alert").Text(), wrong.Find(".alert").Text())
 	}
 }
 

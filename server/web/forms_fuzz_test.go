@@ -69,6 +69,8 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
 	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock)
 	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, clock)
+	guard := account.NewGuard(perKey, perIP, []byte("signin-key-signin-key-signin-key"))
+	auth := account.NewAuthenticator(st, hasher, guard, st, clock, st.UpdatePasswordHash)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter, Notifier: notifier, Hasher: hasher,
 		Key: []byte("recovery-key-recovery-key-recove"), Policy: sc.PolicyOf, Log: log, Now: clock,
@@ -82,15 +84,15 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 		Log: log, Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: st, StoreKind: "embedded",
 		Secret: secret, BaseURL: base, School: sc, Location: loc, Recovery: rec, Limiter: limiter,
 		Sessions: session.New(st, 30*time.Minute, 12*time.Hour, clock),
-		Auth:     account.NewAuthenticator(st, hasher, perKey, perIP, st, []byte("signin-key-signin-key-signin-key"), clock, st.UpdatePasswordHash),
+		Auth:     auth,
 		Activation: activation.New(activation.Deps{
 			Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
-			PerAccount: ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock), PerIP: perIP,
+			Guard:      guard,
 			Population: sc.ActivationPopulation, Charter: func() string { return sc.Charter.Version },
 			Key: []byte("activation-key-activation-key-ac"), BaseURL: base, Location: loc, Now: clock, Log: log,
 		}),
 		Throttle: perKey, Accounts: st, EmailChanges: st, ProfileStore: st,
-		Profile: account.NewProfile(st, hasher, st, notifier, sc.PolicyOf, st, base, clock),
+		Profile: account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, base, clock),
 	})
 	if err != nil {
 		tb.Fatal(err)

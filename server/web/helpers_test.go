@@ -52,10 +52,14 @@ type testApp struct {
 	st    *store.Store
 	smtp  *mailtest.Server
 	rec   *recovery.Service
+	prof  *account.Profile
 	jar   map[string]string
 	ip    string
 	skew  *atomic.Int64 // nanoseconds added to the clock of the flows
 }
+
+// profile is the personal page's domain service, for tests of its races.
+func (a *testApp) profile() *account.Profile { return a.prof }
 
 // advance moves the clock of flows, codes and limits forward.
 func (a *testApp) advance(d time.Duration) { a.skew.Add(int64(d)) }
@@ -95,6 +99,8 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 	hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
 	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock)
 	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, clock)
+	guard := account.NewGuard(perKey, perIP, []byte("signin-key-signin-key-signin-key"))
+	auth := account.NewAuthenticator(st, hasher, guard, st, clock, st.UpdatePasswordHash)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
 		Notifier: notifier,
@@ -114,14 +120,14 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 		School: sc, Location: paris(t), Recovery: rec, Limiter: limiter,
 		Activation: activation.New(activation.Deps{
 			Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
-			PerAccount: ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock), PerIP: perIP,
+			Guard:      guard,
 			Population: sc.ActivationPopulation, Charter: func() string { return sc.Charter.Version },
 			Key: []byte("activation-key-activation-key-ac"), BaseURL: base, Location: paris(t), Now: clock, Log: log,
 		}),
 		Sessions: session.New(st, 30*time.Minute, 12*time.Hour, clock),
-		Auth:     account.NewAuthenticator(st, hasher, perKey, perIP, st, []byte("signin-key-signin-key-signin-key"), clock, st.UpdatePasswordHash),
+		Auth:     auth,
 		Throttle: perKey, Accounts: st, EmailChanges: st, ProfileStore: st,
-		Profile: account.NewProfile(st, hasher, st, notifier, sc.PolicyOf, st, base, clock),
+		Profile: account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, base, clock),
 	}
 	for _, o := range opts {
 		o(&d)
@@ -130,7 +136,7 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testApp{t: t, app: app, store: sp, st: st, smtp: smtpSrv, rec: rec, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
+	return &testApp{t: t, app: app, store: sp, st: st, smtp: smtpSrv, rec: rec, prof: d.Profile, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
 }
 
 // do sends a request with the jar's cookies and keeps the ones set.

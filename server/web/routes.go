@@ -40,6 +40,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/account/charter", s.acceptCharter)
 	app.Get("/account/email/confirm", s.confirmEmailPage)
 	app.Post("/account/email/confirm", s.confirmEmail)
+	app.Get("/account/email/cancel", s.cancelEmailPage)
+	app.Post("/account/email/cancel", s.cancelEmail)
 	app.Get("/lang/:code", s.switchLanguage)
 	app.Get("/privacy", s.privacyPage)
 	app.Get("/help", s.helpPage)

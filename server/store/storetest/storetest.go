@@ -1,5 +1,5 @@
 // Package storetest starts a real MongoDB wire-protocol server for tests:
-// the embedded FerretDB, in memory, reached through the official driver.
+// the embedded FerretDB over SQLite files, reached through the official driver.
 package storetest
 
 import (
@@ -11,24 +11,17 @@ import (
 	"github.com/sesame-edu/sesame/server/store"
 )
 
-// New returns a connected store on a fresh database in a temporary directory, closed when
-// the test ends.
+// New returns a connected store on a fresh database in a temporary
+// directory, opened the way production opens it (store.OpenEmbedded: a
+// Unix socket and the one-connection writer), closed when the test ends.
 func New(tb testing.TB) *store.Store {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := store.StartEmbedded(tb.TempDir(), false, log)
+	s, err := store.OpenEmbedded(context.Background(), tb.TempDir(), "sesame_test", log)
 	if err != nil {
-		tb.Fatalf("start embedded store: %v", err)
+		tb.Fatalf("open embedded store: %v", err)
 	}
-	s, err := store.Connect(context.Background(), e.URI(), "sesame_test", log)
-	if err != nil {
-		e.Stop()
-		tb.Fatalf("connect: %v", err)
-	}
-	tb.Cleanup(func() {
-		_ = s.Close(context.Background())
-		e.Stop()
-	})
+	tb.Cleanup(func() { _ = s.Close(context.Background()) })
 	if err := s.EnsureIndexes(context.Background()); err != nil {
 		tb.Fatalf("indexes: %v", err)
 	}
