@@ -217,23 +217,24 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	// Sign-in: after 5 failures on one identifier (50 from one address:
 	// a school's NAT hides many parents) each failure doubles the wait,
 	// from 30 s up to 15 min; never a lock for good.
-	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
+	perAccountSource := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
+	perAccount := ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, time.Now)
 	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, time.Now)
 	sessions := session.New(st, cfg.SessionIdle, cfg.SessionMax, time.Now)
 	// Refused sign-ins all take 250 ms: more than a parent's address shared
 	// by several children costs in hashes, so timing tells nothing.
 	const refusalFloor = 250 * time.Millisecond
-	guard := account.NewGuard(perKey, perIP, keys.Derive(key, "signin"))
+	guard := account.NewGuard(perAccountSource, perAccount, perIP, keys.Derive(key, "signin"))
 	auth := account.NewAuthenticator(st, hasher, guard, st, time.Now, st.UpdatePasswordHash).
 		WithFailureFloor(refusalFloor)
-	profile := account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, cfg.BaseURL, time.Now)
+	profile := account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, cfg.BaseURL, time.Now).WithMailBudget(limiter)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
-		Notifier: notifier,
-		Hasher:   hasher,
-		Key:      keys.Derive(key, "recovery"),
-		Policy:   sc.PolicyOf,
-		Log:      log, Now: time.Now,
+		Notifier: notifier, Throttles: guard,
+		Hasher: hasher,
+		Key:    keys.Derive(key, "recovery"),
+		Policy: sc.PolicyOf,
+		Log:    log, Now: time.Now,
 		SinglePopulation: !sc.NeedsChooser(),
 	}, recovery.Config{
 		CodeTTL: time.Duration(sc.Recovery.CodeMinutes) * time.Minute, FlowTTL: time.Hour,
@@ -245,7 +246,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
 		// Provisional passwords are short and printed on paper: the same
 		// throttle per account and per address as every password.
-		Guard:      guard,
+		Guard: guard, Limiter: limiter,
 		Population: sc.ActivationPopulation,
 		Charter:    func() string { return sc.Charter.Version },
 		Key:        keys.Derive(key, "activation"),
@@ -257,7 +258,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		Log: log, Catalog: cat, Dist: distFS(), Store: st, StoreKind: kind,
 		Secret: key, BaseURL: cfg.BaseURL, TrustedProxies: cfg.TrustedProxies,
 		School: sc, Location: cfg.Location, Recovery: rec, Activation: act, Limiter: limiter,
-		Sessions: sessions, Auth: auth, Throttle: perKey, Profile: profile, Accounts: st, EmailChanges: st, ProfileStore: st,
+		Sessions: sessions, Auth: auth, Profile: profile, Accounts: st, EmailChanges: st, ProfileStore: st,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
 			return s.Waiting, s.OldestAge, err

@@ -174,9 +174,9 @@ func (r ImportRow) check(pw, prov string, knownPopulation func(string) bool) str
 	case r.Email != "" && !validEmail(r.Email):
 		return fmt.Sprintf("email %q is not a valid address", r.Email)
 	case !validName(r.FirstName):
-		return "first_name is empty, longer than 100 characters, or holds control characters"
+		return "first_name is empty, longer than 100 characters, or holds control or invisible formatting characters (such as U+202E)"
 	case !validName(r.LastName):
-		return "last_name is empty, longer than 100 characters, or holds control characters"
+		return "last_name is empty, longer than 100 characters, or holds control or invisible formatting characters (such as U+202E)"
 	case r.Population == "":
 		return "population is empty"
 	case !knownPopulation(r.Population):
@@ -214,7 +214,10 @@ func validName(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) {
+		// Format characters (Cf) include the bidirectional overrides
+		// (U+202E) that would show « Durand » as something else on every
+		// page and letter, and invisible ones that defeat search.
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return false
 		}
 	}

@@ -22,3 +22,28 @@ func TestParseCSVQuoteAtLastLine(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCSVRefusesInvisibleFormatting: a bidirectional override
+// (U+202E) or a zero-width character in a name would show it reversed or
+// hide it from search on every page and letter (security issue, point 15).
+func TestParseCSVRefusesInvisibleFormatting(t *testing.T) {
+	for name, first := range map[string]string{
+		"right-to-left override": "Ann\u202Eeruod",
+		"left-to-right isolate":  "\u2066Anne",
+		"zero-width space":       "An\u200Bne",
+		"byte order mark":        "\uFEFFAnne",
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := "identifier,email,first_name,last_name,population,password\nA1,,\"" + first + "\",Durand,parents,x\n"
+			rows, bad, err := ParseCSV(strings.NewReader(in), known)
+			if err != nil || len(rows) != 0 || len(bad) != 1 || !strings.Contains(bad[0].Reason, "first_name") {
+				t.Errorf("rows %v, bad %+v, err %v; want line 2 refused for its first_name", rows, bad, err)
+			}
+		})
+	}
+	// Accents, apostrophes, hyphens and spaces are names.
+	in := "identifier,email,first_name,last_name,population,password\nA1,,Marie-Hélène,D'Aubigné Ñúñez,parents,x\n"
+	if rows, bad, err := ParseCSV(strings.NewReader(in), known); err != nil || len(rows) != 1 || len(bad) != 0 {
+		t.Errorf("an ordinary French name refused: %+v %v", bad, err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/ratelimit"
 )
 
 // EmailChange is an address waiting for its confirmation link, or, when
@@ -75,7 +76,19 @@ type Profile struct {
 	audit    audit.Recorder
 	baseURL  *url.URL
 	now      func() time.Time
+	budget   *ratelimit.Limiter
 }
+
+// WithMailBudget counts the confirmation links sent for an account, with
+// those of activation: at most ConfirmMailsPerHour an hour.
+func (pr *Profile) WithMailBudget(l *ratelimit.Limiter) *Profile {
+	pr.budget = l
+	return pr
+}
+
+// ConfirmMailsPerHour is how many confirmation links one account may be
+// sent in an hour (activation.ConfirmMailsPerHour counts the same key).
+const ConfirmMailsPerHour = 5
 
 // NewProfile returns a Profile.
 func NewProfile(store ProfileStore, hasher *Hasher, check PasswordChecker, sessions SessionRevoker, notify ProfileNotifier,
@@ -170,6 +183,16 @@ func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip 
 		res.Changed = append(res.Changed, "newsletter")
 	}
 	var confirmLink, cancelLink string
+	if newEmail && pr.budget != nil {
+		d, err := pr.budget.Allow(ctx, "confirm-mail:"+acc.ID, ConfirmMailsPerHour, time.Hour)
+		if err != nil {
+			return res, nil, err
+		}
+		if !d.Allowed {
+			pr.record(ctx, "profile.update", acc.ID, ip, "mail_budget_spent")
+			return UpdateResult{RetryAfter: d.RetryAfter}, Problems{"email": "profile.err_mail_budget"}, nil
+		}
+	}
 	if newEmail {
 		token, cancel := keys.RandomHex(32), keys.RandomHex(32)
 		ch := EmailChange{ID: keys.HashToken(token), AccountID: acc.ID, Email: c.Email, Lang: lang, CreatedAt: now, ExpiresAt: now.Add(EmailLinkTTL)}

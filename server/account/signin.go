@@ -39,20 +39,25 @@ type SignInResult struct {
 	RetryAfter time.Duration
 }
 
-// Guard throttles password guesses: one throttle per account, whatever
-// the place its password is typed (sign-in, activation, the personal page),
-// and one per client address. Each attempt is reserved before the password
-// is checked (see ratelimit.Throttle.Attempt).
+// Guard throttles password guesses, whatever the place the password is
+// typed (sign-in, activation, the personal page), with three throttles:
+// per account and source (the client's address), per account from every
+// source, and per source. The first grows before the second, so that a
+// stranger guessing from one place is slowed long before the owner, typing
+// from elsewhere, is; the second bounds guesses spread over many sources.
+// Each attempt is reserved before the password is checked (see
+// ratelimit.Throttle.Attempt).
 type Guard struct {
-	perAccount *ratelimit.Throttle
-	perIP      *ratelimit.Throttle
-	key        []byte
+	perAccountSource *ratelimit.Throttle
+	perAccount       *ratelimit.Throttle
+	perSource        *ratelimit.Throttle
+	key              []byte
 }
 
 // NewGuard returns a Guard. key keys the hash of what was typed when it
 // names no account, so that typed text is never stored.
-func NewGuard(perAccount, perIP *ratelimit.Throttle, key []byte) *Guard {
-	return &Guard{perAccount: perAccount, perIP: perIP, key: key}
+func NewGuard(perAccountSource, perAccount, perSource *ratelimit.Throttle, key []byte) *Guard {
+	return &Guard{perAccountSource: perAccountSource, perAccount: perAccount, perSource: perSource, key: key}
 }
 
 // accountKey is the throttle key of an account.
@@ -75,28 +80,40 @@ func (g *Guard) typedKey(input string) string {
 // what was typed names; none for unknown text) from ip. A positive wait
 // means the password must not be checked.
 func (g *Guard) Attempt(ctx context.Context, typed string, candidates []Account, ip string) (ratelimit.Tickets, time.Duration, error) {
-	guards := []ratelimit.Keyed{{T: g.perIP, Key: "pw-ip:" + ip}}
-	if len(candidates) == 0 {
-		guards = append(guards, ratelimit.Keyed{T: g.perAccount, Key: g.typedKey(typed)})
+	keys := []string{g.typedKey(typed)}
+	if len(candidates) > 0 {
+		keys = keys[:0]
+		for _, c := range candidates {
+			keys = append(keys, accountKey(c.ID))
+		}
 	}
-	for _, c := range candidates {
-		guards = append(guards, ratelimit.Keyed{T: g.perAccount, Key: accountKey(c.ID)})
+	var guards []ratelimit.Keyed
+	for _, k := range keys {
+		guards = append(guards, ratelimit.Keyed{T: g.perAccountSource, Key: k + "|" + ip})
 	}
+	for _, k := range keys {
+		guards = append(guards, ratelimit.Keyed{T: g.perAccount, Key: k})
+	}
+	guards = append(guards, ratelimit.Keyed{T: g.perSource, Key: "pw-ip:" + ip})
 	return ratelimit.AttemptAll(ctx, guards...)
 }
 
 // Succeed ends a reserved guess that found acc's password: the attempts
 // are refunded and the account's failures forgotten.
-func (g *Guard) Succeed(ctx context.Context, ts ratelimit.Tickets, acc Account) error {
+func (g *Guard) Succeed(ctx context.Context, ts ratelimit.Tickets, acc Account, ip string) error {
 	if err := ts.Refund(ctx); err != nil {
 		return err
 	}
-	return g.perAccount.Succeed(ctx, accountKey(acc.ID))
+	return g.Clear(ctx, acc.ID, ip)
 }
 
-// Clear forgets an account's failures: after its password was reset, the
-// person who proved they own it must not wait for a stranger's guesses.
-func (g *Guard) Clear(ctx context.Context, accountID string) error {
+// Clear forgets an account's failures, and those from ip: after its
+// password was reset, the person who proved they own it must not wait for
+// a stranger's guesses. Another source's own throttle stays.
+func (g *Guard) Clear(ctx context.Context, accountID, ip string) error {
+	if err := g.perAccountSource.Succeed(ctx, accountKey(accountID)+"|"+ip); err != nil {
+		return err
+	}
 	return g.perAccount.Succeed(ctx, accountKey(accountID))
 }
 
@@ -213,7 +230,7 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 	}
 
 	acc := matches[0]
-	if err := a.guard.Succeed(ctx, tickets, acc); err != nil {
+	if err := a.guard.Succeed(ctx, tickets, acc, ip); err != nil {
 		return SignInResult{}, err
 	}
 	if acc.Status == StatusPending {
@@ -245,7 +262,7 @@ func (a *Authenticator) CheckPassword(ctx context.Context, acc Account, password
 		w, err := tickets.Fail(ctx)
 		return false, w, err
 	}
-	return true, 0, a.guard.Succeed(ctx, tickets, acc)
+	return true, 0, a.guard.Succeed(ctx, tickets, acc, ip)
 }
 
 func (a *Authenticator) record(ctx context.Context, action, id, ip, outcome string) {

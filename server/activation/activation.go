@@ -32,6 +32,7 @@ import (
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/ratelimit"
 )
 
 // State is the step a flow waits for.
@@ -96,6 +97,9 @@ var (
 	ErrNotFound = errors.New("activation: no flow")
 	ErrConflict = errors.New("activation: flow changed concurrently")
 	ErrState    = errors.New("activation: wrong step")
+	// ErrMailBudget means the account was sent its confirmation links for
+	// the hour: nobody may use Sésame to mail any address without end.
+	ErrMailBudget = errors.New("activation: confirmation mails spent for the hour")
 )
 
 // Store keeps flows, and the accounts they complete.
@@ -141,7 +145,9 @@ type Deps struct {
 	Hasher *account.Hasher
 	// Guard throttles guesses of provisional passwords with the same
 	// throttle per account as every other place a password is typed.
-	Guard      *account.Guard
+	Guard *account.Guard
+	// Limiter counts confirmation mails per account (see spendMail).
+	Limiter    *ratelimit.Limiter
 	Notifier   Notifier
 	Audit      audit.Recorder
 	Population func(key string) Population
@@ -229,7 +235,7 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 		s.audit(ctx, "activation.start", idIf(found, acc.ID), ip, outcome)
 		return Flow{}, "", WrongPair, w, nil
 	}
-	if err := s.Guard.Succeed(ctx, tickets, acc); err != nil {
+	if err := s.Guard.Succeed(ctx, tickets, acc, ip); err != nil {
 		return Flow{}, "", 0, 0, err
 	}
 
@@ -297,6 +303,9 @@ func (s *Service) SetRescue(ctx context.Context, f Flow, email string) error {
 		return err
 	}
 	token := keys.RandomHex(32)
+	if err := s.spendMail(ctx, acc.ID); err != nil {
+		return err
+	}
 	f.RescueEmail, f.RescueToken, f.State = strings.TrimSpace(email), keys.HashToken(token), StateRescueSent
 	f.LinkDeadline = s.endOfDay(s.Now())
 	if err := s.save(ctx, &f); err != nil {
@@ -407,6 +416,11 @@ func (s *Service) SetRedirect(ctx context.Context, f Flow, redirect bool, to str
 		f.State = StatePassword
 		return "", f, s.save(ctx, &f)
 	}
+	if err := s.spendMail(ctx, acc.ID); errors.Is(err, ErrMailBudget) {
+		return "activation.err_mail_budget", f, nil
+	} else if err != nil {
+		return "", f, err
+	}
 	token := keys.RandomHex(32)
 	f.RedirectToken, f.State, f.LinkDeadline = keys.HashToken(token), StateRedirSent, s.endOfDay(s.Now())
 	if err := s.save(ctx, &f); err != nil {
@@ -414,6 +428,27 @@ func (s *Service) SetRedirect(ctx context.Context, f Flow, redirect bool, to str
 	}
 	return "", f, s.Notifier.VerifyAddress(ctx, LinkNotice{Lang: f.Lang, To: to, Account: acc,
 		Link: s.link(f.ID, token), Deadline: f.LinkDeadline, Purpose: "redirect"})
+}
+
+// ConfirmMailsPerHour is how many confirmation links one account may be
+// sent in an hour, from activation and the personal page together.
+const ConfirmMailsPerHour = 5
+
+// spendMail counts a confirmation mail against the account's budget,
+// before the mail is queued.
+func (s *Service) spendMail(ctx context.Context, accountID string) error {
+	if s.Limiter == nil {
+		return nil
+	}
+	d, err := s.Limiter.Allow(ctx, "confirm-mail:"+accountID, ConfirmMailsPerHour, time.Hour)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		s.audit(ctx, "activation.mail", accountID, "", "budget_spent")
+		return ErrMailBudget
+	}
+	return nil
 }
 
 // Summary is what the last page shows.

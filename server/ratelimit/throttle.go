@@ -181,24 +181,29 @@ type Tickets []struct {
 	Ticket Ticket
 }
 
-// AttemptAll reserves an attempt on every throttle and returns the longest
-// wait any of them imposes (0: the password may be checked).
+// AttemptAll reserves an attempt on every throttle, in order, and returns
+// the wait of the first that refuses (0: the password may be checked).
+// Throttles that admitted the attempt before one refused it are refunded,
+// and later ones are not tried: a refused attempt counts nowhere, so a
+// burst from one source does not use up the budget that other sources
+// share. List the narrowest throttle first.
 func AttemptAll(ctx context.Context, ks ...Keyed) (Tickets, time.Duration, error) {
 	var out Tickets
-	var longest time.Duration
 	for _, k := range ks {
 		tk, w, err := k.T.Attempt(ctx, k.Key)
 		if err != nil {
 			return nil, 0, err
 		}
-		longest = max(longest, w)
+		if w > 0 {
+			if err := out.Refund(ctx); err != nil {
+				return nil, 0, err
+			}
+			return nil, w, nil
+		}
 		out = append(out, struct {
 			T      *Throttle
 			Ticket Ticket
 		}{k.T, tk})
-	}
-	if longest > 0 {
-		return nil, longest, nil
 	}
 	return out, 0, nil
 }

@@ -117,6 +117,9 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		if err != nil {
 			return err
 		}
+		if accs, err = s.withinBudget(ctx, f, accs); err != nil {
+			return err
+		}
 		// The mail is queued before the flow goes: a crash in between
 		// runs this again, and the keyed queueing sends it once.
 		if len(accs) > 0 {
@@ -147,6 +150,15 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		// moment ago and is queueing its mail.
 		return nil
 	}
+	if accs, err = s.withinBudget(ctx, f, accs); err != nil {
+		return err
+	}
+	if len(accs) == 0 {
+		// Every account named has had its mails for the hour: the flow
+		// waits at step 2 like one for an unknown identifier.
+		f.Pending = false
+		return s.save(ctx, &f)
+	}
 	// Three writes, in an order that loses nothing: the code's hash is
 	// saved while the flow stays pending; the mail is queued under a key
 	// naming that version; only then is the flow no longer pending. A crash
@@ -172,6 +184,27 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 	}
 	s.audit(ctx, "recovery.code_sent", accs[0].ID, f.IP, "ok", f.ID)
 	return nil
+}
+
+// withinBudget keeps the accounts that may still be mailed this hour. The
+// budget is per account, whatever was typed to reach it (identifier or
+// address, password or identifier reminder): the limit per typed text
+// alone let one account receive twice its share. Each hit is counted
+// before the mail is queued, atomically across instances.
+func (s *Service) withinBudget(ctx context.Context, f Flow, accs []account.Account) ([]account.Account, error) {
+	var keep []account.Account
+	for _, a := range accs {
+		d, err := s.Limiter.Allow(ctx, "recovery-account:"+a.ID, s.cfg.CodesPerHour, time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		if d.Allowed {
+			keep = append(keep, a)
+		} else {
+			s.audit(ctx, "recovery.mail", a.ID, f.IP, "account_budget_spent", f.ID)
+		}
+	}
+	return keep, nil
 }
 
 // lookup finds the active accounts a request names, inside its population.

@@ -97,6 +97,10 @@ var (
 	ErrNotFound = errors.New("recovery: no such flow")
 	// ErrConflict means the flow changed since it was read.
 	ErrConflict = errors.New("recovery: flow changed concurrently")
+	// ErrFinished means another submit of the same request (a double
+	// click, the other device) has just set the password: an expected
+	// outcome of a race, worded for the person, never a failure.
+	ErrFinished = errors.New("recovery: request already finished")
 	// ErrState means the step does not match the flow's state.
 	ErrState = errors.New("recovery: wrong step")
 )

@@ -35,6 +35,11 @@ type Deps struct {
 	Hasher   *account.Hasher
 	Limiter  *ratelimit.Limiter
 	Audit    audit.Recorder
+	// Throttles forgets an account's password failures once its owner has
+	// reset it (account.Guard implements it); nil in tests without one.
+	Throttles interface {
+		Clear(ctx context.Context, accountID, ip string) error
+	}
 	// Key is derived from SESAME_SECRET for code and request hashes.
 	Key []byte
 	// Policy returns a population's password policy.
@@ -168,7 +173,11 @@ func (s *Service) Resend(ctx context.Context, f Flow) (time.Duration, error) {
 	f.Pending = true
 	f.CodeHash = "" // the previous code stops working now
 	f.CodeSentAt, f.CodeExpiresAt, f.Attempts = now, now.Add(s.cfg.CodeTTL), 0
-	if err := s.save(ctx, &f); err != nil {
+	if err := s.save(ctx, &f); errors.Is(err, ErrConflict) {
+		// Another « Renvoyer » (a double tap, the other device) or the
+		// dispatcher wrote first: a new code is on its way either way.
+		return s.cfg.ResendCooldown, nil
+	} else if err != nil {
 		return 0, err
 	}
 	s.audit(ctx, "recovery.resend", "", f.IP, "accepted", f.ID)
@@ -337,7 +346,9 @@ func (s *Service) Reset(ctx context.Context, f Flow, chosen, password, confirm s
 	// The versioned write to "done" makes the verified flow single-use:
 	// a second submit, here or on another instance, fails.
 	f.State = StateDone
-	if err := s.save(ctx, &f); err != nil {
+	if err := s.save(ctx, &f); errors.Is(err, ErrConflict) {
+		return nil, acc, ErrFinished
+	} else if err != nil {
 		return nil, acc, err
 	}
 	hash, err := s.Hasher.Hash(policy.Normalize(password))
@@ -350,6 +361,13 @@ func (s *Service) Reset(ctx context.Context, f Flow, chosen, password, confirm s
 	}
 	if err := s.Sessions.RevokeAll(ctx, acc.ID); err != nil {
 		return nil, acc, fmt.Errorf("recovery: revoke sessions: %w", err)
+	}
+	// The owner proved who they are: a stranger's wrong guesses no longer
+	// keep them out (the stranger's own source stays throttled).
+	if s.Throttles != nil {
+		if err := s.Throttles.Clear(ctx, acc.ID, f.IP); err != nil {
+			return nil, acc, fmt.Errorf("recovery: clear throttle: %w", err)
+		}
 	}
 	if acc.Email != "" {
 		if err := s.Notifier.PasswordChanged(ctx, ChangedNotice{Lang: f.Lang, To: acc.Email, Account: acc, At: now}); err != nil {

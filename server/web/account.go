@@ -98,7 +98,9 @@ func (s *Server) updateAccount(c *fiber.Ctx) error {
 		p.Errors = translate(t, probs)
 		status := fiber.StatusUnprocessableEntity
 		if res.RetryAfter > 0 {
-			p.Errors["current"] = waitMessage(t, res.RetryAfter.Seconds())
+			if probs["current"] != "" {
+				p.Errors["current"] = waitMessage(t, res.RetryAfter.Seconds())
+			}
 			status = fiber.StatusTooManyRequests
 		}
 		return render(c, status, views.Account(p))

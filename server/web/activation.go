@@ -40,7 +40,7 @@ func (s *Server) parseActivation(c *fiber.Ctx) (activationForm, error) {
 
 // currentActivation returns this browser's flow, if any.
 func (s *Server) currentActivation(c *fiber.Ctx) (activation.Flow, bool, error) {
-	id, token, ok := strings.Cut(c.Cookies(activationCookie), ".")
+	id, token, ok := strings.Cut(c.Cookies(s.cookieName(activationCookie)), ".")
 	if !ok || len(id) > 64 || len(token) > 128 {
 		return activation.Flow{}, false, nil
 	}
@@ -219,7 +219,7 @@ func (s *Server) activationStart(c *fiber.Ctx) error {
 	}
 	switch res {
 	case activation.Started:
-		c.Cookie(&fiber.Cookie{Name: activationCookie, Value: f.ID + "." + token, Path: "/", Expires: f.ExpiresAt,
+		c.Cookie(&fiber.Cookie{Name: s.cookieName(activationCookie), Value: f.ID + "." + token, Path: "/", Expires: f.ExpiresAt,
 			HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
 		next, err := s.fillStep(c, f)
 		if err != nil {
@@ -239,7 +239,9 @@ func (s *Server) activationRescue(c *fiber.Ctx, f activation.Flow, form activati
 	if !account.ValidEmail(form.Email) {
 		return f, map[string]string{"email": s.t(c).T("activation.err_email")}, nil
 	}
-	if err := s.activation.SetRescue(c.UserContext(), f, form.Email); err != nil {
+	if err := s.activation.SetRescue(c.UserContext(), f, form.Email); errors.Is(err, activation.ErrMailBudget) {
+		return f, map[string]string{"email": s.t(c).T("activation.err_mail_budget")}, nil
+	} else if err != nil {
 		return f, nil, err
 	}
 	return s.reload(c, f)
@@ -293,14 +295,14 @@ func (*finished) Error() string { return "activation finished" }
 
 // reload reads the flow again after a write done by the service.
 func (s *Server) reload(c *fiber.Ctx, f activation.Flow) (activation.Flow, map[string]string, error) {
-	next, err := s.activation.Load(c.UserContext(), f.ID, strings.SplitN(c.Cookies(activationCookie), ".", 2)[1])
+	next, err := s.activation.Load(c.UserContext(), f.ID, strings.SplitN(c.Cookies(s.cookieName(activationCookie)), ".", 2)[1])
 	return next, nil, err
 }
 
 // summary renders step 7.
 func (s *Server) summary(c *fiber.Ctx, acc account.Account) error {
 	t := s.t(c)
-	s.clearCookie(c, activationCookie)
+	s.clearCookie(c, s.cookieName(activationCookie))
 	p := s.activationProps(c, 7, &acc, nil)
 	yesNo := func(b bool) string {
 		if b {
@@ -373,6 +375,6 @@ func (s *Server) activationRestart(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	s.clearCookie(c, activationCookie)
+	s.clearCookie(c, s.cookieName(activationCookie))
 	return c.Redirect("/activation", fiber.StatusSeeOther)
 }

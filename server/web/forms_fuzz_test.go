@@ -69,7 +69,7 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
 	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock)
 	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, clock)
-	guard := account.NewGuard(perKey, perIP, []byte("signin-key-signin-key-signin-key"))
+	guard := account.NewGuard(perKey, ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, clock), perIP, []byte("signin-key-signin-key-signin-key"))
 	auth := account.NewAuthenticator(st, hasher, guard, st, clock, st.UpdatePasswordHash)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter, Notifier: notifier, Hasher: hasher,
@@ -91,7 +91,7 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 			Population: sc.ActivationPopulation, Charter: func() string { return sc.Charter.Version },
 			Key: []byte("activation-key-activation-key-ac"), BaseURL: base, Location: loc, Now: clock, Log: log,
 		}),
-		Throttle: perKey, Accounts: st, EmailChanges: st, ProfileStore: st,
+		Accounts: st, EmailChanges: st, ProfileStore: st,
 		Profile: account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, base, clock),
 	})
 	if err != nil {

@@ -58,6 +58,15 @@ type testApp struct {
 	skew  *atomic.Int64 // nanoseconds added to the clock of the flows
 }
 
+// setIP makes the request come from the browser's address. Fiber's Test
+// gives every request the address 0.0.0.0, so the tests' server trusts it
+// as a proxy and the address travels in X-Forwarded-For.
+func (a *testApp) setIP(req *http.Request) {
+	if a.ip != "" && req.Header.Get("X-Forwarded-For") == "" {
+		req.Header.Set("X-Forwarded-For", a.ip)
+	}
+}
+
 // profile is the personal page's domain service, for tests of its races.
 func (a *testApp) profile() *account.Profile { return a.prof }
 
@@ -99,13 +108,13 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 	hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
 	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock)
 	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, clock)
-	guard := account.NewGuard(perKey, perIP, []byte("signin-key-signin-key-signin-key"))
+	guard := account.NewGuard(perKey, ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, clock), perIP, []byte("signin-key-signin-key-signin-key"))
 	auth := account.NewAuthenticator(st, hasher, guard, st, clock, st.UpdatePasswordHash)
 	rec := recovery.New(recovery.Deps{
 		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
-		Notifier: notifier,
-		Hasher:   hasher,
-		Key:      []byte("recovery-key-recovery-key-recove"), Policy: sc.PolicyOf, Log: log, Now: clock,
+		Notifier: notifier, Throttles: guard,
+		Hasher: hasher,
+		Key:    []byte("recovery-key-recovery-key-recove"), Policy: sc.PolicyOf, Log: log, Now: clock,
 		SinglePopulation: !sc.NeedsChooser(),
 	}, recovery.Config{CodeTTL: 15 * time.Minute, FlowTTL: time.Hour, MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: 5, BaseURL: base})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,17 +126,18 @@ func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: sp, StoreKind: "embedded",
 		Secret: []byte("test-secret-test-secret-test-secret"), BaseURL: base,
-		School: sc, Location: paris(t), Recovery: rec, Limiter: limiter,
+		TrustedProxies: []string{"0.0.0.0"},
+		School:         sc, Location: paris(t), Recovery: rec, Limiter: limiter,
 		Activation: activation.New(activation.Deps{
 			Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
-			Guard:      guard,
+			Guard: guard, Limiter: limiter,
 			Population: sc.ActivationPopulation, Charter: func() string { return sc.Charter.Version },
 			Key: []byte("activation-key-activation-key-ac"), BaseURL: base, Location: paris(t), Now: clock, Log: log,
 		}),
 		Sessions: session.New(st, 30*time.Minute, 12*time.Hour, clock),
 		Auth:     auth,
-		Throttle: perKey, Accounts: st, EmailChanges: st, ProfileStore: st,
-		Profile: account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, base, clock),
+		Accounts: st, EmailChanges: st, ProfileStore: st,
+		Profile: account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, base, clock).WithMailBudget(limiter),
 	}
 	for _, o := range opts {
 		o(&d)
@@ -145,9 +155,7 @@ func (a *testApp) do(req *http.Request) *http.Response {
 	for k, v := range a.jar {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
-	if a.ip != "" && req.RemoteAddr == "192.0.2.1:1234" {
-		req.RemoteAddr = a.ip + ":1234"
-	}
+	a.setIP(req)
 	resp, err := a.app.Test(req, -1)
 	if err != nil {
 		a.t.Fatal(err)

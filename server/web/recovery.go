@@ -52,16 +52,16 @@ func (s *Server) parseRecovery(c *fiber.Ctx) (recoveryForm, error) {
 // setRecoveryCookie binds the flow to this browser for the flow's life.
 func (s *Server) setRecoveryCookie(c *fiber.Ctx, f recovery.Flow, token string) {
 	c.Cookie(&fiber.Cookie{
-		Name: recoveryCookie, Value: f.ID + "." + token, Path: "/",
+		Name: s.cookieName(recoveryCookie), Value: f.ID + "." + token, Path: "/",
 		Expires: f.ExpiresAt, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode,
 	})
 }
 
-func (s *Server) clearRecoveryCookie(c *fiber.Ctx) { s.clearCookie(c, recoveryCookie) }
+func (s *Server) clearRecoveryCookie(c *fiber.Ctx) { s.clearCookie(c, s.cookieName(recoveryCookie)) }
 
 // currentFlow returns the browser's live flow, if any.
 func (s *Server) currentFlow(c *fiber.Ctx) (recovery.Flow, bool, error) {
-	id, token, ok := strings.Cut(c.Cookies(recoveryCookie), ".")
+	id, token, ok := strings.Cut(c.Cookies(s.cookieName(recoveryCookie)), ".")
 	if !ok || len(id) > 64 || len(token) > 128 {
 		return recovery.Flow{}, false, nil
 	}
@@ -431,6 +431,10 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
 	problem, acc, err := s.recovery.Reset(c.UserContext(), f, form.Account, form.Password, form.Confirm)
+	if errors.Is(err, recovery.ErrFinished) {
+		s.clearRecoveryCookie(c)
+		return s.renderRecovery(c, fiber.StatusConflict, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_finished")))
+	}
 	if errors.Is(err, recovery.ErrNotFound) || errors.Is(err, recovery.ErrState) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))

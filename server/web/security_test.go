@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,7 +25,7 @@ func (a *testApp) burst(path, tokenPage string, forms []url.Values) []int {
 		f.Set(csrfField, b.csrfToken(tokenPage))
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(f.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.RemoteAddr = a.ip + ":1234"
+		a.setIP(req)
 		for k, v := range b.jar {
 			req.AddCookie(&http.Cookie{Name: k, Value: v})
 		}
@@ -334,4 +335,215 @@ func TestAccountWritesNeverUndoNewerOnes(t *testing.T) {
 			t.Error("a re-import replaced the person's password")
 		}
 	})
+}
+
+// burstSame sends every form at once from this one browser (its cookies,
+// its form token): a double tap, or two tabs.
+func (a *testApp) burstSame(path string, forms []url.Values) ([]int, []string) {
+	a.t.Helper()
+	token := a.csrfToken("/")
+	statuses, bodies := make([]int, len(forms)), make([]string, len(forms))
+	errs := make([]error, len(forms))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, f := range forms {
+		f.Set(csrfField, token)
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(f.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		a.setIP(req)
+		for k, v := range a.jar {
+			req.AddCookie(&http.Cookie{Name: k, Value: v})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := a.app.Test(req, -1)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			statuses[i], bodies[i] = resp.StatusCode, string(b)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			a.t.Fatal(err)
+		}
+	}
+	return statuses, bodies
+}
+
+// toStep3 walks P003's recovery to step 3 in this browser.
+func (a *testApp) toStep3(t *testing.T, nth int) {
+	t.Helper()
+	a.request("parents", "P003")
+	code := a.smtp.Wait("leo.martin@example.fr", nth, 5*time.Second).Code()
+	if _, html := a.step("/recovery/code", url.Values{"code": {code}}); !strings.Contains(html, `data-step="3"`) {
+		t.Fatalf("code refused: %s", html)
+	}
+}
+
+// Security issue, point 14: a lost race is an expected outcome with its own
+// words, never a 500.
+func TestLostRacesAreNotErrors(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	a.toStep3(t, 1)
+	var forms []url.Values
+	for range 10 {
+		forms = append(forms, url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
+	}
+	statuses, bodies := a.burstSame("/recovery/password", forms)
+	done := 0
+	for i, st := range statuses {
+		if st >= 500 {
+			t.Errorf("concurrent step 3: status %d", st)
+		}
+		if strings.Contains(bodies[i], "Votre mot de passe a été modifié") {
+			done++
+		} else if !strings.Contains(bodies[i], "vient d&#39;être modifié") && !strings.Contains(bodies[i], "expiré ou est déjà terminée") {
+			t.Errorf("a lost step 3 says: %.300s", bodies[i])
+		}
+	}
+	if done != 1 {
+		t.Errorf("%d of 10 concurrent step 3 submits set the password, want 1", done)
+	}
+
+	b := a.browser()
+	b.request("parents", "P001")
+	a.smtp.Wait(anneMail, 1, 5*time.Second)
+	b.advance(61 * time.Second)
+	forms = nil
+	for range 10 {
+		forms = append(forms, url.Values{})
+	}
+	statuses, _ = b.burstSame("/recovery/resend", forms)
+	for _, st := range statuses {
+		if st >= 500 {
+			t.Errorf("concurrent resend: status %d", st)
+		}
+	}
+}
+
+// Security issue, point 9: a stranger's guesses do not keep the owner out.
+func TestStrangerCannotKeepTheOwnerOut(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	stranger := a.browser()
+	stranger.ip = "198.51.100.9"
+	var forms []url.Values
+	for range 12 {
+		forms = append(forms, url.Values{"identifier": {"P003"}, "password": {"wrong-password"}})
+	}
+	stranger.burst("/login", "/", forms)
+	for range 3 {
+		stranger.signIn("P003", "wrong-password")
+	}
+	if resp := stranger.signIn("P003", annePassword); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the stranger's source is not throttled: %d", resp.StatusCode)
+	}
+	// The owner, from home, signs in at once.
+	if resp := a.browser().signIn("P003", annePassword); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the owner is kept out by a stranger's guesses: status %d", resp.StatusCode)
+	}
+}
+
+// Security issue, point 11: one budget of codes per account, whatever was
+// typed (identifier or address) and whichever mail (code or reminder).
+func TestRecoveryOneBudgetPerAccount(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	for i := range 5 {
+		a.browser().request("parents", "P003")
+		a.smtp.Wait("leo.martin@example.fr", i+1, 5*time.Second)
+	}
+	for range 3 {
+		a.browser().request("parents", "leo.martin@example.fr")
+	}
+	a.browser().step("/recovery/request", url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"leo.martin@example.fr"}, "consent": {"yes"}})
+	// Give the dispatcher time to (not) mail: it has mailed the five in
+	// well under this.
+	time.Sleep(time.Second)
+	if n := a.smtp.Count("leo.martin@example.fr"); n != 5 {
+		t.Errorf("%d mails to one account within the hour, want 5 (its budget)", n)
+	}
+}
+
+// Security issue, point 12: a password is the same password however its
+// accents were typed.
+func TestPasswordsAreNormalisedEverywhere(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	a.toStep3(t, 1)
+	decomposed := "Le the\u0301 de l'e\u0301te\u0301 2024"
+	composed := "Le thé de l'été 2024"
+	if _, html := a.step("/recovery/password", url.Values{"password": {decomposed}, "confirm": {decomposed}}); !strings.Contains(html, "Votre mot de passe a été modifié") {
+		t.Fatalf("reset: %s", html)
+	}
+	for _, pw := range []string{composed, decomposed} {
+		if resp := a.browser().signIn("P003", pw); resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("sign-in with %q: status %d", pw, resp.StatusCode)
+		}
+	}
+}
+
+// Security issue, point 10: confirmation links are not a way to mail any
+// address without end.
+func TestConfirmationMailsHaveABudget(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	a.signIn("P003", annePassword)
+	for i := range 7 {
+		to := "new" + itoa(i) + "@example.net"
+		resp := a.postForm("/account", url.Values{csrfField: {a.csrfToken("/account")}, "email": {to}, "phone": {""}, "current": {annePassword}})
+		d := doc(t, resp)
+		switch {
+		case i < 5 && resp.StatusCode != http.StatusOK:
+			t.Fatalf("change %d refused: %d", i, resp.StatusCode)
+		case i >= 5 && (resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(d.Find("#pf-email-error").Text(), "Trop de liens")):
+			t.Fatalf("change %d: status %d, error %q", i, resp.StatusCode, d.Find("#pf-email-error").Text())
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	sent := 0
+	for i := range 7 {
+		sent += a.smtp.Count("new" + itoa(i) + "@example.net")
+	}
+	if sent != 5 {
+		t.Errorf("%d confirmation links mailed, want 5", sent)
+	}
+}
+
+// Security issue, point 15: behind HTTPS, every cookie that holds a secret
+// carries the __Host- prefix (no sub-domain can plant or widen it).
+func TestCookiesBehindHTTPSAreHostPrefixed(t *testing.T) {
+	a := newTestApp(t, func(d *Deps) { d.BaseURL, _ = url.Parse("https://sesame.test") })
+	a.seed()
+	a.request("parents", "P003")
+	a.browser().act("/activation/start", url.Values{"identifier": {"S100"}, "password": {annePassword}})
+	a.signIn("P001", annePassword)
+	var names []string
+	for name := range a.jar {
+		names = append(names, name)
+	}
+	for _, want := range []string{"__Host-sesame_recovery", "__Host-sesame_session", "__Host-sesame_csrf"} {
+		if _, ok := a.jar[want]; !ok {
+			t.Errorf("no %s cookie; cookies: %v", want, names)
+		}
+	}
+	b := a.browser()
+	b.act("/activation/start", url.Values{"identifier": {"S100"}, "password": {annePassword}})
+	if _, ok := b.jar["__Host-sesame_activation"]; !ok {
+		t.Errorf("activation cookie not prefixed: %v", b.jar)
+	}
+	for name := range a.jar {
+		if !strings.HasPrefix(name, "__Host-") && name != "sesame_lang" {
+			t.Errorf("cookie %s has no __Host- prefix", name)
+		}
+	}
 }

@@ -9,14 +9,18 @@ import (
 	"github.com/sesame-edu/sesame/server/session"
 )
 
-// sessionCookie names the signed-in cookie; behind HTTPS the __Host-
-// prefix forbids a sub-domain from setting or widening it.
-func (s *Server) sessionCookie() string {
+// cookieName is the name of one of Sésame's cookies: behind HTTPS the
+// __Host- prefix forbids a sub-domain from setting or widening it (the
+// session, and the recovery and activation flows alike).
+func (s *Server) cookieName(base string) string {
 	if s.secure {
-		return "__Host-sesame_session"
+		return "__Host-" + base
 	}
-	return "sesame_session"
+	return base
 }
+
+// sessionCookie names the signed-in cookie.
+func (s *Server) sessionCookie() string { return s.cookieName("sesame_session") }
 
 // startSession signs an account in on this browser: a new token every
 // time, and the previous session of this browser, if any, ends.

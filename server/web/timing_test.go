@@ -304,7 +304,7 @@ func TestTimingSignIn(t *testing.T) {
 		st := d.Accounts.(*store.Store)
 		perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
 		perIP := ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now)
-		d.Auth = account.NewAuthenticator(st, hasher, account.NewGuard(perKey, perIP, []byte("signin-key-signin-key-signin-key")), st, time.Now, st.UpdatePasswordHash).
+		d.Auth = account.NewAuthenticator(st, hasher, account.NewGuard(perKey, ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now), perIP, []byte("signin-key-signin-key-signin-key")), st, time.Now, st.UpdatePasswordHash).
 			WithFailureFloor(timingFloor)
 	})
 	seedTiming(t, a, hasher, timingAccounts)
@@ -365,7 +365,7 @@ func TestTimingSignInSharedEmail(t *testing.T) {
 		st := d.Accounts.(*store.Store)
 		perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
 		perIP := ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now)
-		d.Auth = account.NewAuthenticator(st, hasher, account.NewGuard(perKey, perIP, []byte("signin-key-signin-key-signin-key")), st, time.Now, st.UpdatePasswordHash).
+		d.Auth = account.NewAuthenticator(st, hasher, account.NewGuard(perKey, ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now), perIP, []byte("signin-key-signin-key-signin-key")), st, time.Now, st.UpdatePasswordHash).
 			WithFailureFloor(timingFloor)
 	})
 	hash, _ := hasher.Hash(annePassword)
