@@ -203,7 +203,7 @@ func (b *browser) do(method, path string, form url.Values, htmx bool) (response,
 var (
 	csrfRE    = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 	assetRE   = regexp.MustCompile(`(?:href|src)="(/assets/[^"]+)"`)
-	stepRE    = regexp.MustCompile(`data-step="(\d)"`)
+	stepRE    = regexp.MustCompile(`data-step="([a-z-]+)"`)
 	accountRE = regexp.MustCompile(`name="account" value="([^"]+)"`)
 )
 

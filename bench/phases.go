@@ -225,7 +225,7 @@ func (f *flow) step1(rec *recorder) bool {
 	form.Set("consent", "yes")
 	_, ok := timed(rec, opStep1, func() (response, error) {
 		return f.b.do(http.MethodPost, "/recovery/request", form, true)
-	}, want(200, "2"))
+	}, want(200, "code"))
 	if ok {
 		f.sentAt = time.Now()
 		f.id = f.b.flowID()
@@ -243,7 +243,7 @@ func (f *flow) step2(rec *recorder) bool {
 	form.Set("code", f.code)
 	r, ok := timed(rec, opStep2, func() (response, error) {
 		return f.b.do(http.MethodPost, "/recovery/code", form, true)
-	}, want(200, "3"))
+	}, want(200, "password"))
 	if ok {
 		if m := accountRE.FindStringSubmatch(r.Body); m != nil {
 			f.account = m[1] // a shared address: the first child's account
@@ -262,7 +262,7 @@ func (f *flow) step3(rec *recorder, pw string) bool {
 	_, ok := timed(rec, opStep3, func() (response, error) {
 		return f.b.do(http.MethodPost, "/recovery/password", form, true)
 	}, func(r response) error {
-		if err := check(r, nil, 200, "4"); err != nil {
+		if err := check(r, nil, 200, "done"); err != nil {
 			return err
 		}
 		if !strings.Contains(r.Body, `data-testid="recovery-done"`) {
@@ -559,7 +559,7 @@ func runMixed(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 		}
 		if _, ok := timed(rec, opRecovery, func() (response, error) {
 			return f.b.do(http.MethodGet, "/recovery?population="+url.QueryEscape(f.pop), nil, true)
-		}, want(200, "1")); !ok || !pause() {
+		}, want(200, "request")); !ok || !pause() {
 			return
 		}
 		if !f.step1(rec) {

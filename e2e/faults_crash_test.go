@@ -44,7 +44,7 @@ func TestFaultKillDuringRecovery(t *testing.T) {
 	v2 := newVisitor(t, "fr")
 	v2.requestCode(srv.URL, faultID(2))
 	code2, flow2 := codeOf(t, waitMails(t, smtp, faultMail(2), 1, 10*time.Second)[0])
-	if p := v2.enterCode(srv.URL, "", code2); p.Step() != "3" {
+	if p := v2.enterCode(srv.URL, "", code2); p.Step() != "password" {
 		t.Fatalf("right code: want step 3, got %s", p)
 	}
 
@@ -61,37 +61,37 @@ func TestFaultKillDuringRecovery(t *testing.T) {
 
 	// P001 comes back: the login page reopens step 2, the earlier wrong
 	// code still counts, the mailed code still works.
-	if p := v1.get(srv.URL + "/"); p.Status != 200 || p.Step() != "2" {
+	if p := v1.get(srv.URL + "/"); p.Status != 200 || p.Step() != "code" {
 		t.Fatalf("after the restart, P001's browser: want step 2, got %s", p)
 	}
 	if p := v1.enterCode(srv.URL, "", wrongCode(code1, 1)); p.Status != 422 || !strings.Contains(p.Text(), "Il vous reste 3 essais") {
 		t.Fatalf("wrong code after the restart: want 422 « Il vous reste 3 essais » (the try before the crash counts), got %s", p)
 	}
-	if p := v1.enterCode(srv.URL, "", code1); p.Step() != "3" {
+	if p := v1.enterCode(srv.URL, "", code1); p.Step() != "password" {
 		t.Fatalf("mailed code after the restart: want step 3, got %s", p)
 	}
-	if p := v1.setPassword(srv.URL, faultPassword); p.Step() != "4" {
+	if p := v1.setPassword(srv.URL, faultPassword); p.Step() != "done" {
 		t.Fatalf("new password after the restart: want step 4, got %s", p)
 	}
 
 	// P002 continues at step 3; the code used before the crash is refused,
 	// typed or through the mailed link, in another browser.
-	if p := v2.get(srv.URL + "/"); p.Step() != "3" {
+	if p := v2.get(srv.URL + "/"); p.Step() != "password" {
 		t.Fatalf("after the restart, P002's browser: want step 3, got %s", p)
 	}
 	other := newVisitor(t, "fr")
 	other.csrfFrom(srv.URL)
-	if p := other.get(srv.URL + "/recovery/code?flow=" + flow2 + "&code=" + code2); p.Step() != "9" || !strings.Contains(p.Text(), "Recommencez depuis le début") {
+	if p := other.get(srv.URL + "/recovery/code?flow=" + flow2 + "&code=" + code2); p.Step() != "dead-end" || !strings.Contains(p.Text(), "Recommencez depuis le début") {
 		t.Errorf("the used code's mailed link after the restart: want the dead end, got %s", p)
 	}
-	if p := other.enterCode(srv.URL, flow2, code2); p.Step() == "3" || !strings.Contains(p.Text(), "Recommencez depuis le début") {
+	if p := other.enterCode(srv.URL, flow2, code2); p.Step() == "password" || !strings.Contains(p.Text(), "Recommencez depuis le début") {
 		t.Errorf("the used code typed in another browser after the restart: want the dead end, got %s", p)
 	}
-	if p := v2.setPassword(srv.URL, faultPassword); p.Step() != "4" {
+	if p := v2.setPassword(srv.URL, faultPassword); p.Step() != "done" {
 		t.Fatalf("P002's new password after the restart: want step 4, got %s", p)
 	}
 	// P001's code, used and its flow finished, is refused too.
-	if p := other.enterCode(srv.URL, flow1, code1); p.Step() == "3" {
+	if p := other.enterCode(srv.URL, flow1, code1); p.Step() == "password" {
 		t.Errorf("P001's used code was accepted again: %s", p)
 	}
 
@@ -99,10 +99,10 @@ func TestFaultKillDuringRecovery(t *testing.T) {
 	start := time.Now()
 	code3, _ := codeOf(t, waitMails(t, smtp, faultMail(3), 1, 20*time.Second)[0])
 	t.Logf("the mail queued before the kill arrived %s after the restart", time.Since(start).Round(time.Millisecond))
-	if p := v3.get(srv.URL + "/"); p.Step() != "2" {
+	if p := v3.get(srv.URL + "/"); p.Step() != "code" {
 		t.Fatalf("after the restart, P003's browser: want step 2, got %s", p)
 	}
-	if p := v3.enterCode(srv.URL, "", code3); p.Step() != "3" {
+	if p := v3.enterCode(srv.URL, "", code3); p.Step() != "password" {
 		t.Fatalf("P003's code mailed after the restart: want step 3, got %s", p)
 	}
 	waitOutboxEmpty(t, srv.URL, 10*time.Second)

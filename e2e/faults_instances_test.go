@@ -46,7 +46,7 @@ func TestFaultTwoInstances(t *testing.T) {
 				t.Fatal(err)
 			}
 			if i < 5 {
-				if p.Status != 200 || p.Step() != "2" {
+				if p.Status != 200 || p.Step() != "code" {
 					t.Fatalf("request %d of 5 for P001 (instance %d): want step 2, got %s", i+1, i%2+1, p)
 				}
 				sent[faultMail(1)]++
@@ -77,7 +77,7 @@ func TestFaultTwoInstances(t *testing.T) {
 			switch {
 			case errs[i] != nil:
 				t.Errorf("request %d: %v", i, errs[i])
-			case p.Status == 200 && p.Step() == "2":
+			case p.Status == 200 && p.Step() == "code":
 				ok++
 			case p.Status == 429:
 				limited++
@@ -109,10 +109,10 @@ func TestFaultTwoInstances(t *testing.T) {
 		for i, in := range insts {
 			w := newVisitor(t, "fr")
 			w.csrfFrom(in.URL)
-			if p := w.enterCode(in.URL, flow, code); p.Step() == "3" || !strings.Contains(p.Text(), "Recommencez") {
+			if p := w.enterCode(in.URL, flow, code); p.Step() == "password" || !strings.Contains(p.Text(), "Recommencez") {
 				t.Errorf("the right code after 5 wrong ones, on instance %d: want it refused, got %s", i+1, p)
 			}
-			if p := v.enterCode(in.URL, flow, code); p.Step() == "3" {
+			if p := v.enterCode(in.URL, flow, code); p.Step() == "password" {
 				t.Errorf("the right code after 5 wrong ones, in the same browser on instance %d, was accepted", i+1)
 			}
 		}
@@ -176,7 +176,7 @@ func TestFaultTwoInstances(t *testing.T) {
 			}
 		}
 		for i, in := range insts {
-			if p := w.enterCode(in.URL, flow, code); p.Step() == "3" {
+			if p := w.enterCode(in.URL, flow, code); p.Step() == "password" {
 				t.Errorf("the right code after at least 5 wrong ones, on instance %d, was accepted: %s", i+1, p)
 			}
 		}

@@ -101,13 +101,13 @@ func TestFaultStoreUnreachable(t *testing.T) {
 	waitReady(t, srv.URL, 200, 20*time.Second)
 	t.Logf("ready again %s after the database came back", time.Since(start).Round(time.Millisecond))
 
-	if p := v.get(srv.URL + "/"); p.Step() != "2" {
+	if p := v.get(srv.URL + "/"); p.Step() != "code" {
 		t.Fatalf("the flow started before the outage: want step 2, got %s", p)
 	}
-	if p := v.enterCode(srv.URL, "", code1); p.Step() != "3" {
+	if p := v.enterCode(srv.URL, "", code1); p.Step() != "password" {
 		t.Fatalf("the code mailed before the outage: want step 3, got %s", p)
 	}
-	if p := fr.post(srv.URL+"/recovery/request", requestForm(faultID(2))); p.Status != 200 || p.Step() != "2" {
+	if p := fr.post(srv.URL+"/recovery/request", requestForm(faultID(2))); p.Status != 200 || p.Step() != "code" {
 		t.Fatalf("step 1 after the outage: want step 2, got %s", p)
 	}
 	waitMails(t, smtp, faultMail(2), 1, 10*time.Second)
@@ -173,10 +173,10 @@ func TestFaultStoreNetworkHang(t *testing.T) {
 	start := time.Now()
 	waitReady(t, srv.URL, 200, 20*time.Second)
 	t.Logf("ready again %s after the network healed", time.Since(start).Round(time.Millisecond))
-	if p := v.enterCode(srv.URL, "", code1); p.Step() != "3" {
+	if p := v.enterCode(srv.URL, "", code1); p.Step() != "password" {
 		t.Fatalf("the code mailed before the partition: want step 3, got %s", p)
 	}
-	if p := fr.post(srv.URL+"/recovery/request", requestForm(faultID(2))); p.Status != 200 || p.Step() != "2" {
+	if p := fr.post(srv.URL+"/recovery/request", requestForm(faultID(2))); p.Status != 200 || p.Step() != "code" {
 		t.Fatalf("step 1 after the partition: want step 2, got %s", p)
 	}
 	waitMails(t, smtp, faultMail(2), 1, 10*time.Second)

@@ -427,7 +427,7 @@ func (v *visitor) requestCode(base, identifier string) page {
 	if err != nil {
 		v.t.Fatalf("request a code for %s: %v", identifier, err)
 	}
-	if p.Status != 200 || p.Step() != "2" {
+	if p.Status != 200 || p.Step() != "code" {
 		v.t.Fatalf("request a code for %s: want step 2, got %s", identifier, p)
 	}
 	return p

@@ -67,13 +67,13 @@ func TestRecoveryDialog(t *testing.T) {
 
 	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"))
 	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
-	b.waitStep(t, "0")
+	b.waitStep(t, "choose")
 	b.noConsoleErrors(t)
 	b.axe(t, "recovery chooser")
 	b.screenshot(t, "recovery-0-chooser")
 
 	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=parents"]`))
-	b.waitStep(t, "1")
+	b.waitStep(t, "request")
 	if focused := eval[string](t, b, `document.activeElement.id`); focused != "recovery-title" {
 		t.Errorf("focus after the step changed is on %q, want the step's heading", focused)
 	}
@@ -83,12 +83,12 @@ func TestRecoveryDialog(t *testing.T) {
 	// Submitting without consent keeps the dialog and explains why.
 	b.run(t, chromedp.SendKeys("#rec-input", "P003"), chromedp.Click(`#recovery-step button[type=submit]`))
 	b.run(t, chromedp.WaitVisible("#rec-consent-error"))
-	b.waitStep(t, "1")
+	b.waitStep(t, "request")
 	if focused := eval[string](t, b, `document.activeElement.id`); focused != "rec-consent" {
 		t.Errorf("after the error, focus is on %q, want the field in error", focused)
 	}
 	b.run(t, chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
-	b.waitStep(t, "2")
+	b.waitStep(t, "code")
 	if cur := eval[string](t, b, `document.querySelector(".steps [aria-current=step]").textContent`); !strings.Contains(cur, "Code") {
 		t.Errorf("step indicator at step 2 shows %q", cur)
 	}
@@ -102,7 +102,7 @@ func TestRecoveryDialog(t *testing.T) {
 	}
 	b.axe(t, "close confirmation")
 	b.run(t, chromedp.Click("[data-dialog-stay]"))
-	b.waitStep(t, "2")
+	b.waitStep(t, "code")
 	if hidden := eval[bool](t, b, `document.querySelector("[data-dialog-confirm]").hidden`); !hidden {
 		t.Error("the close warning stays after « Continuer la démarche »")
 	}
@@ -115,7 +115,7 @@ func TestRecoveryDialog(t *testing.T) {
 		t.Errorf("code field autocomplete = %q", ac)
 	}
 	b.run(t, chromedp.SendKeys("#rec-code", strings.ToLower(code)), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
-	b.waitStep(t, "3")
+	b.waitStep(t, "password")
 	b.axe(t, "recovery step 3")
 
 	// The checklist turns items green (with a mark) while typing.
@@ -133,7 +133,7 @@ func TestRecoveryDialog(t *testing.T) {
 	b.axe(t, "recovery step 3 typed")
 	b.screenshot(t, "recovery-3-password")
 	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
-	b.waitStep(t, "4")
+	b.waitStep(t, "done")
 	if txt := eval[string](t, b, `document.querySelector("[data-testid=recovery-done]").textContent`); !strings.Contains(txt, "P003") {
 		t.Errorf("done message = %q", txt)
 	}

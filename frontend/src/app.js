@@ -20,11 +20,11 @@
     });
   }
 
-  // The dialog asks before closing while a step is in progress (1 to 3).
+  // The dialog asks before closing while a step is in progress: the
+  // server marks such a step with data-in-progress (it knows the steps).
   function stepInProgress(dialog) {
     var step = dialog.querySelector("#recovery-step");
-    var n = step ? parseInt(step.getAttribute("data-step") || "0", 10) : 0;
-    return n >= 1 && n <= 3;
+    return !!step && step.hasAttribute("data-in-progress");
   }
 
   function askBeforeClosing(dialog) {

@@ -12,6 +12,7 @@ import (
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/refusal"
 )
 
 // EmailChange is an address waiting for its confirmation link, or, when
@@ -114,42 +115,36 @@ type Changes struct {
 type UpdateResult struct {
 	Changed      []string // "phone", "newsletter"
 	PendingEmail string   // the address that must confirm
-	// RetryAfter is set when the current password was refused by the
-	// throttle: too many wrong guesses.
-	RetryAfter time.Duration
 }
 
-// Problems maps a field to a message key; empty means valid.
-type Problems map[string]string
-
 // Validate checks the coordinates form and normalises it.
-func (c *Changes) Validate() Problems {
-	p := Problems{}
+func (c *Changes) Validate() refusal.List {
+	var l refusal.List
 	c.Email, c.Phone = strings.TrimSpace(c.Email), strings.TrimSpace(c.Phone)
 	switch {
 	case utf8.RuneCountInString(c.Email) > 254:
-		p["email"] = "profile.err_too_long"
+		l = l.Add("email", refusal.TooLong)
 	case c.Email != "" && !ValidEmail(c.Email):
-		p["email"] = "profile.err_email"
+		l = l.Add("email", refusal.Invalid)
 	}
 	if c.Phone != "" {
 		if utf8.RuneCountInString(c.Phone) > 32 {
-			p["phone"] = "profile.err_too_long"
+			l = l.Add("phone", refusal.TooLong)
 		} else if e164, ok := NormalisePhone(c.Phone); ok {
 			c.Phone = e164
 		} else {
-			p["phone"] = "profile.err_phone"
+			l = l.Add("phone", refusal.Invalid)
 		}
 	}
-	return p
+	return l
 }
 
 // Update applies the coordinates of a signed-in account. A new address
 // needs the current password and only takes effect once its confirmation
 // link is used; the current address is told, with a link to cancel.
-func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip string) (UpdateResult, Problems, error) {
-	if probs := c.Validate(); len(probs) > 0 {
-		return UpdateResult{}, probs, nil
+func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip string) (UpdateResult, refusal.List, error) {
+	if l := c.Validate(); len(l) > 0 {
+		return UpdateResult{}, l, nil
 	}
 	var res UpdateResult
 	now := pr.now()
@@ -163,15 +158,15 @@ func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip 
 			return res, nil, err
 		}
 		if wait > 0 {
-			return UpdateResult{RetryAfter: wait}, Problems{"current": "profile.err_throttled"}, nil
+			return res, refusal.List{{Field: "current", Reason: refusal.Throttled, Wait: wait}}, nil
 		}
 		if !ok {
 			pr.record(ctx, "profile.update", acc.ID, ip, "wrong_current")
-			key := "profile.err_current"
+			reason := refusal.Wrong
 			if c.Current == "" {
-				key = "profile.err_current_needed"
+				reason = refusal.Missing
 			}
-			return res, Problems{"current": key}, nil
+			return res, refusal.List{}.Add("current", reason), nil
 		}
 	}
 	if c.Phone != acc.Phone {
@@ -190,7 +185,7 @@ func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip 
 		}
 		if !d.Allowed {
 			pr.record(ctx, "profile.update", acc.ID, ip, "mail_budget_spent")
-			return UpdateResult{RetryAfter: d.RetryAfter}, Problems{"email": "profile.err_mail_budget"}, nil
+			return res, refusal.List{{Field: "email", Reason: refusal.Budget, Wait: d.RetryAfter}}, nil
 		}
 	}
 	if newEmail {
@@ -312,6 +307,23 @@ func (pr *Profile) CancelEmail(ctx context.Context, token, ip string) (Account, 
 	return acc, nil
 }
 
+// NewPasswordRefusals lists every problem of a new password at once (the
+// rules, the confirmation, the same as before), so that the person fixes
+// them all in one go. Recovery, activation and the personal page share it.
+// current is "" when there is no current password to compare with.
+func NewPasswordRefusals(res policy.Result, next, confirm, current string) refusal.List {
+	var l refusal.List
+	if !res.OK {
+		l = l.Add("password", refusal.Rules)
+	} else if current != "" && policy.Normalize(next) == policy.Normalize(current) {
+		l = l.Add("password", refusal.Same)
+	}
+	if policy.Normalize(next) != policy.Normalize(confirm) {
+		l = l.Add("confirm", refusal.Mismatch)
+	}
+	return l
+}
+
 // AcceptCharter records that the person accepted the charter's version
 // now in force.
 func (pr *Profile) AcceptCharter(ctx context.Context, acc Account, version, ip string) error {
@@ -323,13 +335,11 @@ func (pr *Profile) AcceptCharter(ctx context.Context, acc Account, version, ip s
 	return nil
 }
 
-// PasswordResult is the outcome of a password change: problems to show
-// (nothing was changed), the policy's rules as evaluated, and the wait when
-// the current password was throttled.
+// PasswordResult is the outcome of a password change: the refusals to show
+// (nothing was changed) and the policy's rules as evaluated.
 type PasswordResult struct {
-	Problems   Problems
-	Rules      []policy.Rule
-	RetryAfter time.Duration
+	Refusals refusal.List
+	Rules    []policy.Rule
 }
 
 // ChangePassword checks the current password, the policy and the
@@ -342,21 +352,15 @@ func (pr *Profile) ChangePassword(ctx context.Context, acc Account, current, nex
 		return PasswordResult{}, err
 	}
 	if wait > 0 {
-		return PasswordResult{Problems: Problems{"current": "profile.err_throttled"}, RetryAfter: wait}, nil
+		return PasswordResult{Refusals: refusal.List{{Field: "current", Reason: refusal.Throttled, Wait: wait}}}, nil
 	}
 	if !ok {
 		pr.record(ctx, "profile.password", acc.ID, ip, "wrong_current")
-		return PasswordResult{Problems: Problems{"current": "profile.err_current"}}, nil
+		return PasswordResult{Refusals: refusal.List{}.Add("current", refusal.Wrong)}, nil
 	}
 	res := pr.policy(acc.Population).Evaluate(next, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName})
-	if !res.OK {
-		return PasswordResult{Problems: Problems{"password": "profile.err_rules"}, Rules: res.Rules}, nil
-	}
-	if policy.Normalize(next) != policy.Normalize(confirm) {
-		return PasswordResult{Problems: Problems{"confirm": "profile.err_mismatch"}, Rules: res.Rules}, nil
-	}
-	if policy.Normalize(next) == policy.Normalize(current) {
-		return PasswordResult{Problems: Problems{"password": "profile.err_same"}, Rules: res.Rules}, nil
+	if l := NewPasswordRefusals(res, next, confirm, current); len(l) > 0 {
+		return PasswordResult{Refusals: l, Rules: res.Rules}, nil
 	}
 	hash, err := pr.hasher.Hash(next)
 	if err != nil {

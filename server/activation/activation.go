@@ -33,6 +33,7 @@ import (
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/refusal"
 )
 
 // State is the step a flow waits for.
@@ -387,13 +388,13 @@ func (s *Service) ChooseDirectory(ctx context.Context, f Flow, appear bool) (Flo
 // SetRedirect records the mailbox redirection. A redirection is mandatory
 // for some populations (contract staff); an address other than the
 // confirmed rescue address must be confirmed by its own link first.
-func (s *Service) SetRedirect(ctx context.Context, f Flow, redirect bool, to string, keepCopy bool) (problem string, _ Flow, _ error) {
+func (s *Service) SetRedirect(ctx context.Context, f Flow, redirect bool, to string, keepCopy bool) (Flow, refusal.List, error) {
 	if f.State != StateRedirect && f.State != StateRedirSent {
-		return "", f, ErrState
+		return f, nil, ErrState
 	}
 	acc, err := s.Account(ctx, f)
 	if err != nil {
-		return "", f, err
+		return f, nil, err
 	}
 	pop := s.Population(acc.Population)
 	to = strings.TrimSpace(to)
@@ -402,31 +403,31 @@ func (s *Service) SetRedirect(ctx context.Context, f Flow, redirect bool, to str
 	}
 	if !redirect {
 		f.RedirectTo, f.RedirectCopy, f.State = "", false, StatePassword
-		return "", f, s.save(ctx, &f)
+		return f, nil, s.save(ctx, &f)
 	}
 	if !account.ValidEmail(to) {
-		return "activation.err_redirect_email", f, nil
+		return f, refusal.List{}.Add("to", refusal.Invalid), nil
 	}
 	if strings.HasSuffix(account.NormaliseEmail(to), "@"+pop.MailboxDomain) {
 		// Redirecting a mailbox to itself would loop.
-		return "activation.err_redirect_loop", f, nil
+		return f, refusal.List{}.Add("to", refusal.Loop), nil
 	}
 	f.RedirectTo, f.RedirectCopy = to, keepCopy
 	if account.NormaliseEmail(to) == account.NormaliseEmail(f.RescueEmail) && f.RescueConfirmed {
 		f.State = StatePassword
-		return "", f, s.save(ctx, &f)
+		return f, nil, s.save(ctx, &f)
 	}
 	if err := s.spendMail(ctx, acc.ID); errors.Is(err, ErrMailBudget) {
-		return "activation.err_mail_budget", f, nil
+		return f, refusal.List{}.Add("to", refusal.Budget), nil
 	} else if err != nil {
-		return "", f, err
+		return f, nil, err
 	}
 	token := keys.RandomHex(32)
 	f.RedirectToken, f.State, f.LinkDeadline = keys.HashToken(token), StateRedirSent, s.endOfDay(s.Now())
 	if err := s.save(ctx, &f); err != nil {
-		return "", f, err
+		return f, nil, err
 	}
-	return "", f, s.Notifier.VerifyAddress(ctx, LinkNotice{Lang: f.Lang, To: to, Account: acc,
+	return f, nil, s.Notifier.VerifyAddress(ctx, LinkNotice{Lang: f.Lang, To: to, Account: acc,
 		Link: s.link(f.ID, token), Deadline: f.LinkDeadline, Purpose: "redirect"})
 }
 
@@ -459,34 +460,34 @@ type Summary struct {
 // SetPassword finishes: the person's own password replaces the provisional
 // one, and everything recorded in the flow is written to the account at
 // once. The flow is then deleted.
-func (s *Service) SetPassword(ctx context.Context, f Flow, password, confirm string) (*Problem, Summary, error) {
+func (s *Service) SetPassword(ctx context.Context, f Flow, password, confirm string) (PasswordResult, error) {
 	if f.State != StatePassword {
-		return nil, Summary{}, ErrState
+		return PasswordResult{}, ErrState
 	}
 	acc, err := s.Account(ctx, f)
 	if err != nil {
-		return nil, Summary{}, err
+		return PasswordResult{}, err
 	}
 	pop := s.Population(acc.Population)
 	res := pop.Policy.Evaluate(password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName})
-	if !res.OK {
-		return &Problem{Field: "password", Key: "activation.err_rules", Rules: res.Rules}, Summary{}, nil
+	refused := account.NewPasswordRefusals(res, password, confirm, "")
+	if _, ok := refused.Of("password"); !ok {
+		if same, _, _ := s.Hasher.Verify(acc.PasswordHash, password); same {
+			refused = refused.Add("password", refusal.Same)
+		}
 	}
-	if policy.Normalize(password) != policy.Normalize(confirm) {
-		return &Problem{Field: "confirm", Key: "activation.err_mismatch", Rules: res.Rules}, Summary{}, nil
-	}
-	if ok, _, _ := s.Hasher.Verify(acc.PasswordHash, password); ok {
-		return &Problem{Field: "password", Key: "activation.err_same", Rules: res.Rules}, Summary{}, nil
+	if len(refused) > 0 {
+		return PasswordResult{Refusals: refused, Rules: res.Rules}, nil
 	}
 	// Mark the flow finished first: a second submit (here or on another
 	// instance) fails instead of activating twice.
 	f.State = "done"
 	if err := s.save(ctx, &f); err != nil {
-		return nil, Summary{}, err
+		return PasswordResult{}, err
 	}
 	hash, err := s.Hasher.Hash(password)
 	if err != nil {
-		return nil, Summary{}, err
+		return PasswordResult{}, err
 	}
 	now := s.Now()
 	// Only what activation decides is written: a profile or import write
@@ -503,13 +504,13 @@ func (s *Service) SetPassword(ctx context.Context, f Flow, password, confirm str
 	if pop.MailboxDomain != "" && acc.Mailbox == "" {
 		addr, err := s.mailbox(ctx, acc, pop)
 		if err != nil {
-			return nil, Summary{}, err
+			return PasswordResult{}, err
 		}
 		p.Mailbox = account.Set(addr)
 		acc.Mailbox = addr
 	}
 	if err := s.Store.PatchAccount(ctx, acc.ID, p, now); err != nil {
-		return nil, Summary{}, err
+		return PasswordResult{}, err
 	}
 	acc.Email, acc.EmailSetBy = f.RescueEmail, account.SetByUser
 	acc.PasswordHash, acc.PasswordSetBy, acc.PasswordChangedAt = hash, account.SetByUser, now
@@ -521,14 +522,16 @@ func (s *Service) SetPassword(ctx context.Context, f Flow, password, confirm str
 	if err := s.Store.DeleteActivation(ctx, f.ID); err != nil {
 		s.Log.Warn("activation: delete finished flow; it expires tonight", "err", err)
 	}
-	return nil, Summary{Account: acc}, nil
+	return PasswordResult{Account: acc}, nil
 }
 
-// Problem is why a password was refused.
-type Problem struct {
-	Field string
-	Key   string
-	Rules []policy.Rule
+// PasswordResult is the outcome of the last step: the refusals to show
+// (nothing was changed) with the rules as evaluated, or the activated
+// account.
+type PasswordResult struct {
+	Refusals refusal.List
+	Rules    []policy.Rule
+	Account  account.Account
 }
 
 // mailbox builds the institutional address from the pattern, and adds a

@@ -49,6 +49,41 @@ const (
 	StateReminded State = "reminded"
 )
 
+// Step is a screen of the recovery dialog. Each step has one word, used
+// everywhere: its route (paths.RecoveryCode), its handler (web's
+// recoveryCode), its template (views' recoveryCode), its domain method
+// (Service.SubmitCode) and its tests (TestRecoveryCode…).
+type Step string
+
+const (
+	// StepChoose is « qui êtes-vous ? »: the population's rules and words.
+	StepChoose Step = "choose"
+	// StepRequest asks for the identifier or address.
+	StepRequest Step = "request"
+	// StepCode asks for the mailed code.
+	StepCode Step = "code"
+	// StepPassword asks for the new password.
+	StepPassword Step = "password"
+	// StepDone says the password is set, or the identifier mailed.
+	StepDone Step = "done"
+	// StepDeadEnd says the request is over (expired, too many tries, rate
+	// limited) and offers to start again.
+	StepDeadEnd Step = "dead-end"
+)
+
+// Step is the step a live flow shows: the one function from the flow's
+// state to what the person sees.
+func (f Flow) Step() Step {
+	switch f.State {
+	case StateCodeSent:
+		return StepCode
+	case StateVerified:
+		return StepPassword
+	default:
+		return StepDone
+	}
+}
+
 // Flow is one recovery request.
 type Flow struct {
 	ID string

@@ -14,6 +14,7 @@ import (
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/refusal"
 )
 
 // Config holds the flow's rules.
@@ -66,8 +67,8 @@ func New(d Deps, cfg Config) *Service {
 // Config returns the service's rules, for the pages that describe them.
 func (s *Service) Config() Config { return s.cfg }
 
-// StartRequest is step 1 as the person filled it in.
-type StartRequest struct {
+// RequestForm is the "request" step as the person filled it in.
+type RequestForm struct {
 	Kind       Kind
 	Population string
 	Input      string // identifier or e-mail (e-mail only for KindIdentifier)
@@ -76,12 +77,32 @@ type StartRequest struct {
 	Consent    bool
 }
 
-// Start records step 1 and returns the flow and the browser's token.
+// Validate checks the request form's shape; the refusals are shown and
+// nothing is recorded.
+func (r RequestForm) Validate() refusal.List {
+	var l refusal.List
+	switch {
+	case r.Input == "":
+		l = l.Add("input", refusal.Missing)
+	case r.Kind == KindIdentifier && !account.ValidEmail(r.Input):
+		l = l.Add("input", refusal.Invalid)
+	case account.IsEmail(r.Input) && !account.ValidEmail(r.Input):
+		l = l.Add("input", refusal.Invalid)
+	}
+	if !r.Consent {
+		l = l.Add("consent", refusal.Missing)
+	}
+	return l
+}
+
+// SubmitRequest carries out the "request" step (what was forgotten, and
+// the identifier or address): it records the flow and returns it with the
+// browser's token.
 //
 // It does exactly the same work whatever the input: one rate-limit hit,
 // one insert, one audit record. Finding the account, drawing the code and
 // writing the mail happen in the dispatcher, after the answer has gone.
-func (s *Service) Start(ctx context.Context, r StartRequest) (Flow, string, error) {
+func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, string, error) {
 	now := s.Now()
 	norm := account.NormaliseIdentifier(r.Input)
 	if account.IsEmail(r.Input) {
@@ -122,7 +143,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (Flow, string, erro
 		f.State = StateReminded
 	}
 	if err := s.Store.CreateFlow(ctx, f); err != nil {
-		return Flow{}, "", fmt.Errorf("recovery: start: %w", err)
+		return Flow{}, "", fmt.Errorf("recovery: request: %w", err)
 	}
 	s.audit(ctx, "recovery.request", "", r.IP, "accepted", f.ID)
 	s.enqueue(f.ID)
@@ -185,12 +206,12 @@ func (s *Service) Resend(ctx context.Context, f Flow) (time.Duration, error) {
 	return 0, nil
 }
 
-// VerifyResult is the outcome of a code entry.
-type VerifyResult int
+// CodeOutcome is how a code entry ended.
+type CodeOutcome int
 
 const (
-	// CodeOK: the flow is verified and bound to token.
-	CodeOK VerifyResult = iota
+	// CodeOK: the flow is verified and bound to a new browser token.
+	CodeOK CodeOutcome = iota
 	// CodeMalformed: not a code at all; no try was spent.
 	CodeMalformed
 	// CodeWrong: a try was spent; Remaining says how many are left.
@@ -201,21 +222,32 @@ const (
 	CodeExhausted
 )
 
-// Verify checks a code. The attempt is recorded (a versioned write) before
+// CodeResult is the outcome of the "code" step, with the flow as it now
+// stands.
+type CodeResult struct {
+	Flow    Flow
+	Outcome CodeOutcome
+	// Remaining is how many tries are left (CodeWrong, CodeMalformed).
+	Remaining int
+	// Token is the new browser token (CodeOK).
+	Token string
+}
+
+// SubmitCode carries out the "code" step. The attempt is recorded (a versioned write) before
 // the code is compared, so that concurrent guesses across instances each
 // cost a try. On success the flow is bound to a new browser token, which
 // lets the person finish on the device where they opened the mail.
-func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, VerifyResult, int, string, error) {
+func (s *Service) SubmitCode(ctx context.Context, f Flow, typed string) (CodeResult, error) {
 	if f.State != StateCodeSent || f.Kind != KindPassword {
-		return f, 0, 0, "", ErrState
+		return CodeResult{Flow: f}, ErrState
 	}
 	code, ok := NormaliseCode(typed)
 	if !ok {
-		return f, CodeMalformed, s.cfg.MaxAttempts - f.Attempts, "", nil
+		return CodeResult{Flow: f, Outcome: CodeMalformed, Remaining: s.cfg.MaxAttempts - f.Attempts}, nil
 	}
 	now := s.Now()
 	if !now.Before(f.CodeExpiresAt) {
-		return f, CodeExpired, s.cfg.MaxAttempts - f.Attempts, "", nil
+		return CodeResult{Flow: f, Outcome: CodeExpired, Remaining: s.cfg.MaxAttempts - f.Attempts}, nil
 	}
 	// Record the try first. A conflict means another write came in between
 	// (a concurrent guess, the dispatcher): read again and count on that.
@@ -223,7 +255,7 @@ func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, Verif
 		if f.Attempts >= s.cfg.MaxAttempts {
 			// Read again after a conflict: the other guess spent the last
 			// try. This one is not compared at all; the flow is over.
-			return f, 0, 0, "", ErrNotFound
+			return CodeResult{Flow: f}, ErrNotFound
 		}
 		f.Attempts++
 		err := s.save(ctx, &f)
@@ -231,16 +263,16 @@ func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, Verif
 			break
 		}
 		if !errors.Is(err, ErrConflict) || try == 19 {
-			return f, 0, 0, "", err
+			return CodeResult{Flow: f}, err
 		}
 		f, err = s.Store.GetFlow(ctx, f.ID)
 		if err != nil {
 			// ErrNotFound: a concurrent guess spent the last try and ended
 			// the flow; the web layer says the request is over.
-			return f, 0, 0, "", err
+			return CodeResult{Flow: f}, err
 		}
 		if f.State != StateCodeSent {
-			return f, 0, 0, "", ErrState
+			return CodeResult{Flow: f}, ErrState
 		}
 	}
 	if !equalHash(f.CodeHash, hashCode(s.Key, f.ID, code)) || !s.stillValid(ctx, &f) {
@@ -249,12 +281,12 @@ func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, Verif
 			s.audit(ctx, "recovery.lockout", first(f.Accounts), f.IP, "too_many_codes", f.ID)
 			// The flow ends: its data is deleted, the person starts again.
 			if err := s.Store.DeleteFlow(ctx, f.ID); err != nil {
-				return f, 0, 0, "", fmt.Errorf("recovery: end flow: %w", err)
+				return CodeResult{Flow: f}, fmt.Errorf("recovery: end flow: %w", err)
 			}
-			return f, CodeExhausted, 0, "", nil
+			return CodeResult{Flow: f, Outcome: CodeExhausted}, nil
 		}
 		s.audit(ctx, "recovery.code_failed", first(f.Accounts), f.IP, "wrong_code", f.ID)
-		return f, CodeWrong, remaining, "", nil
+		return CodeResult{Flow: f, Outcome: CodeWrong, Remaining: remaining}, nil
 	}
 	token := keys.RandomHex(32)
 	f.State, f.CodeHash, f.Attempts = StateVerified, "", 0 // single use
@@ -263,10 +295,10 @@ func (s *Service) Verify(ctx context.Context, f Flow, typed string) (Flow, Verif
 		f.Chosen = f.Accounts[0]
 	}
 	if err := s.save(ctx, &f); err != nil {
-		return f, 0, 0, "", err
+		return CodeResult{Flow: f}, err
 	}
 	s.audit(ctx, "recovery.code_ok", first(f.Accounts), f.IP, "ok", f.ID)
-	return f, CodeOK, 0, token, nil
+	return CodeResult{Flow: f, Outcome: CodeOK, Token: token}, nil
 }
 
 // stillValid drops the accounts whose password changed after the flow
@@ -300,73 +332,67 @@ func (s *Service) Candidates(ctx context.Context, f Flow) ([]account.Account, er
 	return out, nil
 }
 
-// ResetProblem is why a new password was refused; the web package words it.
-type ResetProblem struct {
-	Mismatch bool
-	Rules    []policy.Rule // unmet rules, when the policy refused it
-	NoChoice bool          // a shared address: choose an account first
+// PasswordResult is the outcome of the "password" step: the refusals to
+// show with the rules as evaluated (nothing was changed), or the account
+// whose password is now set.
+type PasswordResult struct {
+	Refusals refusal.List
+	Rules    []policy.Rule
+	Account  account.Account
 }
 
-// Reset sets the new password of the chosen account. It ends the flow,
-// revokes every session of the account and mails a notice. It never signs
-// the person in.
-func (s *Service) Reset(ctx context.Context, f Flow, chosen, password, confirm string) (*ResetProblem, account.Account, error) {
+// SubmitPassword carries out the "password" step: it sets the new password
+// of the chosen account, ends the flow, revokes every session of the
+// account and mails a notice. It never signs the person in. Every problem
+// of the new password is reported at once.
+func (s *Service) SubmitPassword(ctx context.Context, f Flow, chosen, password, confirm string) (PasswordResult, error) {
 	if f.State != StateVerified {
-		return nil, account.Account{}, ErrState
+		return PasswordResult{}, ErrState
 	}
 	if chosen == "" {
 		chosen = f.Chosen
 	}
 	if chosen == "" || !slices.Contains(f.Accounts, chosen) {
-		return &ResetProblem{NoChoice: true}, account.Account{}, nil
+		return PasswordResult{Refusals: refusal.List{}.Add("account", refusal.Choose)}, nil
 	}
 	acc, err := s.Accounts.GetAccount(ctx, chosen)
 	if err != nil {
-		return nil, account.Account{}, fmt.Errorf("recovery: reset: %w", err)
+		return PasswordResult{}, fmt.Errorf("recovery: password: %w", err)
 	}
 	if !acc.PasswordChangedAt.Before(f.CreatedAt) {
 		// Someone reset this account since the code was issued.
 		_ = s.Store.DeleteFlow(ctx, f.ID)
-		return nil, account.Account{}, ErrNotFound
+		return PasswordResult{}, ErrNotFound
 	}
 	pol := s.Policy(acc.Population)
 	res := pol.Evaluate(password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName})
-	if !res.OK {
-		p := &ResetProblem{}
-		for _, r := range res.Rules {
-			if !r.Met {
-				p.Rules = append(p.Rules, r)
-			}
-		}
-		return p, acc, nil
-	}
-	if policy.Normalize(password) != policy.Normalize(confirm) {
-		return &ResetProblem{Mismatch: true}, acc, nil
+	if l := account.NewPasswordRefusals(res, password, confirm, ""); len(l) > 0 {
+		return PasswordResult{Refusals: l, Rules: res.Rules, Account: acc}, nil
 	}
 	// The versioned write to "done" makes the verified flow single-use:
 	// a second submit, here or on another instance, fails.
 	f.State = StateDone
 	if err := s.save(ctx, &f); errors.Is(err, ErrConflict) {
-		return nil, acc, ErrFinished
+		return PasswordResult{Account: acc}, ErrFinished
 	} else if err != nil {
-		return nil, acc, err
+		return PasswordResult{}, err
 	}
-	hash, err := s.Hasher.Hash(policy.Normalize(password))
+	hash, err := s.Hasher.Hash(password)
 	if err != nil {
-		return nil, acc, fmt.Errorf("recovery: hash: %w", err)
+		return PasswordResult{}, fmt.Errorf("recovery: hash: %w", err)
 	}
 	now := s.Now()
 	if err := s.Accounts.SetPassword(ctx, acc.ID, hash, now); err != nil {
-		return nil, acc, fmt.Errorf("recovery: set password: %w", err)
+		return PasswordResult{}, fmt.Errorf("recovery: set password: %w", err)
 	}
 	if err := s.Sessions.RevokeAll(ctx, acc.ID); err != nil {
-		return nil, acc, fmt.Errorf("recovery: revoke sessions: %w", err)
+		return PasswordResult{}, fmt.Errorf("recovery: revoke sessions: %w", err)
 	}
 	// The owner proved who they are: a stranger's wrong guesses no longer
 	// keep them out (the stranger's own source stays throttled).
 	if s.Throttles != nil {
 		if err := s.Throttles.Clear(ctx, acc.ID, f.IP); err != nil {
-			return nil, acc, fmt.Errorf("recovery: clear throttle: %w", err)
+			return PasswordResult{}, fmt.Errorf("recovery: clear throttle: %w", err)
 		}
 	}
 	if acc.Email != "" {
@@ -379,7 +405,7 @@ func (s *Service) Reset(ctx context.Context, f Flow, chosen, password, confirm s
 	if err := s.Store.DeleteFlow(ctx, f.ID); err != nil {
 		s.Log.Warn("recovery: delete finished flow; the sweeper will", "flow", f.ID, "err", err)
 	}
-	return nil, acc, nil
+	return PasswordResult{Account: acc}, nil
 }
 
 // save writes f over the version it was read at.

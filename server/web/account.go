@@ -9,8 +9,8 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
-	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/refusal"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/session"
 )
@@ -86,24 +86,17 @@ func (s *Server) updateAccount(c *fiber.Ctx) error {
 		return fiber.ErrBadRequest
 	}
 	t := s.t(c)
-	res, probs, err := s.profile.Update(c.UserContext(), acc, account.Changes{Email: f.Email, Phone: f.Phone, Newsletter: f.Newsletter == "yes", Current: f.Current}, t.Lang(), c.IP())
+	res, refused, err := s.profile.Update(c.UserContext(), acc, account.Changes{Email: f.Email, Phone: f.Phone, Newsletter: f.Newsletter == "yes", Current: f.Current}, t.Lang(), c.IP())
 	if err != nil {
 		return err
 	}
-	if len(probs) > 0 {
+	if len(refused) > 0 {
 		// Nothing is stored; what was typed stays in the fields (but the
 		// password, which is never sent back).
 		p := s.accountProps(c, acc)
 		p.FormEmail, p.FormPhone, p.FormNewsletter = f.Email, f.Phone, f.Newsletter == "yes"
-		p.Errors = translate(t, probs)
-		status := fiber.StatusUnprocessableEntity
-		if res.RetryAfter > 0 {
-			if probs["current"] != "" {
-				p.Errors["current"] = waitMessage(t, res.RetryAfter.Seconds())
-			}
-			status = fiber.StatusTooManyRequests
-		}
-		return render(c, status, views.Account(p))
+		p.Errors = words(t, "profile", refused)
+		return render(c, refusedStatus(refused), views.Account(p))
 	}
 	acc, err = s.accounts.GetAccount(c.UserContext(), acc.ID)
 	if err != nil {
@@ -135,12 +128,13 @@ func (s *Server) updateAccount(c *fiber.Ctx) error {
 	return render(c, fiber.StatusOK, views.Account(p))
 }
 
-func translate(t *i18n.Localizer, probs account.Problems) map[string]string {
-	out := make(map[string]string, len(probs))
-	for k, v := range probs {
-		out[k] = t.T(v)
+// refusedStatus is the status of a refused form: 429 when it asks to
+// wait, 422 otherwise.
+func refusedStatus(l refusal.List) int {
+	if l.Wait() > 0 {
+		return fiber.StatusTooManyRequests
 	}
-	return out
+	return fiber.StatusUnprocessableEntity
 }
 
 type passwordChangeForm struct {
@@ -166,18 +160,13 @@ func (s *Server) changePassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if len(res.Problems) > 0 {
+	if len(res.Refusals) > 0 {
 		p := s.accountProps(c, acc)
-		p.PasswordErrors = translate(t, res.Problems)
-		status := fiber.StatusUnprocessableEntity
-		if res.RetryAfter > 0 {
-			p.PasswordErrors["current"] = waitMessage(t, res.RetryAfter.Seconds())
-			status = fiber.StatusTooManyRequests
-		}
+		p.PasswordErrors = words(t, "profile", res.Refusals)
 		if res.Rules != nil {
 			p.Checklist = checklist(t, res.Rules, f.Password, f.Confirm)
 		}
-		return render(c, status, views.Account(p))
+		return render(c, refusedStatus(res.Refusals), views.Account(p))
 	}
 	p := s.accountProps(c, acc)
 	p.PasswordDone = t.T("profile.password_done")

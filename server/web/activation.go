@@ -11,6 +11,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/refusal"
 )
 
 // activationCookie holds "flowID.token" for the wizard.
@@ -139,7 +140,16 @@ func (s *Server) activationPage(c *fiber.Ctx) error {
 // activationStep runs one step's submit: it loads the flow, refuses a step
 // that is not the current one (nothing can be skipped), and renders the
 // flow's step afterwards.
-func (s *Server) activationStep(run func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error)) fiber.Handler {
+func (s *Server) activationStep(run activationRun) fiber.Handler {
+	return s.activationStepThen(run, nil)
+}
+
+// activationRun carries out one step; refusals leave the flow unchanged.
+type activationRun func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error)
+
+// activationStepThen is activationStep with its own answer when the step
+// is accepted (the last step shows the summary); nil shows the next step.
+func (s *Server) activationStepThen(run activationRun, accepted func(c *fiber.Ctx) error) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		form, err := s.parseActivation(c)
 		if err != nil {
@@ -154,11 +164,7 @@ func (s *Server) activationStep(run func(c *fiber.Ctx, f activation.Flow, form a
 			p.Notice = s.t(c).T("activation.expired")
 			return render(c, fiber.StatusOK, views.Activation(p))
 		}
-		next, problems, err := run(c, f, form)
-		var fin *finished
-		if errors.As(err, &fin) {
-			return s.summary(c, fin.sum.Account)
-		}
+		next, refused, err := run(c, f, form)
 		if errors.Is(err, activation.ErrState) {
 			// A later (or earlier) step posted out of turn: show where the
 			// flow really is; nothing was changed.
@@ -172,7 +178,10 @@ func (s *Server) activationStep(run func(c *fiber.Ctx, f activation.Flow, form a
 		if err != nil {
 			return err
 		}
-		if len(problems) == 0 {
+		if len(refused) == 0 && accepted != nil {
+			return accepted(c)
+		}
+		if len(refused) == 0 {
 			p, err := s.fillStep(c, next)
 			if err != nil {
 				return err
@@ -184,19 +193,20 @@ func (s *Server) activationStep(run func(c *fiber.Ctx, f activation.Flow, form a
 		if err != nil {
 			return err
 		}
-		p.Errors = problems
+		p.Errors = words(s.t(c), "activation", refused)
 		if form.To != "" {
 			p.RedirectTo = form.To
 		}
 		if form.Email != "" {
 			p.RescueEmail = form.Email
 		}
-		if problems["password"] != "" || problems["confirm"] != "" {
+		_, pw := refused.Of("password")
+		if _, cf := refused.Of("confirm"); pw || cf {
 			acc, _ := s.activation.Account(c.UserContext(), f)
 			pol := s.school.PolicyOf(acc.Population)
 			p.Checklist = checklist(s.t(c), pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules, form.Password, form.Confirm)
 		}
-		return render(c, fiber.StatusUnprocessableEntity, views.Activation(p))
+		return render(c, refusedStatus(refused), views.Activation(p))
 	}
 }
 
@@ -235,66 +245,51 @@ func (s *Server) activationStart(c *fiber.Ctx) error {
 	return render(c, fiber.StatusUnprocessableEntity, views.Activation(p))
 }
 
-func (s *Server) activationRescue(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+func (s *Server) activationRescue(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
 	if !account.ValidEmail(form.Email) {
-		return f, map[string]string{"email": s.t(c).T("activation.err_email")}, nil
+		return f, refusal.List{}.Add("email", refusal.Invalid), nil
 	}
 	if err := s.activation.SetRescue(c.UserContext(), f, form.Email); errors.Is(err, activation.ErrMailBudget) {
-		return f, map[string]string{"email": s.t(c).T("activation.err_mail_budget")}, nil
+		return f, refusal.List{}.Add("email", refusal.Budget), nil
 	} else if err != nil {
 		return f, nil, err
 	}
 	return s.reload(c, f)
 }
 
-func (s *Server) activationCharter(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+func (s *Server) activationCharter(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
 	if f.State == activation.StateCharter && form.Accept != "yes" {
-		return f, map[string]string{"accept": s.t(c).T("activation.err_charter")}, nil
+		return f, refusal.List{}.Add("accept", refusal.Missing), nil
 	}
 	next, err := s.activation.AcceptCharter(c.UserContext(), f)
 	return next, nil, err
 }
 
-func (s *Server) activationDirectory(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
+func (s *Server) activationDirectory(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
 	if f.State == activation.StateDirectory && form.Choice == "" {
-		return f, map[string]string{"choice": s.t(c).T("activation.err_choice")}, nil
+		return f, refusal.List{}.Add("choice", refusal.Missing), nil
 	}
 	next, err := s.activation.ChooseDirectory(c.UserContext(), f, form.Choice == "yes")
 	return next, nil, err
 }
 
-func (s *Server) activationRedirect(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
-	problem, next, err := s.activation.SetRedirect(c.UserContext(), f, form.Redirect == "yes", form.To, form.KeepCopy == "yes")
-	if err != nil || problem != "" {
-		if problem != "" {
-			return f, map[string]string{"to": s.t(c).T(problem)}, err
-		}
-		return f, nil, err
-	}
-	return next, nil, nil
+func (s *Server) activationRedirect(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
+	return s.activation.SetRedirect(c.UserContext(), f, form.Redirect == "yes", form.To, form.KeepCopy == "yes")
 }
 
-// activationPassword is the last step; it renders the summary itself.
+// activationPassword is the last step: refused, it shows the step again
+// like the others; accepted, the summary.
 func (s *Server) activationPassword(c *fiber.Ctx) error {
-	return s.activationStep(func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, map[string]string, error) {
-		problem, sum, err := s.activation.SetPassword(c.UserContext(), f, form.Password, form.Confirm)
-		if err != nil || problem != nil {
-			if problem != nil {
-				return f, map[string]string{problem.Field: s.t(c).T(problem.Key)}, nil
-			}
-			return f, nil, err
-		}
-		return f, nil, &finished{sum: sum}
-	})(c)
+	var done activation.PasswordResult
+	return s.activationStepThen(func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
+		res, err := s.activation.SetPassword(c.UserContext(), f, form.Password, form.Confirm)
+		done = res
+		return f, res.Refusals, err
+	}, func(c *fiber.Ctx) error { return s.summary(c, done.Account) })(c)
 }
-
-// finished carries the summary out of activationStep's callback.
-type finished struct{ sum activation.Summary }
-
-func (*finished) Error() string { return "activation finished" }
 
 // reload reads the flow again after a write done by the service.
-func (s *Server) reload(c *fiber.Ctx, f activation.Flow) (activation.Flow, map[string]string, error) {
+func (s *Server) reload(c *fiber.Ctx, f activation.Flow) (activation.Flow, refusal.List, error) {
 	next, err := s.activation.Load(c.UserContext(), f.ID, strings.SplitN(c.Cookies(s.cookieName(activationCookie)), ".", 2)[1])
 	return next, nil, err
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/frontend/views"
-	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
@@ -117,7 +117,7 @@ func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps)
 		// precise status (422, 429).
 		return render(c, fiber.StatusOK, views.RecoveryStep(p))
 	}
-	return render(c, status, views.RecoveryPage(s.page(c, p.T.T("recovery.step1_title")), p))
+	return render(c, status, views.RecoveryPage(s.page(c, p.T.T("recovery.request_title")), p))
 }
 
 // recoveryStart is GET /recovery and /recovery/identifier: the current step
@@ -135,7 +135,7 @@ func (s *Server) recoveryStart(kind recovery.Kind) fiber.Handler {
 			return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
 		}
 		p := s.baseRecovery(c, kind, pop)
-		p.Step = 1
+		p.Step = string(recovery.StepRequest)
 		p.Input = c.Query("identifier")
 		return s.renderRecovery(c, fiber.StatusOK, p)
 	}
@@ -145,10 +145,10 @@ func (s *Server) recoveryStart(kind recovery.Kind) fiber.Handler {
 func (s *Server) chooser(c *fiber.Ctx, kind recovery.Kind) views.RecoveryProps {
 	t := s.t(c)
 	p := s.baseRecovery(c, kind, nil)
-	p.Step = 0
-	path := "/recovery"
+	p.Step = string(recovery.StepChoose)
+	path := paths.Recovery
 	if kind == recovery.KindIdentifier {
-		path = "/recovery/identifier"
+		path = paths.RecoveryIdentifier
 	}
 	p.Chooser = views.ChooserProps{Lead: t.T("chooser.lead"),
 		Support: views.Choice{Href: "/help", Label: t.T("chooser.support"), Description: t.T("chooser.support_desc")}}
@@ -167,21 +167,20 @@ func (s *Server) stepOf(c *fiber.Ctx, f recovery.Flow, code string) views.Recove
 	pop, _ := s.population(f.Population)
 	p := s.baseRecovery(c, f.Kind, pop)
 	p.FlowID = f.ID
-	switch f.State {
-	case recovery.StateVerified:
-		p.Step = 3
-		s.fillStep3(c, &p, f, "")
+	p.Step = string(f.Step())
+	switch f.Step() {
+	case recovery.StepPassword:
+		s.fillPassword(c, &p, f, "")
 	default:
-		p.Step = 2
 		p.Code = code
 	}
 	return p
 }
 
-// fillStep3 shows the identifier (so password managers save the right
+// fillPassword shows the identifier (so password managers save the right
 // pair), or the accounts of a shared address to choose from, and the
 // checklist of the account's population.
-func (s *Server) fillStep3(c *fiber.Ctx, p *views.RecoveryProps, f recovery.Flow, password string) {
+func (s *Server) fillPassword(c *fiber.Ctx, p *views.RecoveryProps, f recovery.Flow, password string) {
 	accs, err := s.recovery.Candidates(c.UserContext(), f)
 	if err != nil {
 		s.log.Error("recovery: candidates", "flow", f.ID, "err", err)
@@ -219,22 +218,10 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	}
 	t := s.t(c)
 	p := s.baseRecovery(c, kind, pop)
-	p.Step, p.Input, p.Consent = 1, strings.TrimSpace(f.Input), f.Consent == "yes"
-	p.Errors = map[string]string{}
-	switch {
-	case p.Input == "" && kind == recovery.KindIdentifier:
-		p.Errors["input"] = t.T("recovery.err_email")
-	case p.Input == "":
-		p.Errors["input"] = t.T("recovery.err_input")
-	case kind == recovery.KindIdentifier && !account.ValidEmail(p.Input):
-		p.Errors["input"] = t.T("recovery.err_email")
-	case account.IsEmail(p.Input) && !account.ValidEmail(p.Input):
-		p.Errors["input"] = t.T("recovery.err_email")
-	}
-	if !p.Consent {
-		p.Errors["consent"] = t.T("recovery.err_consent")
-	}
-	if len(p.Errors) > 0 {
+	p.Step, p.Input, p.Consent = string(recovery.StepRequest), strings.TrimSpace(f.Input), f.Consent == "yes"
+	form := recovery.RequestForm{Kind: kind, Population: pop.Key, Input: p.Input, Lang: t.Lang(), IP: c.IP(), Consent: p.Consent}
+	if refused := form.Validate(); len(refused) > 0 {
+		p.Errors = words(t, "recovery", refused)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 	}
 	if d, err := s.limiter.Allow(c.UserContext(), "ip:recovery:"+c.IP(), s.school.Recovery.RequestsPerIPHour, time.Hour); err != nil {
@@ -242,9 +229,7 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	} else if !d.Allowed {
 		return s.rateLimited(c, p, d.RetryAfter)
 	}
-	flow, token, err := s.recovery.Start(c.UserContext(), recovery.StartRequest{
-		Kind: kind, Population: pop.Key, Input: p.Input, Lang: t.Lang(), IP: c.IP(), Consent: p.Consent,
-	})
+	flow, token, err := s.recovery.SubmitRequest(c.UserContext(), form)
 	var rl *recovery.RateLimitedError
 	if errors.As(err, &rl) {
 		return s.rateLimited(c, p, rl.RetryAfter)
@@ -254,7 +239,7 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	}
 	// The same words whether or not an account matched.
 	if kind == recovery.KindIdentifier {
-		p.Step, p.Message, p.Input = 4, t.T("recovery.identifier_sent"), ""
+		p.Step, p.Message, p.Input = string(recovery.StepDone), t.T("recovery.identifier_sent"), ""
 		p.Heading = t.T("recovery.sent_title")
 		return s.renderRecovery(c, fiber.StatusOK, p)
 	}
@@ -269,8 +254,8 @@ func (s *Server) rateLimited(c *fiber.Ctx, p views.RecoveryProps, wait time.Dura
 	t := s.t(c)
 	minutes := int(math.Ceil(wait.Minutes()))
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	p.Step = 9
-	p.Heading = t.T("recovery.step1_title")
+	p.Step = string(recovery.StepDeadEnd)
+	p.Heading = t.T("recovery.request_title")
 	if minutes <= 1 {
 		p.Message = t.T("recovery.err_rate_one")
 	} else {
@@ -309,14 +294,14 @@ func (s *Server) recoveryCodeLink(c *fiber.Ctx) error {
 	if isHTMX(c) {
 		return render(c, fiber.StatusOK, views.RecoveryStep(p))
 	}
-	lp := views.LoginProps{Base: s.page(c, p.T.T("recovery.step2_title")), Step: views.RecoveryStep(p)}
+	lp := views.LoginProps{Base: s.page(c, p.T.T("recovery.code_title")), Step: views.RecoveryStep(p)}
 	return render(c, fiber.StatusOK, views.Login(lp))
 }
 
 func (s *Server) deadEnd(c *fiber.Ctx, kind recovery.Kind, msg string) views.RecoveryProps {
 	p := s.baseRecovery(c, kind, nil)
-	p.Step, p.Message = 9, msg
-	p.Heading = p.T.T("recovery.step1_title")
+	p.Step, p.Message = string(recovery.StepDeadEnd), msg
+	p.Heading = p.T.T("recovery.request_title")
 	return p
 }
 
@@ -352,7 +337,8 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f, result, remaining, token, err := s.recovery.Verify(c.UserContext(), f, form.Code)
+	res, err := s.recovery.SubmitCode(c.UserContext(), f, form.Code)
+	f = res.Flow
 	if errors.Is(err, recovery.ErrState) || errors.Is(err, recovery.ErrNotFound) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
@@ -368,14 +354,14 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	}
 	p := s.stepOf(c, f, form.Code)
 	p.Errors = map[string]string{}
-	switch result {
+	switch res.Outcome {
 	case recovery.CodeOK:
-		s.setRecoveryCookie(c, f, token)
+		s.setRecoveryCookie(c, f, res.Token)
 		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
 	case recovery.CodeMalformed:
 		p.Errors["code"] = t.T("recovery.err_code_format")
 	case recovery.CodeWrong:
-		p.Errors["code"] = t.T("recovery.err_code_wrong", "Count", remaining)
+		p.Errors["code"] = t.T("recovery.err_code_wrong", "Count", res.Remaining)
 	case recovery.CodeExpired:
 		p.Errors["code"] = t.T("recovery.err_code_expired")
 	case recovery.CodeExhausted:
@@ -430,7 +416,7 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 		}
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
-	problem, acc, err := s.recovery.Reset(c.UserContext(), f, form.Account, form.Password, form.Confirm)
+	res, err := s.recovery.SubmitPassword(c.UserContext(), f, form.Account, form.Password, form.Confirm)
 	if errors.Is(err, recovery.ErrFinished) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusConflict, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_finished")))
@@ -442,28 +428,21 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if problem != nil {
+	if len(res.Refusals) > 0 {
 		// Nothing typed is lost except the passwords, which are never sent
-		// back into a page.
+		// back into a page; every problem is shown at once.
 		pop, _ := s.population(f.Population)
 		p := s.baseRecovery(c, recovery.KindPassword, pop)
-		p.Step, p.FlowID, p.Chosen = 3, f.ID, form.Account
-		s.fillStep3(c, &p, f, form.Password)
-		p.Errors = map[string]string{}
-		switch {
-		case problem.NoChoice:
-			p.Errors["account"] = t.T("recovery.err_choose")
-		case problem.Mismatch:
-			p.Errors["confirm"] = t.T("recovery.err_mismatch")
-		default:
-			p.Errors["password"] = t.T("recovery.err_password_rules")
-		}
+		p.Step, p.FlowID, p.Chosen = string(recovery.StepPassword), f.ID, form.Account
+		s.fillPassword(c, &p, f, form.Password)
+		p.Errors = words(t, "recovery", res.Refusals)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 	}
+	acc := res.Account
 	s.clearRecoveryCookie(c)
 	pop, _ := s.population(f.Population)
 	p := s.baseRecovery(c, recovery.KindPassword, pop)
-	p.Step, p.Message = 4, t.T("recovery.done", "Identifier", acc.Identifier)
+	p.Step, p.Message = string(recovery.StepDone), t.T("recovery.done", "Identifier", acc.Identifier)
 	return s.renderRecovery(c, fiber.StatusOK, p)
 }
 
@@ -494,7 +473,7 @@ func (s *Server) recoveryRestart(c *fiber.Ctx) error {
 		return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
 	}
 	p := s.baseRecovery(c, kind, pop)
-	p.Step = 1
+	p.Step = string(recovery.StepRequest)
 	return s.renderRecovery(c, fiber.StatusOK, p)
 }
 

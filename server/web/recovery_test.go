@@ -93,7 +93,7 @@ func TestRecoveryFullPath(t *testing.T) {
 	}
 
 	resp, html := a.request("parents", "P003")
-	if resp.StatusCode != 200 || !strings.Contains(html, "Si un compte correspond, un code vous a été envoyé.") || !strings.Contains(html, `data-step="2"`) {
+	if resp.StatusCode != 200 || !strings.Contains(html, "Si un compte correspond, un code vous a été envoyé.") || !strings.Contains(html, `data-step="code"`) {
 		t.Fatalf("step 1 answer: %d %s", resp.StatusCode, html)
 	}
 	if rp := resp.Header.Get("Referrer-Policy"); rp != "no-referrer" {
@@ -111,7 +111,7 @@ func TestRecoveryFullPath(t *testing.T) {
 	}
 	// Typed as people type it: lower case, with a space.
 	_, html = a.step("/recovery/code", url.Values{"code": {strings.ToLower(code[:3]) + " " + code[3:]}})
-	if !strings.Contains(html, `data-step="3"`) || !strings.Contains(html, `value="P003"`) {
+	if !strings.Contains(html, `data-step="password"`) || !strings.Contains(html, `value="P003"`) {
 		t.Fatalf("after the right code: %s", html)
 	}
 	if !strings.Contains(html, `autocomplete="new-password"`) || !strings.Contains(html, `data-testid="checklist"`) {
@@ -154,7 +154,7 @@ func TestRecoveryFullPath(t *testing.T) {
 	}
 	// The code is single-use: the link no longer leads anywhere.
 	_, html = a.step("/recovery/code", url.Values{"code": {code}})
-	if strings.Contains(html, `data-step="3"`) {
+	if strings.Contains(html, `data-step="password"`) {
 		t.Error("a used code worked again")
 	}
 }
@@ -166,7 +166,7 @@ func normalise(html string) string {
 	return html
 }
 
-func TestRecoveryUnknownIdentifierSameAnswer(t *testing.T) {
+func TestRecoveryRequestUnknownIdentifierSameAnswer(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	respKnown, known := a.request("parents", "P003")
@@ -195,7 +195,7 @@ func TestRecoveryUnknownIdentifierSameAnswer(t *testing.T) {
 	}
 }
 
-func TestRecoveryWrongCodes(t *testing.T) {
+func TestRecoveryCodeWrong(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	a.request("parents", "P003")
@@ -225,7 +225,7 @@ func TestRecoveryWrongCodes(t *testing.T) {
 	}
 	// The flow is over: even the right code does nothing now.
 	_, html = a.step("/recovery/code", url.Values{"code": {code}})
-	if strings.Contains(html, `data-step="3"`) {
+	if strings.Contains(html, `data-step="password"`) {
 		t.Error("the right code worked after 5 wrong ones")
 	}
 	if !passwordOK(t, a, "p003", annePassword) {
@@ -235,7 +235,7 @@ func TestRecoveryWrongCodes(t *testing.T) {
 
 func itoa(n int) string { return string(rune('0' + n)) }
 
-func TestRecoveryExpiredCode(t *testing.T) {
+func TestRecoveryCodeExpired(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	a.request("parents", "P003")
@@ -255,16 +255,16 @@ func TestRecoveryExpiredCode(t *testing.T) {
 		t.Fatal("the same code twice")
 	}
 	_, html = a.step("/recovery/code", url.Values{"code": {code}})
-	if strings.Contains(html, `data-step="3"`) {
+	if strings.Contains(html, `data-step="password"`) {
 		t.Fatal("the voided code worked")
 	}
 	_, html = a.step("/recovery/code", url.Values{"code": {code2}})
-	if !strings.Contains(html, `data-step="3"`) {
+	if !strings.Contains(html, `data-step="password"`) {
 		t.Fatalf("the new code failed: %s", html)
 	}
 }
 
-func TestRecoveryResendCooldown(t *testing.T) {
+func TestRecoveryCodeResendCooldown(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	a.request("parents", "P003")
@@ -335,7 +335,7 @@ func TestForgottenIdentifier(t *testing.T) {
 	}
 }
 
-func TestRecoveryMailLinkConsumesNothing(t *testing.T) {
+func TestRecoveryCodeLinkConsumesNothing(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	a.request("parents", "P003")
@@ -362,7 +362,7 @@ func TestRecoveryMailLinkConsumesNothing(t *testing.T) {
 	d := doc(t, phone.get(link.RequestURI()))
 	flowID, _ := d.Find(`input[name="flow"]`).Attr("value")
 	_, html := phone.step("/recovery/code", url.Values{"flow": {flowID}, "code": {m.Code()}})
-	if !strings.Contains(html, `data-step="3"`) {
+	if !strings.Contains(html, `data-step="password"`) {
 		t.Fatalf("code from the link on another device: %s", html)
 	}
 	_, html = phone.step("/recovery/password", url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
@@ -376,7 +376,7 @@ func TestRecoveryResumesAfterReload(t *testing.T) {
 	a.seed()
 	a.request("parents", "P003")
 	d := doc(t, a.get("/"))
-	if d.Find(`dialog#recovery-dialog[data-open="true"] #recovery-step[data-step="2"]`).Length() != 1 {
+	if d.Find(`dialog#recovery-dialog[data-open="true"] #recovery-step[data-step="code"]`).Length() != 1 {
 		t.Fatal("reloading the login page does not reopen the dialog at step 2")
 	}
 	// Closing with « Fermer quand même » ends the flow and its data.
@@ -390,7 +390,7 @@ func TestRecoveryResumesAfterReload(t *testing.T) {
 	}
 }
 
-func TestRecoveryRateLimits(t *testing.T) {
+func TestRecoveryRequestRateLimits(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	for i := 1; i <= 5; i++ {
@@ -413,7 +413,7 @@ func TestRecoveryRateLimits(t *testing.T) {
 	}
 }
 
-func TestRecoveryBadInput(t *testing.T) {
+func TestRecoveryRequestBadInput(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	tests := []struct {

@@ -383,7 +383,7 @@ func (a *testApp) toStep3(t *testing.T, nth int) {
 	t.Helper()
 	a.request("parents", "P003")
 	code := a.smtp.Wait("leo.martin@example.fr", nth, 5*time.Second).Code()
-	if _, html := a.step("/recovery/code", url.Values{"code": {code}}); !strings.Contains(html, `data-step="3"`) {
+	if _, html := a.step("/recovery/code", url.Values{"code": {code}}); !strings.Contains(html, `data-step="password"`) {
 		t.Fatalf("code refused: %s", html)
 	}
 }

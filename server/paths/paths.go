@@ -1,0 +1,58 @@
+// Package paths names every route of Sésame once. The router, the
+// templates, the links written into mails by the domain packages, and the
+// tests all use these constants, so that a route cannot drift between
+// them. A step's word is the last element of its path: the recovery
+// dialog's "code" step is RecoveryCode, served by the handler
+// recoveryCode, drawn by the template recoveryCode, carried out by
+// recovery.Service.SubmitCode and tested by TestRecoveryCode….
+//
+// It imports nothing, so that every layer may import it.
+package paths
+
+// Sign-in and the personal page.
+const (
+	Home                = "/"
+	Login               = "/login"
+	Logout              = "/logout"
+	Account             = "/account"
+	AccountPassword     = "/account/password"
+	AccountCharter      = "/account/charter"
+	AccountEmailConfirm = "/account/email/confirm"
+	AccountEmailCancel  = "/account/email/cancel"
+	Language            = "/lang/" // + language code
+	Privacy             = "/privacy"
+	Help                = "/help"
+	PasswordCheck       = "/password/check"
+)
+
+// The recovery dialog: « Mot de passe oublié » and « Identifiant oublié ».
+const (
+	Recovery           = "/recovery"
+	RecoveryIdentifier = "/recovery/identifier"
+	RecoveryRequest    = "/recovery/request"
+	RecoveryCode       = "/recovery/code"
+	RecoveryResend     = "/recovery/resend"
+	RecoveryPassword   = "/recovery/password"
+	RecoveryCancel     = "/recovery/cancel"
+	RecoveryRestart    = "/recovery/restart"
+)
+
+// The activation wizard, one route per step.
+const (
+	Activation          = "/activation"
+	ActivationStart     = "/activation/start"
+	ActivationRescue    = "/activation/rescue"
+	ActivationCharter   = "/activation/charter"
+	ActivationDirectory = "/activation/directory"
+	ActivationRedirect  = "/activation/redirect"
+	ActivationPassword  = "/activation/password"
+	ActivationConfirm   = "/activation/confirm"
+	ActivationRestart   = "/activation/restart"
+)
+
+// Probes and assets.
+const (
+	Healthz = "/healthz"
+	Readyz  = "/readyz"
+	Assets  = "/assets/"
+)

@@ -1,0 +1,69 @@
+package web
+
+import (
+	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/refusal"
+)
+
+// words turns the refusals of one form into messages, field by field. It
+// is the one table from the domain's reasons to words: scope names the form
+// ("profile", "recovery", "activation"), so that each may word a reason its
+// own way (« le mot de passe actuel » on the personal page, « le mot de
+// passe provisoire » in activation).
+func words(t *i18n.Localizer, scope string, l refusal.List) map[string]string {
+	if len(l) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(l))
+	for _, r := range l {
+		out[r.Field] = word(t, scope, r)
+	}
+	return out
+}
+
+// word is one refusal's message.
+func word(t *i18n.Localizer, scope string, r refusal.Refusal) string {
+	switch r.Reason {
+	case refusal.Throttled:
+		return waitMessage(t, r.Wait.Seconds())
+	case refusal.Budget:
+		return t.T(scope + ".err_mail_budget")
+	}
+	return t.T(refusalKey(scope, r))
+}
+
+// refusalKey is the message key of a refusal: the form's scope, then the
+// field and reason, in the catalogue's naming (profile.err_email, …).
+func refusalKey(scope string, r refusal.Refusal) string {
+	switch scope + "/" + r.Field + "/" + string(r.Reason) {
+	case "profile/email/invalid", "recovery/input/invalid", "activation/email/invalid":
+		return scope + ".err_email"
+	case "profile/phone/invalid":
+		return "profile.err_phone"
+	case "profile/email/too_long", "profile/phone/too_long":
+		return "profile.err_too_long"
+	case "profile/current/wrong":
+		return "profile.err_current"
+	case "profile/current/missing":
+		return "profile.err_current_needed"
+	case "recovery/input/missing":
+		return "recovery.err_input"
+	case "recovery/consent/missing":
+		return "recovery.err_consent"
+	case "recovery/account/choose":
+		return "recovery.err_choose"
+	case "recovery/password/rules":
+		return "recovery.err_password_rules"
+	case "activation/accept/missing":
+		return "activation.err_charter"
+	case "activation/choice/missing":
+		return "activation.err_choice"
+	case "activation/to/invalid":
+		return "activation.err_redirect_email"
+	case "activation/to/loop":
+		return "activation.err_redirect_loop"
+	}
+	// Rules, Mismatch, Same and the others are worded per form alone
+	// (TestEveryRefusalHasWords checks each has its message).
+	return scope + ".err_" + string(r.Reason)
+}
