@@ -300,3 +300,51 @@ func BenchmarkFindOneByID(b *testing.B) {
 		find(b)
 	})
 }
+
+// TestIndexIDsWhileWriting runs IndexIDs, whose connection to the SQLite
+// file is not FerretDB's, while FerretDB writes to the table being indexed:
+// no write may fail (the busy timeout makes each side wait for the other)
+// and none may be lost.
+func TestIndexIDsWhileWriting(t *testing.T) {
+	ctx := context.Background()
+	s := openEmbeddedTest(t)
+	c := s.wdb.Collection("written_meanwhile")
+	var docs []any
+	for i := range 5000 {
+		docs = append(docs, bson.D{{Key: "_id", Value: fmt.Sprintf("d%05d", i)}, {Key: "n", Value: 0}})
+	}
+	if _, err := c.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	// The writers use the store's read client too, so that they do not queue
+	// behind one connection: several FerretDB writers contend with IndexIDs.
+	const writers, updates = 3, 20
+	errc := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range updates {
+				id := fmt.Sprintf("d%05d", w*1000+i)
+				r, err := s.db.Collection("written_meanwhile").UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}})
+				if err == nil && r.ModifiedCount != 1 {
+					err = fmt.Errorf("update %s modified %d documents", id, r.ModifiedCount)
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	if n, err := s.IndexIDs(ctx); err != nil || n != 1 {
+		t.Errorf("IndexIDs while writing: %d created, %v; want 1", n, err)
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	if n, err := c.CountDocuments(ctx, bson.D{{Key: "n", Value: 1}}); err != nil || n != writers*updates {
+		t.Errorf("%d documents updated, %v; want %d", n, err, writers*updates)
+	}
+}
