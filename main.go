@@ -305,7 +305,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 }
 
 // sweep deletes expired documents every minute: the embedded store has no
-// TTL indexes, and on MongoDB it is a cheap no-op.
+// TTL indexes, and on MongoDB it is a cheap no-op. On the embedded store it
+// also gives collections created since start their SQLite _id index.
 func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -318,6 +319,14 @@ func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
 				log.Warn("sweep expired documents", "err", err)
 			} else if n > 0 {
 				log.Debug("expired documents deleted", "count", n)
+			}
+			// A collection first written since start has no _id index in
+			// SQLite yet; this is a read of SQLite's schema when none is
+			// missing.
+			if n, err := st.IndexIDs(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("index _id in the embedded store", "err", err)
+			} else if n > 0 {
+				log.Info("embedded store: _id indexes created", "tables", n)
 			}
 		}
 	}

@@ -23,7 +23,10 @@ const maxSocketPath = 100
 
 // Embedded is a FerretDB server running inside this process.
 type Embedded struct {
-	uri    string
+	uri string
+	// dir is the data directory, absolute; IndexIDs finds the SQLite
+	// files there.
+	dir    string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -91,7 +94,7 @@ func StartEmbedded(dir string, tcp bool, log *slog.Logger) (*Embedded, error) {
 		return nil, fmt.Errorf("store: start embedded server: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Embedded{cancel: cancel, done: make(chan struct{})}
+	e := &Embedded{dir: abs, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(ctx)

@@ -130,8 +130,15 @@ type index struct {
 
 // EnsureIndexes creates every collection's indexes. It is idempotent, so it
 // runs at every start. TTL indexes are created too: a real MongoDB uses them,
-// and the embedded server, which refuses them, is covered by Sweep.
+// and the embedded server, which refuses them, is covered by Sweep. On the
+// embedded server it also creates every collection, then the SQLite indexes
+// that FerretDB's lookups by _id need (see IndexIDs).
 func (s *Store) EnsureIndexes(ctx context.Context) error {
+	if s.embedded != nil {
+		if err := s.createCollections(ctx); err != nil {
+			return err
+		}
+	}
 	for _, ix := range allIndexes() {
 		_, err := s.wdb.Collection(ix.collection).Indexes().CreateOne(ctx, ix.model)
 		var ce mongo.CommandError
@@ -143,7 +150,11 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 			return fmt.Errorf("store: create index on %s: %w", ix.collection, err)
 		}
 	}
-	return nil
+	n, err := s.IndexIDs(ctx)
+	if n > 0 {
+		s.log.Debug("SQLite _id indexes created", "tables", n)
+	}
+	return err
 }
 
 // indexes lists the secondary indexes. Hot lookups use _id, so this list is
