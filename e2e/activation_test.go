@@ -34,9 +34,9 @@ func TestActivationWizard(t *testing.T) {
 
 	// From the login page, as the letter says.
 	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"), chromedp.Click(`a[href="/activation"]`))
-	step("1")
+	step("start")
 	b.run(t, chromedp.SendKeys("#act-identifier", "S200"), chromedp.SendKeys("#act-provisional", "Prov-7731"), chromedp.Click(submit))
-	step("2")
+	step("rescue")
 	b.run(t, chromedp.SendKeys("#act-rescue", "mh.dupont@example.org"), chromedp.Click(`form[action="/activation/rescue"] button`))
 	b.run(t, chromedp.WaitVisible(`form[method=get] button`))
 	b.axe(t, "activation link sent")
@@ -47,13 +47,13 @@ func TestActivationWizard(t *testing.T) {
 	b.axe(t, "activation confirm link")
 	b.run(t, chromedp.Click(`form[action="/activation/confirm"] button`), chromedp.WaitVisible(`a[href="/activation"].btn`))
 	b.run(t, chromedp.Click(`a[href="/activation"].btn`))
-	step("3")
+	step("charter")
 	b.run(t, chromedp.Click("#act-charter"), chromedp.Click(submit))
-	step("4")
+	step("directory")
 	b.run(t, chromedp.Click("#act-dir-no"), chromedp.Click(submit))
-	step("5")
+	step("redirect")
 	b.run(t, chromedp.Click(submit)) // no redirection (optional for permanent staff)
-	step("6")
+	step("password")
 	b.settled(t)
 	b.run(t, chromedp.SendKeys("#new-password", "Une phrase de passe solide"))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
@@ -61,7 +61,7 @@ func TestActivationWizard(t *testing.T) {
 	b.run(t, chromedp.SendKeys("#confirm-password", "Une phrase de passe solide"), chromedp.WaitVisible(`[data-testid="match"].met`))
 	b.settled(t)
 	b.run(t, chromedp.Click(submit))
-	step("7")
+	step("done")
 	if sum := eval[string](t, b, `document.querySelector("dl.summary").textContent`); !strings.Contains(sum, "marie-helene.dupont@lycee-jean-moulin.example") {
 		t.Errorf("summary = %q", sum)
 	}

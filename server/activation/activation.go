@@ -36,34 +36,61 @@ import (
 	"github.com/sesame-edu/sesame/server/refusal"
 )
 
-// State is the step a flow waits for.
+// Step is a page of the wizard. Each step has one word, used everywhere:
+// its route (paths.ActivationRescue), its handler (web's activationRescue),
+// its template (views' activationRescue), its domain method (SetRescue) and
+// its tests (TestActivationRescue…).
+type Step string
+
+const (
+	StepStart     Step = "start"     // identifier and provisional password
+	StepRescue    Step = "rescue"    // a rescue address, confirmed by a link
+	StepCharter   Step = "charter"   // the IT charter
+	StepDirectory Step = "directory" // the directory consent
+	StepRedirect  Step = "redirect"  // the mailbox redirection (mailbox populations only)
+	StepPassword  Step = "password"  // the person's own password
+	StepDone      Step = "done"      // the summary
+)
+
+// Steps is the wizard's order, the one list the progress bar, the titles
+// and the checks derive from. A population without an institutional
+// mailbox has no redirection step.
+func Steps(hasMailbox bool) []Step {
+	if !hasMailbox {
+		return []Step{StepStart, StepRescue, StepCharter, StepDirectory, StepPassword, StepDone}
+	}
+	return []Step{StepStart, StepRescue, StepCharter, StepDirectory, StepRedirect, StepPassword, StepDone}
+}
+
+// State is where a flow waits.
 type State string
 
 const (
-	StateRescue     State = "rescue"      // step 2: give a rescue address
-	StateRescueSent State = "rescue_sent" // step 2: waiting for its link
-	StateCharter    State = "charter"     // step 3
-	StateDirectory  State = "directory"   // step 4
-	StateRedirect   State = "redirect"    // step 5 (mailbox populations only)
+	StateRescue     State = "rescue"      // give a rescue address
+	StateRescueSent State = "rescue_sent" // waiting for its link
+	StateCharter    State = "charter"
+	StateDirectory  State = "directory"
+	StateRedirect   State = "redirect" // mailbox populations only
 	StateRedirSent  State = "redirect_sent"
-	StatePassword   State = "password" // step 6
+	StatePassword   State = "password"
 )
 
-// Step numbers the states for the progress indicator.
-func (s State) Step() int {
+// Step is the step a flow in this state shows: the one function from
+// states to steps.
+func (s State) Step() Step {
 	switch s {
 	case StateRescue, StateRescueSent:
-		return 2
+		return StepRescue
 	case StateCharter:
-		return 3
+		return StepCharter
 	case StateDirectory:
-		return 4
+		return StepDirectory
 	case StateRedirect, StateRedirSent:
-		return 5
+		return StepRedirect
 	case StatePassword:
-		return 6
+		return StepPassword
 	}
-	return 1
+	return StepStart
 }
 
 // Flow is one activation in progress.

@@ -53,31 +53,24 @@ func (s *Server) currentActivation(c *fiber.Ctx) (activation.Flow, bool, error) 
 }
 
 // activationProps fills a step's page: title, progress, and what the step
-// shows.
-func (s *Server) activationProps(c *fiber.Ctx, step int, acc *account.Account, f *activation.Flow) views.ActivationProps {
+// shows. The progress bar is the population's ordered list of steps.
+func (s *Server) activationProps(c *fiber.Ctx, step activation.Step, acc *account.Account, f *activation.Flow) views.ActivationProps {
 	t := s.t(c)
-	titles := []string{"activation.title_start", "activation.title_rescue", "activation.title_charter",
-		"activation.title_directory", "activation.title_redirect", "activation.title_password", "activation.title_done"}
-	title := t.T("activation.title_active")
-	if step >= 1 && step <= 7 {
-		title = t.T(titles[step-1])
-	}
-	p := views.ActivationProps{Base: s.page(c, title), Step: step, Position: step}
-	p.Title = title
 	hasMailbox := true
 	if acc != nil {
 		hasMailbox = s.school.ActivationPopulation(acc.Population).MailboxDomain != ""
+	}
+	title := t.T("activation.title_" + string(step))
+	p := views.ActivationProps{Base: s.page(c, title), Step: string(step)}
+	for i, st := range activation.Steps(hasMailbox) {
+		p.Labels = append(p.Labels, t.T("activation.title_"+string(st)+"_short"))
+		if st == step {
+			p.Position = i + 1
+		}
+	}
+	if acc != nil {
 		p.Identifier = acc.Identifier
 		p.Population = acc.Population
-	}
-	for i, k := range titles {
-		if i == 4 && !hasMailbox {
-			continue
-		}
-		p.Labels = append(p.Labels, t.T(k+"_short"))
-	}
-	if !hasMailbox && step > 5 {
-		p.Position = step - 1
 	}
 	if f != nil {
 		p.RescueEmail, p.RedirectTo, p.KeepCopy = f.RescueEmail, f.RedirectTo, true
@@ -130,7 +123,7 @@ func (s *Server) activationPage(c *fiber.Ctx) error {
 		}
 		return render(c, fiber.StatusOK, views.Activation(p))
 	}
-	p := s.activationProps(c, 1, nil, nil)
+	p := s.activationProps(c, activation.StepStart, nil, nil)
 	if id := c.Query("identifier"); len(id) <= 64 {
 		p.Identifier = id
 	}
@@ -160,7 +153,7 @@ func (s *Server) activationStepThen(run activationRun, accepted func(c *fiber.Ct
 			return err
 		}
 		if !ok {
-			p := s.activationProps(c, 1, nil, nil)
+			p := s.activationProps(c, activation.StepStart, nil, nil)
 			p.Notice = s.t(c).T("activation.expired")
 			return render(c, fiber.StatusOK, views.Activation(p))
 		}
@@ -217,7 +210,7 @@ func (s *Server) activationStart(c *fiber.Ctx) error {
 		return err
 	}
 	t := s.t(c)
-	p := s.activationProps(c, 1, nil, nil)
+	p := s.activationProps(c, activation.StepStart, nil, nil)
 	p.Identifier = strings.TrimSpace(form.Identifier)
 	if p.Identifier == "" || form.Password == "" {
 		p.Errors = map[string]string{"form": t.T("activation.err_missing")}
@@ -298,7 +291,7 @@ func (s *Server) reload(c *fiber.Ctx, f activation.Flow) (activation.Flow, refus
 func (s *Server) summary(c *fiber.Ctx, acc account.Account) error {
 	t := s.t(c)
 	s.clearCookie(c, s.cookieName(activationCookie))
-	p := s.activationProps(c, 7, &acc, nil)
+	p := s.activationProps(c, activation.StepDone, &acc, nil)
 	yesNo := func(b bool) string {
 		if b {
 			return t.T("activation.yes")

@@ -74,11 +74,11 @@ func TestActivationPermanentStaff(t *testing.T) {
 	}
 
 	d := doc(t, a.get("/activation"))
-	if stepNum(d) != "1" || d.Find("ol.steps li").Length() != 7 {
+	if stepNum(d) != "start" || d.Find("ol.steps li").Length() != 7 {
 		t.Fatalf("start page: step %s, %d steps", stepNum(d), d.Find("ol.steps li").Length())
 	}
 	_, d = a.act("/activation/start", url.Values{"identifier": {"s200"}, "password": {provisional}})
-	if stepNum(d) != "2" {
+	if stepNum(d) != "rescue" {
 		t.Fatalf("after step 1: step %s: %s", stepNum(d), d.Find("main").Text())
 	}
 	_, d = a.act("/activation/rescue", url.Values{"email": {"mh.dupont@example.org"}})
@@ -89,13 +89,13 @@ func TestActivationPermanentStaff(t *testing.T) {
 	m := a.smtp.Wait("mh.dupont@example.org", 1, 5*time.Second)
 	link, _ := url.Parse(m.Links()[0])
 	a.browser().get(link.RequestURI())
-	if d := doc(t, a.get("/activation")); stepNum(d) != "2" {
+	if d := doc(t, a.get("/activation")); stepNum(d) != "rescue" {
 		t.Fatalf("opening the link moved the wizard to step %s", stepNum(d))
 	}
 	a.confirmLink(t, "mh.dupont@example.org", 1)
 
 	d = doc(t, a.get("/activation"))
-	if stepNum(d) != "3" || d.Find("section.charter p").Length() < 3 {
+	if stepNum(d) != "charter" || d.Find("section.charter p").Length() < 3 {
 		t.Fatalf("charter step: %s %s", stepNum(d), d.Find("main").Text())
 	}
 	resp, _ := a.act("/activation/charter", url.Values{})
@@ -104,14 +104,14 @@ func TestActivationPermanentStaff(t *testing.T) {
 	}
 	_, d = a.act("/activation/charter", url.Values{"accept": {"yes"}})
 	_, d = a.act("/activation/directory", url.Values{"choice": {"yes"}})
-	if stepNum(d) != "5" || !strings.Contains(d.Find("main").Text(), "marie-helene.dupont@lycee-jean-moulin.example") {
+	if stepNum(d) != "redirect" || !strings.Contains(d.Find("main").Text(), "marie-helene.dupont@lycee-jean-moulin.example") {
 		t.Fatalf("redirect step: %s %s", stepNum(d), d.Find("main").Text())
 	}
 	if v, ok := d.Find("#act-keep").Attr("checked"); !ok {
 		t.Errorf("« conserver une copie » is not checked by default (%q)", v)
 	}
 	_, d = a.act("/activation/redirect", url.Values{"keep_copy": {"yes"}}) // optional: no redirection
-	if stepNum(d) != "6" {
+	if stepNum(d) != "password" {
 		t.Fatalf("password step: %s", stepNum(d))
 	}
 	resp, d = a.act("/activation/password", url.Values{"password": {"court"}, "confirm": {"court"}})
@@ -119,7 +119,7 @@ func TestActivationPermanentStaff(t *testing.T) {
 		t.Errorf("weak password accepted: %d", resp.StatusCode)
 	}
 	_, d = a.act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
-	if stepNum(d) != "7" {
+	if stepNum(d) != "done" {
 		t.Fatalf("summary: %s %s", stepNum(d), d.Find("main").Text())
 	}
 	sum := d.Find("dl.summary").Text()
@@ -145,7 +145,7 @@ func TestActivationPermanentStaff(t *testing.T) {
 	b := a.browser()
 	_, d = b.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"Une phrase de passe solide"}})
 	_, wrong := b.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"Pas le bon mot de passe"}})
-	if stepNum(d) != "1" || !strings.Contains(d.Text(), "ne correspondent pas") || !strings.Contains(d.Text(), "déjà activé, connectez-vous") {
+	if stepNum(d) != "start" || !strings.Contains(d.Text(), "ne correspondent pas") || !strings.Contains(d.Text(), "déjà activé, connectez-vous") {
 		t.Errorf("second activation: step %s: %s", stepNum(d), d.Find(".alert").Text())
 	}
 	if d.Find(".alert").Text() != wrong.Find(".alert").Text() {
@@ -161,7 +161,7 @@ func TestActivationContractStaffMandatoryRedirect(t *testing.T) {
 	a.confirmLink(t, "eric.noel@example.org", 1)
 	a.act("/activation/charter", url.Values{"accept": {"yes"}})
 	_, d := a.act("/activation/directory", url.Values{"choice": {"no"}})
-	if stepNum(d) != "5" || d.Find("#act-redirect").Length() != 0 || !strings.Contains(d.Text(), "obligatoire") {
+	if stepNum(d) != "redirect" || d.Find("#act-redirect").Length() != 0 || !strings.Contains(d.Text(), "obligatoire") {
 		t.Fatalf("mandatory redirect step: %s", d.Find("main").Text())
 	}
 	if v, _ := d.Find("#act-redirect-to").Attr("value"); v != "eric.noel@example.org" {
@@ -178,12 +178,12 @@ func TestActivationContractStaffMandatoryRedirect(t *testing.T) {
 		t.Fatalf("redirect link not sent: %s", d.Find("main").Text())
 	}
 	resp, d = a.act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
-	if resp.StatusCode != http.StatusConflict || stepNum(d) != "5" {
+	if resp.StatusCode != http.StatusConflict || stepNum(d) != "redirect" {
 		t.Errorf("password before the redirect is confirmed: %d step %s", resp.StatusCode, stepNum(d))
 	}
 	a.confirmLink(t, "eric.perso@example.net", 1)
 	_, d = a.act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
-	if stepNum(d) != "7" {
+	if stepNum(d) != "done" {
 		t.Fatalf("summary: %s", d.Find("main").Text())
 	}
 	acc := account1(t, a, "c300")
@@ -200,7 +200,7 @@ func TestActivationSkippingStepsChangesNothing(t *testing.T) {
 	for _, path := range []string{"/activation/charter", "/activation/directory", "/activation/redirect", "/activation/password"} {
 		t.Run(path, func(t *testing.T) {
 			resp, d := a.act(path, url.Values{"accept": {"yes"}, "choice": {"yes"}, "to": {"x@example.org"}, "password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
-			if resp.StatusCode != http.StatusConflict || stepNum(d) != "2" {
+			if resp.StatusCode != http.StatusConflict || stepNum(d) != "rescue" {
 				t.Errorf("status %d, step %s", resp.StatusCode, stepNum(d))
 			}
 		})
@@ -210,7 +210,7 @@ func TestActivationSkippingStepsChangesNothing(t *testing.T) {
 	}
 	// Without the flow's cookie, no step is reachable at all.
 	_, d := a.browser().act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
-	if stepNum(d) != "1" {
+	if stepNum(d) != "start" {
 		t.Errorf("another browser reached step %s", stepNum(d))
 	}
 }
@@ -239,11 +239,11 @@ func TestActivationLinkExpiresAt2359(t *testing.T) {
 		t.Errorf("link after midnight: %s", d.Find("main").Text())
 	}
 	// The person starts again from step 1.
-	if d := doc(t, a.get("/activation")); stepNum(d) != "1" {
+	if d := doc(t, a.get("/activation")); stepNum(d) != "start" {
 		t.Errorf("after midnight the wizard is at step %s", stepNum(d))
 	}
 	_, d = a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
-	if stepNum(d) != "2" {
+	if stepNum(d) != "rescue" {
 		t.Errorf("starting again: step %s", stepNum(d))
 	}
 }
@@ -266,7 +266,7 @@ func TestActivationWrongProvisionalPassword(t *testing.T) {
 		t.Errorf("after 6 wrong pairs: %d %q", resp.StatusCode, msg(d))
 	}
 	a.advance(16 * time.Minute)
-	if _, d := a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}}); stepNum(d) != "2" {
+	if _, d := a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}}); stepNum(d) != "rescue" {
 		t.Errorf("after the wait: step %s", stepNum(d))
 	}
 }
@@ -281,11 +281,11 @@ func TestActivationResumesOnAnotherDevice(t *testing.T) {
 	// The next morning... no: the same day, on a phone.
 	phone := a.browser()
 	_, d := phone.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
-	if stepNum(d) != "4" {
+	if stepNum(d) != "directory" {
 		t.Errorf("resumed at step %s, want 4", stepNum(d))
 	}
 	// The first browser no longer holds the flow.
-	if d := doc(t, a.get("/activation")); stepNum(d) != "1" {
+	if d := doc(t, a.get("/activation")); stepNum(d) != "start" {
 		t.Errorf("the old browser still holds the flow at step %s", stepNum(d))
 	}
 }
