@@ -262,7 +262,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			s, err := worker.Stats(ctx)
 			return s.Waiting, s.OldestAge, err
 		},
-		Version: version(),
+		MetricsToken: cfg.MetricsToken,
+		Version:      version(),
 	})
 	if err != nil {
 		return err

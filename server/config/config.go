@@ -38,6 +38,10 @@ type Config struct {
 	// Secret keys code hashes, CSRF tokens and mail encryption (SESAME_SECRET).
 	// Empty means "generate one and keep it in DataDir".
 	Secret []byte
+	// MetricsToken, when set, is the bearer token that shows the mail
+	// backlog, the store kind and the version on /readyz and /healthz
+	// (SESAME_METRICS_TOKEN). Without it the probes say up or down only.
+	MetricsToken string
 	// ConfigFile is the optional school and populations file (SESAME_CONFIG).
 	ConfigFile string
 	// Location is the time zone for office hours and same-day deadlines (SESAME_TIMEZONE).
@@ -136,16 +140,20 @@ func Load(getenv func(string) string) (Config, error) {
 	c.MailFrom = from
 
 	if s := getenv("SESAME_SECRET"); s != "" {
-		// The secret keys HMACs and AES-GCM; 32 characters of a random string
-		// give at least 128 bits even when only hex or base64 is used.
-		if len(s) < 32 {
-			return bad("SESAME_SECRET", "at least 32 random characters (e.g. openssl rand -base64 48)", "")
-		}
-		// A placeholder copied from an example is a key known to everyone.
-		if l := strings.ToLower(s); strings.Contains(l, "change-me") || strings.Contains(l, "changeme") || len(distinct(s)) < 8 {
-			return bad("SESAME_SECRET", "a random value, not a placeholder (e.g. openssl rand -base64 48)", "")
+		if expected := checkSecret(s); expected != "" {
+			return bad("SESAME_SECRET", expected, "")
 		}
 		c.Secret = []byte(s)
+	}
+
+	// The metrics token guards what would otherwise leak to anyone (the
+	// mail backlog rises only for known accounts), so it obeys the same
+	// rule as the secret.
+	if s := get("SESAME_METRICS_TOKEN", ""); s != "" {
+		if expected := checkSecret(s); expected != "" {
+			return bad("SESAME_METRICS_TOKEN", expected, "")
+		}
+		c.MetricsToken = s
 	}
 
 	loc, err := time.LoadLocation(get("SESAME_TIMEZONE", "Europe/Paris"))
@@ -224,6 +232,22 @@ func redactURI(s string) string {
 		return "(unparsable URI)"
 	}
 	return u.Redacted()
+}
+
+// checkSecret returns what a secret value should have been, or "" when it
+// is acceptable. It never echoes the value: a rejected secret may still be
+// a real one with a typo.
+func checkSecret(s string) string {
+	// The secret keys HMACs and AES-GCM; 32 characters of a random string
+	// give at least 128 bits even when only hex or base64 is used.
+	if len(s) < 32 {
+		return "at least 32 random characters (e.g. openssl rand -base64 48)"
+	}
+	// A placeholder copied from an example is a key known to everyone.
+	if l := strings.ToLower(s); strings.Contains(l, "change-me") || strings.Contains(l, "changeme") || len(distinct(s)) < 8 {
+		return "a random value, not a placeholder (e.g. openssl rand -base64 48)"
+	}
+	return ""
 }
 
 func distinct(s string) map[rune]bool {

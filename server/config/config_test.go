@@ -37,12 +37,16 @@ func TestLoadValues(t *testing.T) {
 		"SESAME_MAIL_FROM":       "École <noreply@school.example>",
 		"SESAME_SECRET":          "q7Vh2pL9xW4mN8cR3tY6bZ1aK5sD0fGj",
 		"SESAME_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+		"SESAME_METRICS_TOKEN":   "m3Tr1cs-Tok3n-9xW4mN8cR3tY6bZ1aK5sD0",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.BaseURL.String() != "https://sesame.school.example" || !c.Secure() {
 		t.Errorf("BaseURL = %v secure=%v", c.BaseURL, c.Secure())
+	}
+	if c.MetricsToken != "m3Tr1cs-Tok3n-9xW4mN8cR3tY6bZ1aK5sD0" {
+		t.Errorf("MetricsToken = %q", c.MetricsToken)
 	}
 	if c.SMTPURL.Hostname() != "mail.example" || c.MailFrom.Name != "École" || len(c.TrustedProxies) != 2 {
 		t.Errorf("got %+v", c)
@@ -64,6 +68,8 @@ func TestLoadRejects(t *testing.T) {
 		{"short secret", "SESAME_SECRET", "short"},
 		{"placeholder secret", "SESAME_SECRET", "change-me-change-me-change-me-change-me"},
 		{"repetitive secret", "SESAME_SECRET", strings.Repeat("k", 40)},
+		{"short metrics token", "SESAME_METRICS_TOKEN", "letmein"},
+		{"placeholder metrics token", "SESAME_METRICS_TOKEN", "changeme-changeme-changeme-changeme"},
 		{"time zone", "SESAME_TIMEZONE", "Mars/Olympus"},
 		{"proxy", "SESAME_TRUSTED_PROXIES", "10.0.0.1,nope"},
 		{"log format", "SESAME_LOG_FORMAT", "xml"},

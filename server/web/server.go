@@ -4,6 +4,7 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -34,7 +35,7 @@ type Deps struct {
 	Catalog        *i18n.Catalog
 	Dist           fs.FS // the built front end (frontend/dist)
 	Store          Pinger
-	StoreKind      string // "embedded" or "mongodb", shown by /readyz
+	StoreKind      string // "embedded" or "mongodb", shown by /readyz to the operator
 	Secret         []byte
 	BaseURL        *url.URL
 	TrustedProxies []string
@@ -50,11 +51,15 @@ type Deps struct {
 	// ProfileStore saves an account (charter re-acceptance).
 	ProfileStore account.Store
 	Limiter      *ratelimit.Limiter
-	// MailStats reports the outbox backlog for /readyz.
+	// MailStats reports the outbox backlog for /readyz, shown only to a
+	// caller bearing MetricsToken.
 	MailStats func(ctx context.Context) (waiting int, oldestAge time.Duration, err error)
-	Location  *time.Location // office hours and same-day deadlines
-	Version   string
-	Now       func() time.Time
+	// MetricsToken is SESAME_METRICS_TOKEN; empty keeps the probes' details
+	// from everyone.
+	MetricsToken string
+	Location     *time.Location // office hours and same-day deadlines
+	Version      string
+	Now          func() time.Time
 }
 
 // EmailChangePeeker tells whether an e-mail confirmation link is live.
@@ -89,6 +94,8 @@ type Server struct {
 	now          func() time.Time
 	validate     *validator.Validate
 	favicon      string // the favicon, inlined as a data: URI
+	// metricsToken is the SHA-256 of SESAME_METRICS_TOKEN, nil when unset.
+	metricsToken *[sha256.Size]byte
 }
 
 // Locals keys.
@@ -114,6 +121,10 @@ func New(d Deps) (*fiber.App, error) {
 		school: d.School, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
 		sessions: d.Sessions, auth: d.Auth, throttle: d.Throttle, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, profileStore: d.ProfileStore, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
+	}
+	if d.MetricsToken != "" {
+		h := sha256.Sum256([]byte(d.MetricsToken))
+		s.metricsToken = &h
 	}
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
 	s.assets = newAssetSet()
