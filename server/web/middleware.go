@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -92,13 +93,62 @@ func (s *Server) switchLanguage(c *fiber.Ctx) error {
 	return c.Redirect(localPath(c.Query("next")), fiber.StatusSeeOther)
 }
 
-// localPath keeps only same-site paths, so that ?next= cannot send
-// someone to another site.
+// maxNext bounds ?next=: the pages that build it have short addresses, and
+// a longer value can only be a probe.
+const maxNext = 2048
+
+// localPath returns p, re-encoded, when it is a path on this site, and "/"
+// otherwise, so that ?next= cannot send someone to another site.
+//
+// Browsers do not read a Location the way net/url does: they remove ASCII
+// tab, CR and LF anywhere, strip leading and trailing C0 controls and
+// spaces, and take a backslash for a slash, so "/<TAB>/evil.example" and
+// "/\evil.example" both leave the site although net/url sees a path. Rather
+// than predict what a browser makes of such bytes, a value holding any of
+// them is refused; what remains must parse to a bare path (no scheme, host
+// or user) that starts with exactly one slash, before and after decoding.
+// The answer is rebuilt from the parsed URL, so that what the browser
+// receives is what was checked.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	if len(p) > maxNext || !singleSlash(p) {
 		return "/"
 	}
-	return p
+	for i := 0; i < len(p); i++ {
+		// C0 controls, DEL and the backslash have no place in a path this
+		// site builds; a space at either end is what browsers strip.
+		if b := p[i]; b < 0x20 || b == 0x7f || b == '\\' {
+			return "/"
+		}
+	}
+	if p[len(p)-1] == ' ' {
+		return "/"
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" || !singleSlash(u.Path) {
+		return "/"
+	}
+	out := &url.URL{Path: u.Path, RawPath: u.RawPath}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "/"
+		}
+		out.RawQuery = q.Encode()
+	}
+	// The fragment is dropped: the pages never put one in ?next=, since
+	// the browser does not send it to the server.
+	s := out.String()
+	if !singleSlash(s) {
+		return "/"
+	}
+	return s
+}
+
+// singleSlash reports whether p starts with one slash that is not followed
+// by another slash or a backslash, which browsers would read as the start
+// of another site's address.
+func singleSlash(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\")
 }
 
 // onlyGetAndPost answers 405 to any other method: every page is a link or a
