@@ -1,6 +1,9 @@
 package web
 
 import (
+	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -28,6 +31,147 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		"duration_ms", float64(time.Since(start).Microseconds())/1000,
 	)
 	return err
+}
+
+// clientAddress works out, once per request, the address that per-address
+// limits and the audit log count, keeps it for clientIP, and makes c.IP()
+// return it too, so that no handler can count a different one.
+//
+// Fiber cannot be configured to do this: with a proxy header it takes the
+// leftmost X-Forwarded-For entry, which the client writes itself (nginx's
+// $proxy_add_x_forwarded_for appends to what the client sent), so rotating
+// it gave unlimited attempts. Here the header is read from the right, and
+// only as far as the trusted proxies that wrote it.
+func (s *Server) clientAddress(c *fiber.Ctx) error {
+	ctx := c.Context()
+	// The peer is read from the connection, not from ctx.RemoteAddr():
+	// fasthttp keeps the address set below for the next request on the
+	// same keep-alive connection, which would otherwise be taken for that
+	// request's peer.
+	peer := ctx.RemoteAddr()
+	if conn := ctx.Conn(); conn != nil {
+		peer = conn.RemoteAddr()
+	}
+	if tcp, ok := peer.(*net.TCPAddr); ok {
+		addr, _ := netip.AddrFromSlice(tcp.IP)
+		client := s.proxies.client(addr, c.Request().Header.PeekAll(fiber.HeaderXForwardedFor))
+		ctx.SetRemoteAddr(&net.TCPAddr{IP: client.AsSlice(), Port: tcp.Port})
+	}
+	c.Locals(localClientIP, c.IP())
+	return c.Next()
+}
+
+// clientIP is the address that per-address limits and the audit log count:
+// the client's own, behind trusted proxies, and for IPv6 its /64 network.
+func clientIP(c *fiber.Ctx) string {
+	if ip, ok := c.Locals(localClientIP).(string); ok {
+		return ip
+	}
+	// Only requests refused before any middleware ran (a body too large)
+	// get here, and only from the error handler; their connection's peer is
+	// the best there is.
+	if conn := c.Context().Conn(); conn != nil {
+		if tcp, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+			return tcp.IP.String()
+		}
+	}
+	return c.IP()
+}
+
+// trustedProxies are the reverse proxies whose X-Forwarded-For entries are
+// believed (SESAME_TRUSTED_PROXIES).
+type trustedProxies []netip.Prefix
+
+func parseTrustedProxies(list []string) (trustedProxies, error) {
+	var out trustedProxies
+	for _, p := range list {
+		p = strings.TrimSpace(p)
+		if strings.Contains(p, "/") {
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				return nil, fmt.Errorf("web: trusted proxy %q: %w", p, err)
+			}
+			out = append(out, prefix.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("web: trusted proxy %q: %w", p, err)
+		}
+		a = a.Unmap().WithZone("")
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (t trustedProxies) contains(a netip.Addr) bool {
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// client returns the address to count for a request from peer carrying the
+// given X-Forwarded-For headers, in the order they came.
+//
+// Each proxy appends the address it received the request from, so the
+// entries on the right were written by our proxies and the ones on the left
+// by whoever sent the request. Walking from the right, every entry that is
+// a trusted proxy is skipped, and the first that is not is the client: the
+// address the outermost trusted proxy saw. A malformed entry ends the walk
+// at the last address a trusted proxy vouched for, since nothing to its left
+// can be believed.
+func (t trustedProxies) client(peer netip.Addr, xff [][]byte) netip.Addr {
+	client := peer.Unmap().WithZone("")
+	if !t.contains(client) {
+		return perClient(client)
+	}
+walk:
+	for i := len(xff) - 1; i >= 0; i-- {
+		entries := strings.Split(string(xff[i]), ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			a, ok := parseForwardedAddr(entries[j])
+			if !ok {
+				break walk
+			}
+			client = a
+			if !t.contains(a) {
+				break walk
+			}
+		}
+	}
+	return perClient(client)
+}
+
+// parseForwardedAddr reads one X-Forwarded-For entry: an address, with a
+// port for the proxies that add one.
+func parseForwardedAddr(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+// perClient maps an address to what one person controls: an IPv4 address
+// stands for itself; an IPv6 address for its /64, since a subscriber is
+// routed a whole /64 and can use any address in it (RFC 6177), so counting
+// single addresses would give one person 2^64 tries.
+func perClient(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		p, err := a.Prefix(64)
+		if err == nil {
+			return p.Addr()
+		}
+	}
+	return a
 }
 
 // csp allows only this site's own scripts, styles and images: no inline

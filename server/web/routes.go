@@ -12,6 +12,8 @@ import (
 // routes lists every route in one place.
 func (s *Server) routes(app *fiber.App) {
 	app.Use(recover.New())
+	// Before anything reads c.IP().
+	app.Use(s.clientAddress)
 	app.Use(requestid.New())
 	app.Use(s.logRequests)
 

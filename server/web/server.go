@@ -94,6 +94,8 @@ type Server struct {
 	now          func() time.Time
 	validate     *validator.Validate
 	favicon      string // the favicon, inlined as a data: URI
+	// proxies are the reverse proxies whose X-Forwarded-For is believed.
+	proxies trustedProxies
 	// metricsToken is the SHA-256 of SESAME_METRICS_TOKEN, nil when unset.
 	metricsToken *[sha256.Size]byte
 }
@@ -102,6 +104,9 @@ type Server struct {
 const (
 	localLang = "lang"
 	localCSRF = "csrf"
+	// localClientIP is the address clientAddress worked out; handlers read
+	// it through clientIP.
+	localClientIP = "clientIP"
 )
 
 // New builds the Fiber application with every route and middleware.
@@ -126,6 +131,11 @@ func New(d Deps) (*fiber.App, error) {
 		h := sha256.Sum256([]byte(d.MetricsToken))
 		s.metricsToken = &h
 	}
+	proxies, err := parseTrustedProxies(d.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s.proxies = proxies
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
 	s.assets = newAssetSet()
 	// The school's colour is appended to the style sheet, so that a
@@ -152,14 +162,8 @@ func New(d Deps) (*fiber.App, error) {
 		WriteTimeout: 15 * time.Second,
 		IdleTimeout:  60 * time.Second,
 	}
-	if len(d.TrustedProxies) > 0 {
-		// X-Forwarded-For is only believed from the configured proxies;
-		// otherwise anyone could pick the IP that rate limits count.
-		cfg.ProxyHeader = fiber.HeaderXForwardedFor
-		cfg.EnableTrustedProxyCheck = true
-		cfg.TrustedProxies = d.TrustedProxies
-		cfg.EnableIPValidation = true
-	}
+	// No ProxyHeader: Fiber would take the leftmost X-Forwarded-For entry,
+	// which the client writes. clientAddress reads the header instead.
 	app := fiber.New(cfg)
 	s.routes(app)
 	return app, nil
