@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -48,6 +50,17 @@ func newCSRFGuard(key []byte, secure bool) *csrfGuard {
 	return &csrfGuard{key: key, cookieName: name, secure: secure, cop: http.NewCrossOriginProtection()}
 }
 
+// trustOrigin accepts requests whose Origin is the site's public one
+// (SESAME_BASE_URL). Behind a proxy that passes its own address as Host, a
+// browser that sends Origin but not Sec-Fetch-Site would otherwise be
+// refused, since X-Forwarded-Host is never believed.
+func (g *csrfGuard) trustOrigin(base *url.URL) error {
+	if err := g.cop.AddTrustedOrigin(base.Scheme + "://" + base.Host); err != nil {
+		return fmt.Errorf("web: CSRF origin: %w", err)
+	}
+	return nil
+}
+
 func (g *csrfGuard) token(cookie string) string {
 	m := hmac.New(sha256.New, g.key)
 	m.Write([]byte(cookie))
@@ -76,6 +89,8 @@ func (g *csrfGuard) handler(c *fiber.Ctx) error {
 	if isSafeMethod(c.Method()) {
 		return c.Next()
 	}
+	// c.Hostname() is the Host header: Fiber is configured to trust no
+	// proxy, so a client's X-Forwarded-Host cannot make its Origin match.
 	req := &http.Request{Method: c.Method(), Host: c.Hostname(), Header: http.Header{}}
 	for _, h := range []string{"Sec-Fetch-Site", "Origin"} {
 		if v := c.Get(h); v != "" {

@@ -137,6 +137,9 @@ func New(d Deps) (*fiber.App, error) {
 	}
 	s.proxies = proxies
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
+	if err := s.csrf.trustOrigin(d.BaseURL); err != nil {
+		return nil, err
+	}
 	s.assets = newAssetSet()
 	// The school's colour is appended to the style sheet, so that a
 	// phone's first visit makes one request less.
@@ -164,6 +167,11 @@ func New(d Deps) (*fiber.App, error) {
 	}
 	// No ProxyHeader: Fiber would take the leftmost X-Forwarded-For entry,
 	// which the client writes. clientAddress reads the header instead.
+	// And Fiber trusts no proxy at all: otherwise (its default when no
+	// trusted proxy is listed) c.Hostname(), c.Protocol() and c.BaseURL()
+	// believe X-Forwarded-Host and X-Forwarded-Proto from anyone. Links are
+	// built from SESAME_BASE_URL, and the CSRF check knows its origin.
+	cfg.EnableTrustedProxyCheck = true
 	app := fiber.New(cfg)
 	s.routes(app)
 	return app, nil
