@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +14,15 @@ import (
 
 	"github.com/sesame-edu/sesame/server/i18n"
 )
+
+// randomID makes request ids from crypto/rand. Fiber's default counts up
+// from a random start, so two ids tell anyone how many requests the server
+// answered in between.
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it aborts the program instead)
+	return hex.EncodeToString(b)
+}
 
 // logRequests writes one structured line per request. It logs the path
 // without its query string, because mail links carry codes there.

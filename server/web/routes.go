@@ -14,7 +14,7 @@ func (s *Server) routes(app *fiber.App) {
 	app.Use(recover.New())
 	// Before anything reads c.IP().
 	app.Use(s.clientAddress)
-	app.Use(requestid.New())
+	app.Use(requestid.New(requestid.Config{Generator: randomID}))
 	app.Use(s.logRequests)
 
 	// Probes and assets need neither language, CSRF nor compression of
