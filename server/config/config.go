@@ -7,9 +7,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +37,9 @@ type Config struct {
 	SMTPURL *url.URL
 	// MailFrom is the sender of every mail (SESAME_MAIL_FROM).
 	MailFrom *mail.Address
-	// Secret keys code hashes, CSRF tokens and mail encryption (SESAME_SECRET).
-	// Empty means "generate one and keep it in DataDir".
+	// Secret keys code hashes, CSRF tokens and mail encryption (SESAME_SECRET,
+	// or the content of the file SESAME_SECRET_FILE names). Empty means
+	// "generate one and keep it in DataDir".
 	Secret []byte
 	// MetricsToken, when set, is the bearer token that shows the mail
 	// backlog, the store kind and the version on /readyz and /healthz
@@ -139,9 +142,28 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.MailFrom = from
 
+	secretFile := get("SESAME_SECRET_FILE", "")
 	if s := getenv("SESAME_SECRET"); s != "" {
+		if secretFile != "" {
+			return bad("SESAME_SECRET_FILE", "SESAME_SECRET or SESAME_SECRET_FILE, not both", secretFile)
+		}
 		if expected := checkSecret(s); expected != "" {
 			return bad("SESAME_SECRET", expected, "")
+		}
+		c.Secret = []byte(s)
+	}
+	// A file (a Docker or Kubernetes secret) keeps the secret out of the
+	// environment, which child processes and crash reports may see, and
+	// out of the data directory, whose backups would otherwise carry the
+	// key beside what it protects.
+	if secretFile != "" {
+		s, err := readSecretFile(secretFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: %w: %w", ErrInvalid,
+				&Problem{Var: "SESAME_SECRET_FILE", Expected: "the path of a readable file holding the secret", Got: secretFile}, err)
+		}
+		if expected := checkSecret(s); expected != "" {
+			return bad("SESAME_SECRET_FILE", "a file holding "+expected, secretFile)
 		}
 		c.Secret = []byte(s)
 	}
@@ -232,6 +254,28 @@ func redactURI(s string) string {
 		return "(unparsable URI)"
 	}
 	return u.Redacted()
+}
+
+// maxSecretFile bounds what is read from SESAME_SECRET_FILE, so that a path
+// to a large file by mistake is refused rather than read whole.
+const maxSecretFile = 4 << 10
+
+// readSecretFile returns the content of path without surrounding
+// whitespace (editors and "echo" add a newline).
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("read secret file: larger than %d bytes", maxSecretFile)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // checkSecret returns what a secret value should have been, or "" when it

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,6 +91,63 @@ func TestLoadRejects(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secretpw") {
 				t.Errorf("message %q leaks a password", err)
+			}
+		})
+	}
+}
+
+// TestLoadSecretFile holds finding 15(d): the secret can come from a file
+// (a Docker or Kubernetes secret) outside the data directory.
+func TestLoadSecretFile(t *testing.T) {
+	const good = "q7Vh2pL9xW4mN8cR3tY6bZ1aK5sD0fGj-file"
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    string // the secret; "" when Load must fail
+		wantErr error  // wrapped by the error, when set
+	}{
+		{"file with a newline", map[string]string{"SESAME_SECRET_FILE": write("nl", good+"\n")}, good, nil},
+		{"file with surrounding whitespace and CRLF", map[string]string{"SESAME_SECRET_FILE": write("ws", "  \t"+good+"\r\n\n")}, good, nil},
+		{"path with surrounding spaces", map[string]string{"SESAME_SECRET_FILE": " " + write("sp", good) + " "}, good, nil},
+		{"short secret in the file", map[string]string{"SESAME_SECRET_FILE": write("short", "tiny-but-real-secret\n")}, "", nil},
+		{"placeholder in the file", map[string]string{"SESAME_SECRET_FILE": write("ph", "change-me-change-me-change-me-change-me")}, "", nil},
+		{"whitespace only", map[string]string{"SESAME_SECRET_FILE": write("empty", " \n\n")}, "", nil},
+		{"missing file", map[string]string{"SESAME_SECRET_FILE": filepath.Join(dir, "absent")}, "", os.ErrNotExist},
+		{"a directory", map[string]string{"SESAME_SECRET_FILE": dir}, "", nil},
+		{"a file too large", map[string]string{"SESAME_SECRET_FILE": write("big", strings.Repeat("x7Yq", 2<<10))}, "", nil},
+		{"both variables", map[string]string{"SESAME_SECRET": good, "SESAME_SECRET_FILE": write("both", good)}, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if tt.want != "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if string(c.Secret) != tt.want {
+					t.Errorf("Secret = %q, want %q", c.Secret, tt.want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Load error = %v, want ErrInvalid", err)
+			}
+			if !strings.HasPrefix(err.Error(), "invalid configuration: SESAME_SECRET_FILE: expected ") {
+				t.Errorf("message %q does not name SESAME_SECRET_FILE first", err)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v does not wrap %v", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "tiny-but-real-secret") || strings.Contains(err.Error(), good) {
+				t.Errorf("message %q shows the secret", err)
 			}
 		})
 	}
