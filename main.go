@@ -153,7 +153,8 @@ func loadSchool(cfg config.Config, log *slog.Logger) (*school.Config, error) {
 	return sc, nil
 }
 
-// secret returns SESAME_SECRET, or the one generated in the data directory.
+// secret returns SESAME_SECRET (or SESAME_SECRET_FILE's), or the one
+// generated in the data directory.
 func secret(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	if cfg.Secret != nil {
 		return cfg.Secret, nil
@@ -162,7 +163,7 @@ func secret(cfg config.Config, log *slog.Logger) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Info("SESAME_SECRET unset: using the secret kept in the data directory", "dir", cfg.DataDir)
+	log.Info("SESAME_SECRET and SESAME_SECRET_FILE unset: using the secret kept in the data directory, which its backups then carry", "dir", cfg.DataDir)
 	return s, nil
 }
 
@@ -263,7 +264,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 			s, err := worker.Stats(ctx)
 			return s.Waiting, s.OldestAge, err
 		},
-		Version: version(),
+		MetricsToken: cfg.MetricsToken,
+		Version:      version(),
 	})
 	if err != nil {
 		return err

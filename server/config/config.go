@@ -7,9 +7,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,9 +37,14 @@ type Config struct {
 	SMTPURL *url.URL
 	// MailFrom is the sender of every mail (SESAME_MAIL_FROM).
 	MailFrom *mail.Address
-	// Secret keys code hashes, CSRF tokens and mail encryption (SESAME_SECRET).
-	// Empty means "generate one and keep it in DataDir".
+	// Secret keys code hashes, CSRF tokens and mail encryption (SESAME_SECRET,
+	// or the content of the file SESAME_SECRET_FILE names). Empty means
+	// "generate one and keep it in DataDir".
 	Secret []byte
+	// MetricsToken, when set, is the bearer token that shows the mail
+	// backlog, the store kind and the version on /readyz and /healthz
+	// (SESAME_METRICS_TOKEN). Without it the probes say up or down only.
+	MetricsToken string
 	// ConfigFile is the optional school and populations file (SESAME_CONFIG).
 	ConfigFile string
 	// Location is the time zone for office hours and same-day deadlines (SESAME_TIMEZONE).
@@ -135,17 +142,40 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.MailFrom = from
 
+	secretFile := get("SESAME_SECRET_FILE", "")
 	if s := getenv("SESAME_SECRET"); s != "" {
-		// The secret keys HMACs and AES-GCM; 32 characters of a random string
-		// give at least 128 bits even when only hex or base64 is used.
-		if len(s) < 32 {
-			return bad("SESAME_SECRET", "at least 32 random characters (e.g. openssl rand -base64 48)", "")
+		if secretFile != "" {
+			return bad("SESAME_SECRET_FILE", "SESAME_SECRET or SESAME_SECRET_FILE, not both", secretFile)
 		}
-		// A placeholder copied from an example is a key known to everyone.
-		if l := strings.ToLower(s); strings.Contains(l, "change-me") || strings.Contains(l, "changeme") || len(distinct(s)) < 8 {
-			return bad("SESAME_SECRET", "a random value, not a placeholder (e.g. openssl rand -base64 48)", "")
+		if expected := checkSecret(s); expected != "" {
+			return bad("SESAME_SECRET", expected, "")
 		}
 		c.Secret = []byte(s)
+	}
+	// A file (a Docker or Kubernetes secret) keeps the secret out of the
+	// environment, which child processes and crash reports may see, and
+	// out of the data directory, whose backups would otherwise carry the
+	// key beside what it protects.
+	if secretFile != "" {
+		s, err := readSecretFile(secretFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: %w: %w", ErrInvalid,
+				&Problem{Var: "SESAME_SECRET_FILE", Expected: "the path of a readable file holding the secret", Got: secretFile}, err)
+		}
+		if expected := checkSecret(s); expected != "" {
+			return bad("SESAME_SECRET_FILE", "a file holding "+expected, secretFile)
+		}
+		c.Secret = []byte(s)
+	}
+
+	// The metrics token guards what would otherwise leak to anyone (the
+	// mail backlog rises only for known accounts), so it obeys the same
+	// rule as the secret.
+	if s := get("SESAME_METRICS_TOKEN", ""); s != "" {
+		if expected := checkSecret(s); expected != "" {
+			return bad("SESAME_METRICS_TOKEN", expected, "")
+		}
+		c.MetricsToken = s
 	}
 
 	loc, err := time.LoadLocation(get("SESAME_TIMEZONE", "Europe/Paris"))
@@ -224,6 +254,44 @@ func redactURI(s string) string {
 		return "(unparsable URI)"
 	}
 	return u.Redacted()
+}
+
+// maxSecretFile bounds what is read from SESAME_SECRET_FILE, so that a path
+// to a large file by mistake is refused rather than read whole.
+const maxSecretFile = 4 << 10
+
+// readSecretFile returns the content of path without surrounding
+// whitespace (editors and "echo" add a newline).
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	if len(b) > maxSecretFile {
+		return "", fmt.Errorf("read secret file: larger than %d bytes", maxSecretFile)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// checkSecret returns what a secret value should have been, or "" when it
+// is acceptable. It never echoes the value: a rejected secret may still be
+// a real one with a typo.
+func checkSecret(s string) string {
+	// The secret keys HMACs and AES-GCM; 32 characters of a random string
+	// give at least 128 bits even when only hex or base64 is used.
+	if len(s) < 32 {
+		return "at least 32 random characters (e.g. openssl rand -base64 48)"
+	}
+	// A placeholder copied from an example is a key known to everyone.
+	if l := strings.ToLower(s); strings.Contains(l, "change-me") || strings.Contains(l, "changeme") || len(distinct(s)) < 8 {
+		return "a random value, not a placeholder (e.g. openssl rand -base64 48)"
+	}
+	return ""
 }
 
 func distinct(s string) map[rune]bool {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -37,12 +39,16 @@ func TestLoadValues(t *testing.T) {
 		"SESAME_MAIL_FROM":       "École <noreply@school.example>",
 		"SESAME_SECRET":          "q7Vh2pL9xW4mN8cR3tY6bZ1aK5sD0fGj",
 		"SESAME_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+		"SESAME_METRICS_TOKEN":   "m3Tr1cs-Tok3n-9xW4mN8cR3tY6bZ1aK5sD0",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.BaseURL.String() != "https://sesame.school.example" || !c.Secure() {
 		t.Errorf("BaseURL = %v secure=%v", c.BaseURL, c.Secure())
+	}
+	if c.MetricsToken != "m3Tr1cs-Tok3n-9xW4mN8cR3tY6bZ1aK5sD0" {
+		t.Errorf("MetricsToken = %q", c.MetricsToken)
 	}
 	if c.SMTPURL.Hostname() != "mail.example" || c.MailFrom.Name != "École" || len(c.TrustedProxies) != 2 {
 		t.Errorf("got %+v", c)
@@ -64,6 +70,8 @@ func TestLoadRejects(t *testing.T) {
 		{"short secret", "SESAME_SECRET", "short"},
 		{"placeholder secret", "SESAME_SECRET", "change-me-change-me-change-me-change-me"},
 		{"repetitive secret", "SESAME_SECRET", strings.Repeat("k", 40)},
+		{"short metrics token", "SESAME_METRICS_TOKEN", "letmein"},
+		{"placeholder metrics token", "SESAME_METRICS_TOKEN", "changeme-changeme-changeme-changeme"},
 		{"time zone", "SESAME_TIMEZONE", "Mars/Olympus"},
 		{"proxy", "SESAME_TRUSTED_PROXIES", "10.0.0.1,nope"},
 		{"log format", "SESAME_LOG_FORMAT", "xml"},
@@ -83,6 +91,63 @@ func TestLoadRejects(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secretpw") {
 				t.Errorf("message %q leaks a password", err)
+			}
+		})
+	}
+}
+
+// TestLoadSecretFile holds finding 15(d): the secret can come from a file
+// (a Docker or Kubernetes secret) outside the data directory.
+func TestLoadSecretFile(t *testing.T) {
+	const good = "q7Vh2pL9xW4mN8cR3tY6bZ1aK5sD0fGj-file"
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    string // the secret; "" when Load must fail
+		wantErr error  // wrapped by the error, when set
+	}{
+		{"file with a newline", map[string]string{"SESAME_SECRET_FILE": write("nl", good+"\n")}, good, nil},
+		{"file with surrounding whitespace and CRLF", map[string]string{"SESAME_SECRET_FILE": write("ws", "  \t"+good+"\r\n\n")}, good, nil},
+		{"path with surrounding spaces", map[string]string{"SESAME_SECRET_FILE": " " + write("sp", good) + " "}, good, nil},
+		{"short secret in the file", map[string]string{"SESAME_SECRET_FILE": write("short", "tiny-but-real-secret\n")}, "", nil},
+		{"placeholder in the file", map[string]string{"SESAME_SECRET_FILE": write("ph", "change-me-change-me-change-me-change-me")}, "", nil},
+		{"whitespace only", map[string]string{"SESAME_SECRET_FILE": write("empty", " \n\n")}, "", nil},
+		{"missing file", map[string]string{"SESAME_SECRET_FILE": filepath.Join(dir, "absent")}, "", os.ErrNotExist},
+		{"a directory", map[string]string{"SESAME_SECRET_FILE": dir}, "", nil},
+		{"a file too large", map[string]string{"SESAME_SECRET_FILE": write("big", strings.Repeat("x7Yq", 2<<10))}, "", nil},
+		{"both variables", map[string]string{"SESAME_SECRET": good, "SESAME_SECRET_FILE": write("both", good)}, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(env(tt.env))
+			if tt.want != "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if string(c.Secret) != tt.want {
+					t.Errorf("Secret = %q, want %q", c.Secret, tt.want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Load error = %v, want ErrInvalid", err)
+			}
+			if !strings.HasPrefix(err.Error(), "invalid configuration: SESAME_SECRET_FILE: expected ") {
+				t.Errorf("message %q does not name SESAME_SECRET_FILE first", err)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v does not wrap %v", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "tiny-but-real-secret") || strings.Contains(err.Error(), good) {
+				t.Errorf("message %q shows the secret", err)
 			}
 		})
 	}

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -20,8 +22,8 @@ var errCSRF = errors.New("web: CSRF check failed")
 // First, Go's own http.CrossOriginProtection rejects requests that browsers
 // mark as cross-site (Sec-Fetch-Site, or Origin against Host). Second, a
 // signed double-submit token (OWASP's recommended stateless pattern): a random
-// value in an HttpOnly cookie, and in each form an HMAC of it keyed by
-// SESAME_SECRET, so that neither a forged cookie nor a token copied from
+// value, signed, in an HttpOnly cookie, and in each form an HMAC of it keyed
+// by SESAME_SECRET, so that neither a forged cookie nor a token copied from
 // another browser passes.
 //
 // Fiber's own CSRF middleware was not used: it writes its token to storage on
@@ -48,23 +50,68 @@ func newCSRFGuard(key []byte, secure bool) *csrfGuard {
 	return &csrfGuard{key: key, cookieName: name, secure: secure, cop: http.NewCrossOriginProtection()}
 }
 
-func (g *csrfGuard) token(cookie string) string {
+// trustOrigin accepts requests whose Origin is the site's public one
+// (SESAME_BASE_URL). Behind a proxy that passes its own address as Host, a
+// browser that sends Origin but not Sec-Fetch-Site would otherwise be
+// refused, since X-Forwarded-Host is never believed.
+func (g *csrfGuard) trustOrigin(base *url.URL) error {
+	if err := g.cop.AddTrustedOrigin(base.Scheme + "://" + base.Host); err != nil {
+		return fmt.Errorf("web: CSRF origin: %w", err)
+	}
+	return nil
+}
+
+// The cookie is a random nonce and its HMAC, so that a value the server did
+// not mint (planted by a sibling sub-domain, or made up) is refused and
+// replaced rather than adopted. The form token is another HMAC, of the
+// whole cookie; the labels keep the two from ever being equal.
+const (
+	csrfNonceLen  = 43 // 32 bytes, base64url without padding
+	csrfCookieLen = csrfNonceLen + 1 + 43
+)
+
+func (g *csrfGuard) mac(label, value string) string {
 	m := hmac.New(sha256.New, g.key)
-	m.Write([]byte(cookie))
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// handler issues the cookie when missing, exposes the form token to the
+// seal turns a nonce into a cookie value: the nonce, a dot and its HMAC.
+func (g *csrfGuard) seal(nonce string) string {
+	return nonce + "." + g.mac("csrf-cookie", nonce)
+}
+
+// mint returns a new cookie value.
+func (g *csrfGuard) mint() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it aborts the program instead)
+	return g.seal(base64.RawURLEncoding.EncodeToString(b))
+}
+
+// minted reports whether cookie is a value this server sealed.
+func (g *csrfGuard) minted(cookie string) bool {
+	if len(cookie) != csrfCookieLen || cookie[csrfNonceLen] != '.' {
+		return false
+	}
+	return hmac.Equal([]byte(cookie), []byte(g.seal(cookie[:csrfNonceLen])))
+}
+
+// token is the form token that goes with a cookie.
+func (g *csrfGuard) token(cookie string) string {
+	return g.mac("csrf-form", cookie)
+}
+
+// handler issues the cookie when missing or not minted here, exposes the form token to the
 // templates, and checks unsafe methods.
 func (g *csrfGuard) handler(c *fiber.Ctx) error {
 	cookie := c.Cookies(g.cookieName)
-	if len(cookie) != 43 {
+	if !g.minted(cookie) {
 		if !isSafeMethod(c.Method()) {
 			return errCSRF
 		}
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		cookie = base64.RawURLEncoding.EncodeToString(b)
+		cookie = g.mint()
 		c.Cookie(&fiber.Cookie{
 			Name: g.cookieName, Value: cookie, Path: "/",
 			HTTPOnly: true, Secure: g.secure, SameSite: fiber.CookieSameSiteLaxMode,
@@ -76,6 +123,8 @@ func (g *csrfGuard) handler(c *fiber.Ctx) error {
 	if isSafeMethod(c.Method()) {
 		return c.Next()
 	}
+	// c.Hostname() is the Host header: Fiber is configured to trust no
+	// proxy, so a client's X-Forwarded-Host cannot make its Origin match.
 	req := &http.Request{Method: c.Method(), Host: c.Hostname(), Header: http.Header{}}
 	for _, h := range []string{"Sec-Fetch-Site", "Origin"} {
 		if v := c.Get(h); v != "" {

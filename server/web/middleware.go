@@ -1,6 +1,12 @@
 package web
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -8,6 +14,15 @@ import (
 
 	"github.com/sesame-edu/sesame/server/i18n"
 )
+
+// randomID makes request ids from crypto/rand. Fiber's default counts up
+// from a random start, so two ids tell anyone how many requests the server
+// answered in between.
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it aborts the program instead)
+	return hex.EncodeToString(b)
+}
 
 // logRequests writes one structured line per request. It logs the path
 // without its query string, because mail links carry codes there.
@@ -27,6 +42,147 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		"duration_ms", float64(time.Since(start).Microseconds())/1000,
 	)
 	return err
+}
+
+// clientAddress works out, once per request, the address that per-address
+// limits and the audit log count, keeps it for clientIP, and makes c.IP()
+// return it too, so that no handler can count a different one.
+//
+// Fiber cannot be configured to do this: with a proxy header it takes the
+// leftmost X-Forwarded-For entry, which the client writes itself (nginx's
+// $proxy_add_x_forwarded_for appends to what the client sent), so rotating
+// it gave unlimited attempts. Here the header is read from the right, and
+// only as far as the trusted proxies that wrote it.
+func (s *Server) clientAddress(c *fiber.Ctx) error {
+	ctx := c.Context()
+	// The peer is read from the connection, not from ctx.RemoteAddr():
+	// fasthttp keeps the address set below for the next request on the
+	// same keep-alive connection, which would otherwise be taken for that
+	// request's peer.
+	peer := ctx.RemoteAddr()
+	if conn := ctx.Conn(); conn != nil {
+		peer = conn.RemoteAddr()
+	}
+	if tcp, ok := peer.(*net.TCPAddr); ok {
+		addr, _ := netip.AddrFromSlice(tcp.IP)
+		client := s.proxies.client(addr, c.Request().Header.PeekAll(fiber.HeaderXForwardedFor))
+		ctx.SetRemoteAddr(&net.TCPAddr{IP: client.AsSlice(), Port: tcp.Port})
+	}
+	c.Locals(localClientIP, c.IP())
+	return c.Next()
+}
+
+// clientIP is the address that per-address limits and the audit log count:
+// the client's own, behind trusted proxies, and for IPv6 its /64 network.
+func clientIP(c *fiber.Ctx) string {
+	if ip, ok := c.Locals(localClientIP).(string); ok {
+		return ip
+	}
+	// Only requests refused before any middleware ran (a body too large)
+	// get here, and only from the error handler; their connection's peer is
+	// the best there is.
+	if conn := c.Context().Conn(); conn != nil {
+		if tcp, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
+			return tcp.IP.String()
+		}
+	}
+	return c.IP()
+}
+
+// trustedProxies are the reverse proxies whose X-Forwarded-For entries are
+// believed (SESAME_TRUSTED_PROXIES).
+type trustedProxies []netip.Prefix
+
+func parseTrustedProxies(list []string) (trustedProxies, error) {
+	var out trustedProxies
+	for _, p := range list {
+		p = strings.TrimSpace(p)
+		if strings.Contains(p, "/") {
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				return nil, fmt.Errorf("web: trusted proxy %q: %w", p, err)
+			}
+			out = append(out, prefix.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("web: trusted proxy %q: %w", p, err)
+		}
+		a = a.Unmap().WithZone("")
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (t trustedProxies) contains(a netip.Addr) bool {
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// client returns the address to count for a request from peer carrying the
+// given X-Forwarded-For headers, in the order they came.
+//
+// Each proxy appends the address it received the request from, so the
+// entries on the right were written by our proxies and the ones on the left
+// by whoever sent the request. Walking from the right, every entry that is
+// a trusted proxy is skipped, and the first that is not is the client: the
+// address the outermost trusted proxy saw. A malformed entry ends the walk
+// at the last address a trusted proxy vouched for, since nothing to its left
+// can be believed.
+func (t trustedProxies) client(peer netip.Addr, xff [][]byte) netip.Addr {
+	client := peer.Unmap().WithZone("")
+	if !t.contains(client) {
+		return perClient(client)
+	}
+walk:
+	for i := len(xff) - 1; i >= 0; i-- {
+		entries := strings.Split(string(xff[i]), ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			a, ok := parseForwardedAddr(entries[j])
+			if !ok {
+				break walk
+			}
+			client = a
+			if !t.contains(a) {
+				break walk
+			}
+		}
+	}
+	return perClient(client)
+}
+
+// parseForwardedAddr reads one X-Forwarded-For entry: an address, with a
+// port for the proxies that add one.
+func parseForwardedAddr(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+// perClient maps an address to what one person controls: an IPv4 address
+// stands for itself; an IPv6 address for its /64, since a subscriber is
+// routed a whole /64 and can use any address in it (RFC 6177), so counting
+// single addresses would give one person 2^64 tries.
+func perClient(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		p, err := a.Prefix(64)
+		if err == nil {
+			return p.Addr()
+		}
+	}
+	return a
 }
 
 // csp allows only this site's own scripts, styles and images: no inline
@@ -92,13 +248,62 @@ func (s *Server) switchLanguage(c *fiber.Ctx) error {
 	return c.Redirect(localPath(c.Query("next")), fiber.StatusSeeOther)
 }
 
-// localPath keeps only same-site paths, so that ?next= cannot send
-// someone to another site.
+// maxNext bounds ?next=: the pages that build it have short addresses, and
+// a longer value can only be a probe.
+const maxNext = 2048
+
+// localPath returns p, re-encoded, when it is a path on this site, and "/"
+// otherwise, so that ?next= cannot send someone to another site.
+//
+// Browsers do not read a Location the way net/url does: they remove ASCII
+// tab, CR and LF anywhere, strip leading and trailing C0 controls and
+// spaces, and take a backslash for a slash, so "/<TAB>/evil.example" and
+// "/\evil.example" both leave the site although net/url sees a path. Rather
+// than predict what a browser makes of such bytes, a value holding any of
+// them is refused; what remains must parse to a bare path (no scheme, host
+// or user) that starts with exactly one slash, before and after decoding.
+// The answer is rebuilt from the parsed URL, so that what the browser
+// receives is what was checked.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	if len(p) > maxNext || !singleSlash(p) {
 		return "/"
 	}
-	return p
+	for i := 0; i < len(p); i++ {
+		// C0 controls, DEL and the backslash have no place in a path this
+		// site builds; a space at either end is what browsers strip.
+		if b := p[i]; b < 0x20 || b == 0x7f || b == '\\' {
+			return "/"
+		}
+	}
+	if p[len(p)-1] == ' ' {
+		return "/"
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" || !singleSlash(u.Path) {
+		return "/"
+	}
+	out := &url.URL{Path: u.Path, RawPath: u.RawPath}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			return "/"
+		}
+		out.RawQuery = q.Encode()
+	}
+	// The fragment is dropped: the pages never put one in ?next=, since
+	// the browser does not send it to the server.
+	s := out.String()
+	if !singleSlash(s) {
+		return "/"
+	}
+	return s
+}
+
+// singleSlash reports whether p starts with one slash that is not followed
+// by another slash or a backslash, which browsers would read as the start
+// of another site's address.
+func singleSlash(p string) bool {
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "/\\")
 }
 
 // onlyGetAndPost answers 405 to any other method: every page is a link or a

@@ -12,7 +12,9 @@ import (
 // routes lists every route in one place.
 func (s *Server) routes(app *fiber.App) {
 	app.Use(recover.New())
-	app.Use(requestid.New())
+	// Before anything reads c.IP().
+	app.Use(s.clientAddress)
+	app.Use(requestid.New(requestid.Config{Generator: randomID}))
 	app.Use(s.logRequests)
 
 	// Probes and assets need neither language, CSRF nor compression of

@@ -4,6 +4,7 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -34,7 +35,7 @@ type Deps struct {
 	Catalog        *i18n.Catalog
 	Dist           fs.FS // the built front end (frontend/dist)
 	Store          Pinger
-	StoreKind      string // "embedded" or "mongodb", shown by /readyz
+	StoreKind      string // "embedded" or "mongodb", shown by /readyz to the operator
 	Secret         []byte
 	BaseURL        *url.URL
 	TrustedProxies []string
@@ -50,11 +51,15 @@ type Deps struct {
 	// ProfileStore saves an account (charter re-acceptance).
 	ProfileStore account.Store
 	Limiter      *ratelimit.Limiter
-	// MailStats reports the outbox backlog for /readyz.
+	// MailStats reports the outbox backlog for /readyz, shown only to a
+	// caller bearing MetricsToken.
 	MailStats func(ctx context.Context) (waiting int, oldestAge time.Duration, err error)
-	Location  *time.Location // office hours and same-day deadlines
-	Version   string
-	Now       func() time.Time
+	// MetricsToken is SESAME_METRICS_TOKEN; empty keeps the probes' details
+	// from everyone.
+	MetricsToken string
+	Location     *time.Location // office hours and same-day deadlines
+	Version      string
+	Now          func() time.Time
 }
 
 // EmailChangePeeker tells whether an e-mail confirmation link is live.
@@ -89,12 +94,19 @@ type Server struct {
 	now          func() time.Time
 	validate     *validator.Validate
 	favicon      string // the favicon, inlined as a data: URI
+	// proxies are the reverse proxies whose X-Forwarded-For is believed.
+	proxies trustedProxies
+	// metricsToken is the SHA-256 of SESAME_METRICS_TOKEN, nil when unset.
+	metricsToken *[sha256.Size]byte
 }
 
 // Locals keys.
 const (
 	localLang = "lang"
 	localCSRF = "csrf"
+	// localClientIP is the address clientAddress worked out; handlers read
+	// it through clientIP.
+	localClientIP = "clientIP"
 )
 
 // New builds the Fiber application with every route and middleware.
@@ -115,7 +127,19 @@ func New(d Deps) (*fiber.App, error) {
 		sessions: d.Sessions, auth: d.Auth, throttle: d.Throttle, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, profileStore: d.ProfileStore, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
+	if d.MetricsToken != "" {
+		h := sha256.Sum256([]byte(d.MetricsToken))
+		s.metricsToken = &h
+	}
+	proxies, err := parseTrustedProxies(d.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s.proxies = proxies
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
+	if err := s.csrf.trustOrigin(d.BaseURL); err != nil {
+		return nil, err
+	}
 	s.assets = newAssetSet()
 	// The school's colour is appended to the style sheet, so that a
 	// phone's first visit makes one request less.
@@ -141,14 +165,13 @@ func New(d Deps) (*fiber.App, error) {
 		WriteTimeout: 15 * time.Second,
 		IdleTimeout:  60 * time.Second,
 	}
-	if len(d.TrustedProxies) > 0 {
-		// X-Forwarded-For is only believed from the configured proxies;
-		// otherwise anyone could pick the IP that rate limits count.
-		cfg.ProxyHeader = fiber.HeaderXForwardedFor
-		cfg.EnableTrustedProxyCheck = true
-		cfg.TrustedProxies = d.TrustedProxies
-		cfg.EnableIPValidation = true
-	}
+	// No ProxyHeader: Fiber would take the leftmost X-Forwarded-For entry,
+	// which the client writes. clientAddress reads the header instead.
+	// And Fiber trusts no proxy at all: otherwise (its default when no
+	// trusted proxy is listed) c.Hostname(), c.Protocol() and c.BaseURL()
+	// believe X-Forwarded-Host and X-Forwarded-Proto from anyone. Links are
+	// built from SESAME_BASE_URL, and the CSRF check knows its origin.
+	cfg.EnableTrustedProxyCheck = true
 	app := fiber.New(cfg)
 	s.routes(app)
 	return app, nil
