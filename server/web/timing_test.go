@@ -126,7 +126,7 @@ func freshBrowser(a *testApp, guard *csrfGuard) (*testApp, string) {
 	b := a.browser()
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
-	cookie := base64.RawURLEncoding.EncodeToString(raw)
+	cookie := guard.seal(base64.RawURLEncoding.EncodeToString(raw))
 	b.jar[guard.cookieName] = cookie
 	return b, guard.token(cookie)
 }
