@@ -20,24 +20,16 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // the minimal container image has no zoneinfo; Europe/Paris must still load
 
 	"github.com/sesame-edu/sesame/server/account"
-	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/config"
-	"github.com/sesame-edu/sesame/server/i18n"
-	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/mail"
-	"github.com/sesame-edu/sesame/server/notify"
-	"github.com/sesame-edu/sesame/server/ratelimit"
-	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
-	"github.com/sesame-edu/sesame/server/session"
 	"github.com/sesame-edu/sesame/server/store"
-	"github.com/sesame-edu/sesame/server/web"
 )
 
 // errUsage marks a command-line mistake (exit status 2, like a bad setting).
@@ -194,13 +186,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err := st.EnsureIndexes(ctx); err != nil {
 		return err
 	}
-	cat, err := i18n.New()
-	if err != nil {
-		return err
-	}
-
-	// Mail: flows write to the outbox; the worker delivers, over SMTP or,
-	// without SESAME_SMTP_URL, to the log so a newcomer can read codes.
+	// Mail goes over SMTP or, without SESAME_SMTP_URL, to the log so that a
+	// newcomer can read codes.
 	var sender mail.Sender = mail.NewLogSender(log)
 	if cfg.SMTPURL != nil {
 		if sender, err = mail.NewSMTPSender(cfg.SMTPURL, 20*time.Second); err != nil {
@@ -210,62 +197,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	} else {
 		log.Warn("mail: SESAME_SMTP_URL unset, mails are written to this log (codes included); set it in production")
 	}
-	worker := mail.NewWorker(st, sender, key, cfg.MailFrom, log, mail.WorkerOptions{SentRetention: 24 * time.Hour})
-	outbox := mail.NewOutbox(st, key, time.Now, worker.Notify)
-	notifier := notify.New(outbox, cat, sc.School.Name, cfg.Location)
-	limiter := ratelimit.New(st, time.Now)
-	hasher := account.NewHasher(account.DefaultParams(), runtime.NumCPU())
-	// Sign-in: after 5 failures on one identifier (50 from one address:
-	// a school's NAT hides many parents) each failure doubles the wait,
-	// from 30 s up to 15 min; never a lock for good.
-	perAccountSource := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
-	perAccount := ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, time.Now)
-	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, time.Now)
-	sessions := session.New(st, cfg.SessionIdle, cfg.SessionMax, time.Now)
-	// Refused sign-ins all take 250 ms: more than a parent's address shared
-	// by several children costs in hashes, so timing tells nothing.
-	const refusalFloor = 250 * time.Millisecond
-	guard := account.NewGuard(perAccountSource, perAccount, perIP, keys.Derive(key, "signin"))
-	auth := account.NewAuthenticator(st, hasher, guard, st, time.Now, st.UpdatePasswordHash).
-		WithFailureFloor(refusalFloor)
-	profile := account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, cfg.BaseURL, time.Now).WithMailBudget(limiter)
-	rec := recovery.New(recovery.Deps{
-		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
-		Notifier: notifier, Throttles: guard,
-		Hasher: hasher,
-		Key:    keys.Derive(key, "recovery"),
-		Policy: sc.PolicyOf,
-		Log:    log, Now: time.Now,
-		SinglePopulation: !sc.NeedsChooser(),
-	}, recovery.Config{
-		CodeTTL: time.Duration(sc.Recovery.CodeMinutes) * time.Minute, FlowTTL: time.Hour,
-		MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: sc.Recovery.CodesPerHour,
-		BaseURL: cfg.BaseURL,
-	})
-
-	act := activation.New(activation.Deps{
-		Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
-		// Provisional passwords are short and printed on paper: the same
-		// throttle per account and per address as every password.
-		Guard: guard, Limiter: limiter,
-		Population: sc.ActivationPopulation,
-		Charter:    func() string { return sc.Charter.Version },
-		Key:        keys.Derive(key, "activation"),
-		BaseURL:    cfg.BaseURL, Location: cfg.Location, Now: time.Now, Log: log,
-		FailureFloor: refusalFloor,
-	})
-
-	app, err := web.New(web.Deps{
-		Log: log, Catalog: cat, Dist: distFS(), Store: st, StoreKind: kind,
-		Secret: key, BaseURL: cfg.BaseURL, TrustedProxies: cfg.TrustedProxies,
-		School: sc, Location: cfg.Location, Recovery: rec, Activation: act, Limiter: limiter,
-		Sessions: sessions, Auth: auth, Profile: profile, Accounts: st, EmailChanges: st, ProfileStore: st,
-		MailStats: func(ctx context.Context) (int, time.Duration, error) {
-			s, err := worker.Stats(ctx)
-			return s.Waiting, s.OldestAge, err
-		},
-		MetricsToken: cfg.MetricsToken,
-		Version:      version(),
+	a, err := app.New(app.Options{
+		Log: log, Store: st, StoreKind: kind, School: sc, Secret: key,
+		BaseURL: cfg.BaseURL, MailFrom: cfg.MailFrom, Sender: sender, Location: cfg.Location,
+		TrustedProxies: cfg.TrustedProxies, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax,
+		MetricsToken: cfg.MetricsToken, Dist: distFS(), Version: version(),
+		Worker: mail.WorkerOptions{SentRetention: 24 * time.Hour},
 	})
 	if err != nil {
 		return err
@@ -280,17 +217,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 
 	// Background work stops with bgCtx; the store closes only after it has.
 	bgCtx, stopBg := context.WithCancel(ctx)
-	var bg sync.WaitGroup
-	bg.Add(3)
-	go func() { defer bg.Done(); _ = worker.Run(bgCtx) }()
-	go func() { defer bg.Done(); rec.Run(bgCtx, 2) }()
-	go func() { defer bg.Done(); sweep(bgCtx, st, log) }()
-	defer func() { stopBg(); bg.Wait() }()
+	bgDone := make(chan struct{})
+	go func() { a.Run(bgCtx); close(bgDone) }()
+	defer func() { stopBg(); <-bgDone }()
 
 	log.Info("listening", "addr", ln.Addr().String(), "url", cfg.BaseURL.String(), "version", version(),
 		"startup_ms", time.Since(started).Milliseconds())
 	errc := make(chan error, 1)
-	go func() { errc <- app.Listener(ln) }()
+	go func() { errc <- a.HTTP.Listener(ln) }()
 
 	select {
 	case err := <-errc:
@@ -300,39 +234,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	log.Info("shutting down")
 	// Requests in flight get 10 s to finish; idle keep-alive connections
 	// are then cut, which is not a failure worth a non-zero exit.
-	if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
+	if err := a.HTTP.ShutdownWithTimeout(10 * time.Second); err != nil {
 		log.Warn("shutdown: some connections were cut", "err", err)
 	}
 	return nil
 }
 
-// sweep deletes expired documents every minute: the embedded store has no
-// TTL indexes, and on MongoDB it is a cheap no-op. On the embedded store it
-// also gives collections created since start their SQLite _id index.
-func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if n, err := st.Sweep(ctx, now); err != nil && ctx.Err() == nil {
-				log.Warn("sweep expired documents", "err", err)
-			} else if n > 0 {
-				log.Debug("expired documents deleted", "count", n)
-			}
-			// A collection first written since start has no _id index in
-			// SQLite yet; this is a read of SQLite's schema when none is
-			// missing.
-			if n, err := st.IndexIDs(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("index _id in the embedded store", "err", err)
-			} else if n > 0 {
-				log.Info("embedded store: _id indexes created", "tables", n)
-			}
-		}
-	}
-}
 
 // healthcheck asks the local server's /readyz; the container image has no
 // curl, so the binary checks itself.

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"fmt"
@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/web"
 )
 
 // TestTrustedProxiesClient holds the rules of finding 6: behind trusted
@@ -15,7 +18,7 @@ import (
 // trusted proxy (the client writes the leftmost ones), and an IPv6 client is
 // its /64.
 func TestTrustedProxiesClient(t *testing.T) {
-	proxies, err := parseTrustedProxies([]string{"127.0.0.1", " 10.0.0.0/8", "2001:db8:ffff::/48", "192.168.1.7/24"})
+	proxies, err := web.ParseTrustedProxies([]string{"127.0.0.1", " 10.0.0.0/8", "2001:db8:ffff::/48", "192.168.1.7/24"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +61,8 @@ func TestTrustedProxiesClient(t *testing.T) {
 			for _, h := range tt.xff {
 				xff = append(xff, []byte(h))
 			}
-			if got := proxies.client(netip.MustParseAddr(tt.peer), xff).String(); got != tt.want {
-				t.Errorf("client(%s, %q) = %s, want %s", tt.peer, tt.xff, got, tt.want)
+			if got := proxies.Client(netip.MustParseAddr(tt.peer), xff).String(); got != tt.want {
+				t.Errorf("Client(%s, %q) = %s, want %s", tt.peer, tt.xff, got, tt.want)
 			}
 		})
 	}
@@ -68,8 +71,8 @@ func TestTrustedProxiesClient(t *testing.T) {
 func TestParseTrustedProxiesRejects(t *testing.T) {
 	for _, p := range []string{"nope", "10.0.0.0/33", "10.0.0.1/", ""} {
 		t.Run(p, func(t *testing.T) {
-			if _, err := parseTrustedProxies([]string{p}); err == nil {
-				t.Errorf("parseTrustedProxies(%q) accepted it", p)
+			if _, err := web.ParseTrustedProxies([]string{p}); err == nil {
+				t.Errorf("web.ParseTrustedProxies(%q) accepted it", p)
 			}
 		})
 	}
@@ -103,9 +106,9 @@ func TestPerAddressLimitsBehindProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newTestApp(t, func(d *Deps) {
-				d.TrustedProxies = tt.trusted
-				d.School.Recovery.RequestsPerIPHour = limit
+			a := newTestApp(t, func(o *app.Options) {
+				o.TrustedProxies = tt.trusted
+				o.School.Recovery.RequestsPerIPHour = limit
 			})
 			w := newWire(a)
 			resp := w.send(a, http.MethodGet, "/", "", nil)

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"net/http"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/web"
 )
 
 // TestCSRFCookieMintedOnly holds finding 15(b): the CSRF cookie used to be
@@ -15,9 +16,9 @@ import (
 func TestCSRFCookieMintedOnly(t *testing.T) {
 	// The server's own guard (newTestApp's secret), to mint and to compute
 	// the form token that goes with any cookie.
-	server := newCSRFGuard(keys.Derive([]byte("test-secret-test-secret-test-secret"), "csrf"), false)
-	other := newCSRFGuard(keys.Derive([]byte("another-secret-another-secret-another"), "csrf"), false)
-	minted := server.mint()
+	server := web.NewCSRFGuard(keys.Derive([]byte("test-secret-test-secret-test-secret"), "csrf"), false)
+	other := web.NewCSRFGuard(keys.Derive([]byte("another-secret-another-secret-another"), "csrf"), false)
+	minted := server.Mint()
 	unsigned := strings.Repeat("A", 43) // well-formed in the old format
 	tests := []struct {
 		name     string
@@ -28,13 +29,13 @@ func TestCSRFCookieMintedOnly(t *testing.T) {
 		{"no cookie", "", true, 403},
 		{"minted by the server", minted, false, 404},
 		{"well-formed, not minted (old format)", unsigned, true, 403},
-		{"random nonce, no MAC", server.mint()[:csrfNonceLen], true, 403},
-		{"minted by another key", other.mint(), true, 403},
+		{"random nonce, no MAC", server.Mint()[:web.CSRFNonceLen], true, 403},
+		{"minted by another key", other.Mint(), true, 403},
 		{"nonce changed, MAC kept", flip(minted[0]) + minted[1:], true, 403},
 		{"MAC changed", minted[:len(minted)-1] + flip(minted[len(minted)-1]), true, 403},
-		{"dot moved", minted[:csrfNonceLen] + "x" + minted[csrfNonceLen+1:], true, 403},
+		{"dot moved", minted[:web.CSRFNonceLen] + "x" + minted[web.CSRFNonceLen+1:], true, 403},
 		{"minted, with a tail", minted + "A", true, 403},
-		{"two nonces", minted[:csrfNonceLen] + "." + minted[:csrfNonceLen], true, 403},
+		{"two nonces", minted[:web.CSRFNonceLen] + "." + minted[:web.CSRFNonceLen], true, 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +44,7 @@ func TestCSRFCookieMintedOnly(t *testing.T) {
 				a.jar["sesame_csrf"] = tt.cookie
 			}
 			// A form posted with the planted cookie and its matching token.
-			resp := a.postForm("/nowhere", url.Values{csrfField: {server.token(tt.cookie)}}, "Sec-Fetch-Site", "same-origin")
+			resp := a.postForm("/nowhere", url.Values{csrfField: {server.Token(tt.cookie)}}, "Sec-Fetch-Site", "same-origin")
 			resp.Body.Close()
 			if resp.StatusCode != tt.post {
 				t.Errorf("form: status %d, want %d", resp.StatusCode, tt.post)
@@ -63,7 +64,7 @@ func TestCSRFCookieMintedOnly(t *testing.T) {
 			switch {
 			case tt.replaced && set == nil:
 				t.Fatal("the page kept the cookie")
-			case tt.replaced && (set.Value == tt.cookie || !server.minted(set.Value)):
+			case tt.replaced && (set.Value == tt.cookie || !server.Minted(set.Value)):
 				t.Fatalf("the page set %q, not a minted value", set.Value)
 			case !tt.replaced && set != nil:
 				t.Fatalf("the page replaced a minted cookie with %q", set.Value)

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	netmail "net/mail"
 	"net/url"
 	"os"
 	"strings"
@@ -17,14 +18,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/server/account"
-	"github.com/sesame-edu/sesame/server/activation"
-	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/mail"
-	"github.com/sesame-edu/sesame/server/notify"
-	"github.com/sesame-edu/sesame/server/ratelimit"
-	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
-	"github.com/sesame-edu/sesame/server/session"
 	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
@@ -46,12 +42,7 @@ type fuzzApp struct {
 // which no HTTP answer waits for.
 func newFuzzApp(tb testing.TB) *fuzzApp {
 	tb.Helper()
-	cat, err := i18n.New()
-	if err != nil {
-		tb.Fatal(err)
-	}
 	st := storetest.New(tb)
-	clock := time.Now
 	base, _ := url.Parse("http://sesame.test")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sc, err := school.Load("../../config.example.yaml")
@@ -62,41 +53,23 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	secret := []byte("test-secret-test-secret-test-secret")
-	outbox := mail.NewOutbox(st, secret, time.Now, nil)
-	limiter := ratelimit.New(st, clock)
-	notifier := notify.New(outbox, cat, sc.School.Name, loc)
-	hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
-	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock)
-	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, clock)
-	guard := account.NewGuard(perKey, ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, clock), perIP, []byte("signin-key-signin-key-signin-key"))
-	auth := account.NewAuthenticator(st, hasher, guard, st, clock, st.UpdatePasswordHash)
-	rec := recovery.New(recovery.Deps{
-		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter, Notifier: notifier, Hasher: hasher,
-		Key: []byte("recovery-key-recovery-key-recove"), Policy: sc.PolicyOf, Log: log, Now: clock,
-		SinglePopulation: !sc.NeedsChooser(),
-	}, recovery.Config{CodeTTL: 15 * time.Minute, FlowTTL: time.Hour, MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: 5, BaseURL: base})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { rec.Run(ctx, 1); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	app, err := New(Deps{
-		Log: log, Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: st, StoreKind: "embedded",
-		Secret: secret, BaseURL: base, School: sc, Location: loc, Recovery: rec, Limiter: limiter,
-		Sessions: session.New(st, 30*time.Minute, 12*time.Hour, clock),
-		Auth:     auth,
-		Activation: activation.New(activation.Deps{
-			Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
-			Guard:      guard,
-			Population: sc.ActivationPopulation, Charter: func() string { return sc.Charter.Version },
-			Key: []byte("activation-key-activation-key-ac"), BaseURL: base, Location: loc, Now: clock, Log: log,
-		}),
-		Accounts: st, EmailChanges: st, ProfileStore: st,
-		Profile: account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, base, clock),
+	from, _ := netmail.ParseAddress("Sésame <noreply@sesame.test>")
+	params := account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	// Mails go to a discarded log: no HTTP answer waits for them.
+	a, err := app.New(app.Options{
+		Log: log, Store: st, StoreKind: "embedded", School: sc, Secret: []byte("test-secret-test-secret-test-secret"),
+		BaseURL: base, MailFrom: from, Sender: mail.NewLogSender(log), Location: loc,
+		Dist: os.DirFS("../../frontend/dist"), Hash: params, FailureFloor: -1,
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	app := a.HTTP
+	hasher := account.NewHasher(params, 1)
 	hash, _ := hasher.Hash(annePassword)
 	old := time.Now().Add(-24 * time.Hour)
 	if err := st.SaveAccount(context.Background(), account.Account{

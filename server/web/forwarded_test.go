@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"net/http"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sesame-edu/sesame/server/app"
 )
 
 // TestForwardedHostNotBelieved holds finding 15(a): Fiber believes
@@ -32,7 +34,7 @@ func TestForwardedHostNotBelieved(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newTestApp(t, func(d *Deps) { d.TrustedProxies = tt.trusted })
+			a := newTestApp(t, func(o *app.Options) { o.TrustedProxies = tt.trusted })
 			tok := a.csrfToken("/")
 			resp := a.postForm("/nowhere", url.Values{csrfField: {tok}}, tt.headers...)
 			resp.Body.Close()

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -19,22 +19,19 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/server/account"
-	"github.com/sesame-edu/sesame/server/activation"
-	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/mail/mailtest"
-	"github.com/sesame-edu/sesame/server/notify"
-	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
-	"github.com/sesame-edu/sesame/server/session"
 	"github.com/sesame-edu/sesame/server/store"
 	"github.com/sesame-edu/sesame/server/store/storetest"
+	"github.com/sesame-edu/sesame/server/web"
 )
 
 // switchPinger lets a test take the database "down".
 type switchPinger struct {
-	inner Pinger
+	inner web.Pinger
 	down  atomic.Bool
 }
 
@@ -58,6 +55,9 @@ type testApp struct {
 	skew  *atomic.Int64 // nanoseconds added to the clock of the flows
 }
 
+// csrfField is the name of the form token's field (web's csrfField).
+const csrfField = "_csrf"
+
 // setIP makes the request come from the browser's address. Fiber's Test
 // gives every request the address 0.0.0.0, so the tests' server trusts it
 // as a proxy and the address travels in X-Forwarded-For.
@@ -80,73 +80,56 @@ func (a *testApp) browser() *testApp {
 	return &b
 }
 
-func newTestApp(t *testing.T, opts ...func(*Deps)) *testApp {
+// newTestApp wires the application with app.New, as main does, on the
+// embedded store and a real SMTP server, with the test knobs: a clock the
+// test moves, a cheap hash, no refusal floor, a fast mail worker. opts may
+// change any option (a fixed clock, trusted proxies, a web dependency).
+func newTestApp(t *testing.T, opts ...func(*app.Options)) *testApp {
 	t.Helper()
-	cat, err := i18n.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := storetest.New(t)
 	skew := &atomic.Int64{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	st.SetClock(clock)
 	sp := &switchPinger{inner: st}
 	base, _ := url.Parse("http://sesame.test")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sc := testSchool(t)
 	smtpSrv := mailtest.Start(t)
 	sender, err := mail.NewSMTPSender(smtpSrv.URL, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret := []byte("test-secret-test-secret-test-secret")
 	from, _ := netmail.ParseAddress("Sésame <noreply@sesame.test>")
-	worker := mail.NewWorker(st, sender, secret, from, log, mail.WorkerOptions{Poll: 50 * time.Millisecond, FirstRetry: 100 * time.Millisecond, MaxRetry: 200 * time.Millisecond})
-	outbox := mail.NewOutbox(st, secret, time.Now, worker.Notify)
-	limiter := ratelimit.New(st, clock)
-	notifier := notify.New(outbox, cat, sc.School.Name, paris(t))
-	hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
-	perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, clock)
-	perIP := ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, clock)
-	guard := account.NewGuard(perKey, ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, clock), perIP, []byte("signin-key-signin-key-signin-key"))
-	auth := account.NewAuthenticator(st, hasher, guard, st, clock, st.UpdatePasswordHash)
-	rec := recovery.New(recovery.Deps{
-		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
-		Notifier: notifier, Throttles: guard,
-		Hasher: hasher,
-		Key:    []byte("recovery-key-recovery-key-recove"), Policy: sc.PolicyOf, Log: log, Now: clock,
-		SinglePopulation: !sc.NeedsChooser(),
-	}, recovery.Config{CodeTTL: 15 * time.Minute, FlowTTL: time.Hour, MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: 5, BaseURL: base})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = worker.Run(ctx); done <- struct{}{} }()
-	go func() { rec.Run(ctx, 2); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
-	d := Deps{
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Catalog: cat, Dist: os.DirFS("../../frontend/dist"), Store: sp, StoreKind: "embedded",
-		Secret: []byte("test-secret-test-secret-test-secret"), BaseURL: base,
+	o := app.Options{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: st, StoreKind: "embedded",
+		School: testSchool(t), Secret: []byte("test-secret-test-secret-test-secret"),
+		BaseURL: base, MailFrom: from, Sender: sender, Location: paris(t),
+		// Fiber's Test gives every request the address 0.0.0.0: trusted as
+		// a proxy, it lets each browser's address travel in X-Forwarded-For.
 		TrustedProxies: []string{"0.0.0.0"},
-		School:         sc, Location: paris(t), Recovery: rec, Limiter: limiter,
-		Activation: activation.New(activation.Deps{
-			Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
-			Guard: guard, Limiter: limiter,
-			Population: sc.ActivationPopulation, Charter: func() string { return sc.Charter.Version },
-			Key: []byte("activation-key-activation-key-ac"), BaseURL: base, Location: paris(t), Now: clock, Log: log,
-		}),
-		Sessions: session.New(st, 30*time.Minute, 12*time.Hour, clock),
-		Auth:     auth,
-		Accounts: st, EmailChanges: st, ProfileStore: st,
-		Profile: account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, base, clock).WithMailBudget(limiter),
+		Dist:           os.DirFS("../../frontend/dist"),
+		Now:            clock,
+		Hash:           account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		FailureFloor:   -1,
+		Worker:         mail.WorkerOptions{Poll: 50 * time.Millisecond, FirstRetry: 100 * time.Millisecond, MaxRetry: 200 * time.Millisecond},
 	}
-	for _, o := range opts {
-		o(&d)
+	for _, opt := range opts {
+		opt(&o)
 	}
-	app, err := New(d)
+	prev := o.Web
+	o.Web = func(d *web.Deps) {
+		d.Store = sp
+		if prev != nil {
+			prev(d)
+		}
+	}
+	a, err := app.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testApp{t: t, app: app, store: sp, st: st, smtp: smtpSrv, rec: rec, prof: d.Profile, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &testApp{t: t, app: a.HTTP, store: sp, st: st, smtp: smtpSrv, rec: a.Recovery, prof: a.Profile, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
 }
 
 // do sends a request with the jar's cookies and keeps the ones set.
@@ -233,7 +216,15 @@ func paris(t *testing.T) *time.Location {
 	return loc
 }
 
-// at fixes the clock of the app.
-func at(tm time.Time) func(*Deps) {
-	return func(d *Deps) { d.Now = func() time.Time { return tm } }
+// at fixes the clock of the app's pages (office hours, deadlines).
+func at(tm time.Time) func(*app.Options) {
+	return func(o *app.Options) {
+		prev := o.Web
+		o.Web = func(d *web.Deps) {
+			d.Now = func() time.Time { return tm }
+			if prev != nil {
+				prev(d)
+			}
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/web"
 )
 
 // TestProbesSayOnlyUpOrDown holds finding 4: the mail backlog rises after a
@@ -15,18 +18,21 @@ import (
 // operator's bearer token gets the details.
 func TestProbesSayOnlyUpOrDown(t *testing.T) {
 	const token = "metrics-token-0123456789-abcdefghijkl"
-	backlog := func(d *Deps) {
-		d.MetricsToken = token
-		d.Version = "v9.9.9"
-		d.MailStats = func(context.Context) (int, time.Duration, error) { return 3, 42 * time.Second, nil }
+	backlog := func(o *app.Options) {
+		o.MetricsToken, o.Version = token, "v9.9.9"
+		o.Web = func(d *web.Deps) {
+			d.MailStats = func(context.Context) (int, time.Duration, error) { return 3, 42 * time.Second, nil }
+		}
 	}
-	noToken := func(d *Deps) {
-		d.Version = "v9.9.9"
-		d.MailStats = func(context.Context) (int, time.Duration, error) { return 3, 42 * time.Second, nil }
+	noToken := func(o *app.Options) {
+		o.Version = "v9.9.9"
+		o.Web = func(d *web.Deps) {
+			d.MailStats = func(context.Context) (int, time.Duration, error) { return 3, 42 * time.Second, nil }
+		}
 	}
 	tests := []struct {
 		name     string
-		opt      func(*Deps)
+		opt      func(*app.Options)
 		path     string
 		auth     string
 		down     bool

@@ -1,10 +1,12 @@
-package web
+package web_test
 
 import (
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/sesame-edu/sesame/server/web"
 )
 
 // browserTarget reads a Location the way a browser does on a page of
@@ -52,7 +54,7 @@ func checkLocalPath(t *testing.T, in, got string) {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		t.Errorf("localPath(%q) = %q: parses to %#v (%v)", in, got, u, err)
 	}
-	if again := localPath(got); again != got {
+	if again := web.LocalPath(got); again != got {
 		t.Errorf("localPath(%q) = %q, but localPath(%q) = %q", in, got, got, again)
 	}
 }
@@ -78,7 +80,7 @@ func TestLocalPath(t *testing.T) {
 		{"encoded slash inside", "/a%2Fb", "/a%2Fb"},
 		{"at sign in path", "/@other.host", "/@other.host"},
 		{"fragment dropped", "/login#//other.host", "/login"},
-		{"longest kept", "/" + strings.Repeat("a", maxNext-1), "/" + strings.Repeat("a", maxNext-1)},
+		{"longest kept", "/" + strings.Repeat("a", web.MaxNext-1), "/" + strings.Repeat("a", web.MaxNext-1)},
 
 		// Browsers remove tab, CR and LF: refused wherever they are.
 		{"tab after slash (the finding)", "/\t/other.host/x", "/"},
@@ -134,7 +136,7 @@ func TestLocalPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := localPath(tt.in)
+			got := web.LocalPath(tt.in)
 			if got != tt.want {
 				t.Errorf("localPath(%q) = %q, want %q", tt.in, got, tt.want)
 			}
@@ -149,7 +151,7 @@ func FuzzLocalPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		checkLocalPath(t, in, localPath(in))
+		checkLocalPath(t, in, web.LocalPath(in))
 	})
 }
 
@@ -191,7 +193,7 @@ func TestLocalPathShortStrings(t *testing.T) {
 	}
 	var walk func(prefix string, left int)
 	walk = func(prefix string, left int) {
-		checkLocalPath(t, prefix, localPath(prefix))
+		checkLocalPath(t, prefix, web.LocalPath(prefix))
 		if left == 0 || t.Failed() {
 			return
 		}

@@ -1,4 +1,4 @@
-package web
+package web_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/app"
 )
 
 // burst sends every form at once, each from its own browser with its own
@@ -522,7 +523,7 @@ func TestConfirmationMailsHaveABudget(t *testing.T) {
 // Security issue, point 15: behind HTTPS, every cookie that holds a secret
 // carries the __Host- prefix (no sub-domain can plant or widen it).
 func TestCookiesBehindHTTPSAreHostPrefixed(t *testing.T) {
-	a := newTestApp(t, func(d *Deps) { d.BaseURL, _ = url.Parse("https://sesame.test") })
+	a := newTestApp(t, func(o *app.Options) { o.BaseURL, _ = url.Parse("https://sesame.test") })
 	a.seed()
 	a.request("parents", "P003")
 	a.browser().act("/activation/start", url.Values{"identifier": {"S100"}, "password": {annePassword}})

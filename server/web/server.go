@@ -44,13 +44,10 @@ type Deps struct {
 	Activation     *activation.Service
 	Sessions       *session.Manager
 	Auth           *account.Authenticator
-	Throttle       *ratelimit.Throttle // guesses of a current password
 	Profile        *account.Profile
 	Accounts       account.Looker
 	EmailChanges   EmailChangePeeker
-	// ProfileStore saves an account (charter re-acceptance).
-	ProfileStore account.Store
-	Limiter      *ratelimit.Limiter
+	Limiter        *ratelimit.Limiter
 	// MailStats reports the outbox backlog for /readyz, shown only to a
 	// caller bearing MetricsToken.
 	MailStats func(ctx context.Context) (waiting int, oldestAge time.Duration, err error)
@@ -82,11 +79,9 @@ type Server struct {
 	activation   *activation.Service
 	sessions     *session.Manager
 	auth         *account.Authenticator
-	throttle     *ratelimit.Throttle
 	profile      *account.Profile
 	accounts     account.Looker
 	emailChanges EmailChangePeeker
-	profileStore account.Store
 	limiter      *ratelimit.Limiter
 	mail         func(ctx context.Context) (int, time.Duration, error)
 	loc          *time.Location
@@ -124,7 +119,7 @@ func New(d Deps) (*fiber.App, error) {
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
 		school: d.School, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
-		sessions: d.Sessions, auth: d.Auth, throttle: d.Throttle, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, profileStore: d.ProfileStore, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
+		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
 	if d.MetricsToken != "" {

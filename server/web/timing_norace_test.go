@@ -1,6 +1,6 @@
 //go:build !race
 
-package web
+package web_test
 
 // raceDetector is true when the tests run with -race (timing_race_test.go).
 const raceDetector = false

@@ -1,9 +1,7 @@
-package web
+package web_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"math"
@@ -19,9 +17,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/keys"
-	"github.com/sesame-edu/sesame/server/ratelimit"
-	"github.com/sesame-edu/sesame/server/store"
+	"github.com/sesame-edu/sesame/server/web"
 )
 
 // Enumeration by timing: an attacker who sends step 1 of the recovery, or
@@ -120,15 +118,24 @@ func blockShuffle(plan []probe, seed uint64) []probe {
 	return plan
 }
 
+// timingSignInOptions are production's sign-in, except that the throttles
+// per source and per account (from every source) never trigger: every
+// request comes from one address. Per identifier and source, at most 3
+// failures: under the 5 free. The hash is the timing tests' (see
+// timingParams), for the stored hashes and the app's alike.
+func timingSignInOptions(o *app.Options) {
+	o.Throttles = app.Throttles{PerAccountSource: 5, PerAccount: 1 << 30, PerSource: 1 << 30}
+	o.FailureFloor = timingFloor
+	o.Hash = timingParams
+}
+
 // freshBrowser is a new browser with its CSRF cookie and form token, made
 // the way the server makes them, without loading a page first.
-func freshBrowser(a *testApp, guard *csrfGuard) (*testApp, string) {
+func freshBrowser(a *testApp, guard *web.CSRFGuard) (*testApp, string) {
 	b := a.browser()
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw)
-	cookie := guard.seal(base64.RawURLEncoding.EncodeToString(raw))
-	b.jar[guard.cookieName] = cookie
-	return b, guard.token(cookie)
+	cookie := guard.Mint()
+	b.jar[guard.CookieName()] = cookie
+	return b, guard.Token(cookie)
 }
 
 // timingBatch is how many requests go between two purges.
@@ -176,7 +183,7 @@ func purge(t *testing.T, a *testApp) {
 func settleRecovery(t *testing.T, a *testApp, b *testApp) {
 	t.Helper()
 	ctx := context.Background()
-	id, _, _ := strings.Cut(b.jar[recoveryCookie], ".")
+	id, _, _ := strings.Cut(b.jar["sesame_recovery"], ".")
 	if id == "" {
 		t.Fatal("step 1 set no flow cookie")
 	}
@@ -200,7 +207,7 @@ func settleRecovery(t *testing.T, a *testApp, b *testApp) {
 // is called after each request, outside the measurement.
 func measure(t *testing.T, a *testApp, plan []probe, build func(p probe, token string) *http.Request, check func(p probe, resp *http.Response), settle func(b *testApp)) (existing, unknown []float64) {
 	t.Helper()
-	guard := newCSRFGuard(keys.Derive([]byte("test-secret-test-secret-test-secret"), "csrf"), false)
+	guard := web.NewCSRFGuard(keys.Derive([]byte("test-secret-test-secret-test-secret"), "csrf"), false)
 	for i, p := range plan {
 		if i%timingBatch == 0 {
 			purge(t, a)
@@ -261,11 +268,11 @@ func compare(t *testing.T, what string, existing, unknown []float64) {
 // the mail happen in the dispatcher.
 func TestTimingRecoveryRequest(t *testing.T) {
 	skipTiming(t)
-	a := newTestApp(t, func(d *Deps) {
+	a := newTestApp(t, func(o *app.Options) {
 		// One client sends every request here; the per-identifier limit
 		// (5 an hour) is what must never trigger, and it does not: each
 		// identifier is asked for at most three times.
-		d.School.Recovery.RequestsPerIPHour = 1 << 30
+		o.School.Recovery.RequestsPerIPHour = 1 << 30
 	})
 	seedTiming(t, a, account.NewHasher(timingParams, 1), timingAccounts)
 	plan := timingPlan(1)
@@ -297,16 +304,7 @@ func TestTimingSignIn(t *testing.T) {
 	skipTiming(t)
 
 	hasher := account.NewHasher(timingParams, 2)
-	a := newTestApp(t, func(d *Deps) {
-		// The same authenticator as newTestApp's, except that the
-		// per-client throttle never triggers: every request comes from one
-		// address. Per identifier, at most 3 failures: under the 5 free.
-		st := d.Accounts.(*store.Store)
-		perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
-		perIP := ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now)
-		d.Auth = account.NewAuthenticator(st, hasher, account.NewGuard(perKey, ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now), perIP, []byte("signin-key-signin-key-signin-key")), st, time.Now, st.UpdatePasswordHash).
-			WithFailureFloor(timingFloor)
-	})
+	a := newTestApp(t, timingSignInOptions)
 	seedTiming(t, a, hasher, timingAccounts)
 	plan := timingPlan(2)
 	start := time.Now()
@@ -361,13 +359,7 @@ func TestTimingSignInSharedEmail(t *testing.T) {
 	skipTiming(t)
 
 	hasher := account.NewHasher(timingParams, 2)
-	a := newTestApp(t, func(d *Deps) {
-		st := d.Accounts.(*store.Store)
-		perKey := ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, time.Now)
-		perIP := ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now)
-		d.Auth = account.NewAuthenticator(st, hasher, account.NewGuard(perKey, ratelimit.NewThrottle(st, 1<<30, 30*time.Second, 15*time.Minute, time.Now), perIP, []byte("signin-key-signin-key-signin-key")), st, time.Now, st.UpdatePasswordHash).
-			WithFailureFloor(timingFloor)
-	})
+	a := newTestApp(t, timingSignInOptions)
 	hash, _ := hasher.Hash(annePassword)
 	old := time.Now().Add(-24 * time.Hour)
 	const families = 150

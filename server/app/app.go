@@ -1,0 +1,245 @@
+// Package app wires Sésame: the store, the mail outbox and its worker, the
+// domain services and the web server. main and the tests build the
+// application through New alone, so that what the tests drive is what
+// ships; Options carry the few knobs a test turns (the clock, the cost of a
+// hash, the refusal floor, how fast the mail worker polls).
+package app
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	netmail "net/mail"
+	"net/url"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/i18n"
+	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/notify"
+	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/recovery"
+	"github.com/sesame-edu/sesame/server/school"
+	"github.com/sesame-edu/sesame/server/session"
+	"github.com/sesame-edu/sesame/server/store"
+	"github.com/sesame-edu/sesame/server/web"
+)
+
+// DefaultFailureFloor is how long every refused sign-in or activation
+// takes: more than a parent's address shared by several children costs in
+// hashes, so timing tells nothing.
+const DefaultFailureFloor = 250 * time.Millisecond
+
+// Throttles are the free failures of the password throttles (see
+// account.Guard). Past them each failure doubles the wait, from 30 s up to
+// 15 min; nothing ever locks for good.
+type Throttles struct {
+	PerAccountSource int // one account from one address (default 5)
+	PerAccount       int // one account from everywhere (default 20)
+	PerSource        int // one address (default 50: a school's NAT hides many parents)
+}
+
+// Options are what New needs. The zero value of a knob is production's.
+type Options struct {
+	Log            *slog.Logger
+	Store          *store.Store
+	StoreKind      string // "embedded" or "mongodb"
+	School         *school.Config
+	Secret         []byte
+	BaseURL        *url.URL
+	MailFrom       *netmail.Address
+	Sender         mail.Sender
+	Location       *time.Location
+	TrustedProxies []string
+	SessionIdle    time.Duration
+	SessionMax     time.Duration
+	MetricsToken   string
+	Dist           fs.FS
+	Version        string
+
+	// Now is the clock of flows, codes, limits and sessions (default
+	// time.Now); tests move it to reach expiry.
+	Now func() time.Time
+	// Hash is the cost of new password hashes (default
+	// account.DefaultParams); tests use a cheap one.
+	Hash account.Params
+	// FailureFloor is how long a refused sign-in takes at least (0:
+	// DefaultFailureFloor; negative: none, for tests that count on speed).
+	FailureFloor time.Duration
+	// Throttles are the free failures (zero fields: the defaults).
+	Throttles Throttles
+	// Worker tunes the mail worker (zero: production's timings).
+	Worker mail.WorkerOptions
+	// Web, if set, adjusts the web server's dependencies before it is
+	// built: a test takes the database "down" for the probes, or sets the
+	// outbox statistics they show.
+	Web func(*web.Deps)
+}
+
+// App is the wired application.
+type App struct {
+	// HTTP serves every page and probe.
+	HTTP       *fiber.App
+	Recovery   *recovery.Service
+	Activation *activation.Service
+	Auth       *account.Authenticator
+	Profile    *account.Profile
+	Worker     *mail.Worker
+	store      *store.Store
+	log        *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Hash == (account.Params{}) {
+		o.Hash = account.DefaultParams()
+	}
+	switch {
+	case o.FailureFloor == 0:
+		o.FailureFloor = DefaultFailureFloor
+	case o.FailureFloor < 0:
+		o.FailureFloor = 0
+	}
+	if o.Throttles.PerAccountSource == 0 {
+		o.Throttles.PerAccountSource = 5
+	}
+	if o.Throttles.PerAccount == 0 {
+		o.Throttles.PerAccount = 20
+	}
+	if o.Throttles.PerSource == 0 {
+		o.Throttles.PerSource = 50
+	}
+	if o.School == nil {
+		o.School = school.Default()
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.SessionIdle == 0 {
+		o.SessionIdle = 30 * time.Minute
+	}
+	if o.SessionMax == 0 {
+		o.SessionMax = 12 * time.Hour
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// New builds the application: every constructor of the program is called
+// here, once.
+func New(o Options) (*App, error) {
+	o.defaults()
+	st, sc, key, now, log := o.Store, o.School, o.Secret, o.Now, o.Log
+	cat, err := i18n.New()
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+
+	// Flows write to the outbox; the worker delivers.
+	worker := mail.NewWorker(st, o.Sender, key, o.MailFrom, log, o.Worker)
+	outbox := mail.NewOutbox(st, key, time.Now, worker.Notify)
+	notifier := notify.New(outbox, cat, sc.School.Name, o.Location)
+	limiter := ratelimit.New(st, now)
+	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
+
+	throttle := func(free int) *ratelimit.Throttle {
+		return ratelimit.NewThrottle(st, free, 30*time.Second, 15*time.Minute, now)
+	}
+	guard := account.NewGuard(throttle(o.Throttles.PerAccountSource), throttle(o.Throttles.PerAccount),
+		throttle(o.Throttles.PerSource), keys.Derive(key, "signin"))
+	auth := account.NewAuthenticator(st, hasher, guard, st, now, st.UpdatePasswordHash).WithFailureFloor(o.FailureFloor)
+	profile := account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, o.BaseURL, now).WithMailBudget(limiter)
+	sessions := session.New(st, o.SessionIdle, o.SessionMax, now)
+
+	rec := recovery.New(recovery.Deps{
+		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
+		Notifier: notifier, Throttles: guard, Hasher: hasher,
+		Key:    keys.Derive(key, "recovery"),
+		Policy: sc.PolicyOf, Log: log, Now: now,
+		SinglePopulation: !sc.NeedsChooser(),
+	}, recovery.Config{
+		CodeTTL: time.Duration(sc.Recovery.CodeMinutes) * time.Minute, FlowTTL: time.Hour,
+		MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: sc.Recovery.CodesPerHour,
+		BaseURL: o.BaseURL,
+	})
+	act := activation.New(activation.Deps{
+		Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
+		// Provisional passwords are short and printed on paper: the same
+		// throttles as every password.
+		Guard: guard, Limiter: limiter,
+		Population: sc.ActivationPopulation,
+		Charter:    func() string { return sc.Charter.Version },
+		Key:        keys.Derive(key, "activation"),
+		BaseURL:    o.BaseURL, Location: o.Location, Now: now, Log: log,
+		FailureFloor: o.FailureFloor,
+	})
+
+	d := web.Deps{
+		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
+		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
+		School: sc, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
+		Sessions: sessions, Auth: auth, Profile: profile, Accounts: st, EmailChanges: st,
+		MailStats: func(ctx context.Context) (int, time.Duration, error) {
+			s, err := worker.Stats(ctx)
+			return s.Waiting, s.OldestAge, err
+		},
+		MetricsToken: o.MetricsToken, Version: o.Version, Now: now,
+	}
+	if o.Web != nil {
+		o.Web(&d)
+	}
+	h, err := web.New(d)
+	if err != nil {
+		return nil, err
+	}
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Worker: worker, store: st, log: log}, nil
+}
+
+// Run does the background work until ctx ends, then returns once it has
+// stopped: the mail worker, the recovery dispatcher, and the sweeper of
+// expired documents.
+func (a *App) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = a.Worker.Run(ctx) })
+	wg.Go(func() { a.Recovery.Run(ctx, 2) })
+	wg.Go(func() { sweep(ctx, a.store, a.log) })
+	wg.Wait()
+}
+
+// sweep deletes expired documents every minute: the embedded store has no
+// TTL indexes, and on MongoDB it is a cheap no-op. On the embedded store it
+// also gives collections created since start their SQLite _id index.
+func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := st.Sweep(ctx, now); err != nil && ctx.Err() == nil {
+				log.Warn("sweep expired documents", "err", err)
+			} else if n > 0 {
+				log.Debug("expired documents deleted", "count", n)
+			}
+			// A collection first written since start has no _id index in
+			// SQLite yet; this is a read of SQLite's schema when none is
+			// missing.
+			if n, err := st.IndexIDs(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("index _id in the embedded store", "err", err)
+			} else if n > 0 {
+				log.Debug("_id indexes created in the embedded store", "count", n)
+			}
+		}
+	}
+}
