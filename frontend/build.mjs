@@ -1,6 +1,7 @@
 // Builds frontend/src into frontend/dist, which embed.go puts in the binary.
-// The output is deterministic, so the test command can rebuild and check
-// with `git diff --exit-code` that the committed assets are not stale.
+// The output is deterministic, so the test command (make check-generated)
+// can rebuild and compare checksums to tell that the committed assets are
+// not stale.
 import { build } from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
 

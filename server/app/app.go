@@ -177,7 +177,7 @@ func New(o Options) (*App, error) {
 		// Provisional passwords are short and printed on paper: the same
 		// throttles as every password.
 		Guard: guard, Limiter: limiter,
-		Population: sc.ActivationPopulation,
+		Population: func(key string) activation.Population { return activationPopulation(sc, key) },
 		Charter:    func() string { return sc.Charter.Version },
 		Key:        keys.Derive(key, "activation"),
 		BaseURL:    o.BaseURL, Location: o.Location, Now: now, Log: log,
@@ -242,4 +242,19 @@ func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// activationPopulation tells the activation wizard what it needs of a
+// population of the school's file: its password policy and institutional
+// mailbox. The adapter lives here so that neither package imports the other.
+func activationPopulation(c *school.Config, key string) activation.Population {
+	p, ok := c.Population(key)
+	if !ok {
+		p = &c.Populations[0]
+	}
+	out := activation.Population{Policy: *p.Policy}
+	if p.Mailbox != nil {
+		out.MailboxDomain, out.MailboxPattern, out.RedirectMandate = p.Mailbox.Domain, p.Mailbox.Pattern, p.Mailbox.Redirect == "mandatory"
+	}
+	return out
 }

@@ -3,7 +3,8 @@
 //
 // Fiber's limiter middleware was not used: with a shared storage it reads,
 // changes and writes the counter in three steps, so two instances can both
-// let a request through; here each hit is one atomic $inc.
+// let a request through; here each hit claims its own rank with a unique
+// insert (see the store's Hit), atomic on every MongoDB-compatible server.
 package ratelimit
 
 import (

@@ -17,7 +17,6 @@ import (
 
 	"github.com/goccy/go-yaml"
 
-	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/helpdesk"
 	"github.com/sesame-edu/sesame/server/policy"
 )
@@ -360,17 +359,4 @@ func defaultCharter() Charter {
 				"The school may suspend an account used against this charter.",
 		},
 	}
-}
-
-// ActivationPopulation describes a population for the activation wizard.
-func (c *Config) ActivationPopulation(key string) activation.Population {
-	p, ok := c.Population(key)
-	if !ok {
-		p = &c.Populations[0]
-	}
-	out := activation.Population{Policy: *p.Policy}
-	if p.Mailbox != nil {
-		out.MailboxDomain, out.MailboxPattern, out.RedirectMandate = p.Mailbox.Domain, p.Mailbox.Pattern, p.Mailbox.Redirect == "mandatory"
-	}
-	return out
 }

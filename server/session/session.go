@@ -105,14 +105,6 @@ func (m *Manager) End(ctx context.Context, token string) error {
 	return m.store.DeleteSession(ctx, keys.HashToken(token))
 }
 
-// RevokeOthers ends every session of the account but keep.
-func (m *Manager) RevokeOthers(ctx context.Context, accountID, keepID string) error {
-	return m.store.RevokeOthers(ctx, accountID, keepID)
-}
-
-// Idle is the idle timeout, for the cookie's lifetime.
-func (m *Manager) Idle() time.Duration { return m.idle }
-
 func earliest(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return a

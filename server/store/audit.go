@@ -48,30 +48,6 @@ func (s *Store) Record(ctx context.Context, e audit.Event) error {
 	return nil
 }
 
-// AuditEvents returns the events of one flow, oldest first (for tests and
-// investigations).
-func (s *Store) AuditEvents(ctx context.Context, flow string) ([]audit.Event, error) {
-	cur, err := s.db.Collection(colAudit).Find(ctx, bson.D{{Key: "flow", Value: flow}}, options.Find().SetSort(bson.D{{Key: "at", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("store: audit events: %w", err)
-	}
-	var docs []struct {
-		At        time.Time `bson:"at"`
-		Action    string    `bson:"action"`
-		AccountID string    `bson:"accountId"`
-		IP        string    `bson:"ip"`
-		Outcome   string    `bson:"outcome"`
-		Flow      string    `bson:"flow"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("store: audit events: %w", err)
-	}
-	out := make([]audit.Event, len(docs))
-	for i, d := range docs {
-		out[i] = audit.Event{At: d.At, Action: d.Action, AccountID: d.AccountID, IP: d.IP, Outcome: d.Outcome, Flow: d.Flow}
-	}
-	return out, nil
-}
 
 // SweepAudit deletes audit records past their retention.
 func (s *Store) SweepAudit(ctx context.Context, now time.Time) (int, error) {
