@@ -240,7 +240,6 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	return nil
 }
 
-
 // healthcheck asks the local server's /readyz; the container image has no
 // curl, so the binary checks itself.
 func healthcheck(ctx context.Context, getenv func(string) string) error {

@@ -48,7 +48,6 @@ func (s *Store) Record(ctx context.Context, e audit.Event) error {
 	return nil
 }
 
-
 // SweepAudit deletes audit records past their retention.
 func (s *Store) SweepAudit(ctx context.Context, now time.Time) (int, error) {
 	return s.sweep(ctx, colAudit, "expiresAt", now)
