@@ -96,6 +96,38 @@ func TestThrottleStore(t *testing.T, open func(t *testing.T) ratelimit.ThrottleS
 		}
 	})
 
+	// A claim lives until its expiry; once swept, the key can be claimed
+	// afresh (a throttle's gates are named after deadlines long past).
+	t.Run("ExpiredClaimsAreSwept", func(t *testing.T) {
+		s := open(t)
+		sw, ok := s.(interface {
+			SweepClaims(ctx context.Context, now time.Time) (int, error)
+		})
+		if !ok {
+			t.Skip("the store has no SweepClaims")
+		}
+		for _, c := range []struct {
+			key     string
+			expires time.Time
+		}{{"old gate", time.Now().Add(-time.Second)}, {"live gate", expires}} {
+			if ok, err := s.Claim(ctx, c.key, c.expires); err != nil || !ok {
+				t.Fatalf("Claim(%s) = %v, %v", c.key, ok, err)
+			}
+		}
+		if n, err := sw.SweepClaims(ctx, time.Now()); err != nil || n != 1 {
+			t.Errorf("SweepClaims = %d, %v; want the 1 expired claim", n, err)
+		}
+		tests := []struct {
+			key  string
+			want bool
+		}{{"old gate", true}, {"live gate", false}}
+		for _, tt := range tests {
+			if ok, err := s.Claim(ctx, tt.key, expires); err != nil || ok != tt.want {
+				t.Errorf("Claim(%s) after the sweep = %v, %v; want %v", tt.key, ok, err, tt.want)
+			}
+		}
+	})
+
 	t.Run("BlockRefundReset", func(t *testing.T) {
 		s := open(t)
 		at := fixed()
