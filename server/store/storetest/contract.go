@@ -15,6 +15,19 @@ import (
 //
 // Behaviours that need an optional method (sweeping, reading back audit
 // events) run only when the opened store has it.
+//
+// Which suite covers which interface:
+//
+//	account.Store, Looker, Patcher       TestAccountStore
+//	account.ProfileStore                 TestAccountStore, TestProfileStore
+//	recovery.Store                       TestRecoveryStore
+//	recovery.Accounts                    TestAccountStore (Looker), TestProfileStore (SetPassword)
+//	recovery.Sessions, session.Store     TestSessionStore
+//	activation.Store                     TestActivationStore, TestAccountStore
+//	ratelimit.Store                      TestRateLimitStore
+//	ratelimit.ThrottleStore              TestRateLimitStore, TestThrottleStore
+//	mail.Store                           TestOutboxStore
+//	audit.Recorder                       TestAuditRecorder
 
 // racers is how many goroutines a concurrency behaviour sends at once.
 // More than the connection pools and FerretDB's handlers serve at once, so

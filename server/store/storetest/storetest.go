@@ -10,9 +10,10 @@
 //   - "postgres": FerretDB over a PostgreSQL cluster that the test binary
 //     creates for itself (see postgres.go), reached with store.Connect as a
 //     production MongoDB is. FerretDB pushes every filter down to
-//     PostgreSQL, which uses indexes, and serves each connection
+//     PostgreSQL, which uses indexes, and serves the reading connections
 //     concurrently: a second server whose behaviour differs from the
-//     embedded one where the code could lean on an accident of SQLite.
+//     embedded one wherever the code could lean on an accident of SQLite
+//     (strings holding U+0000, which PostgreSQL refuses, are one).
 //     Skipped when PostgreSQL is not installed, unless
 //     SESAME_TEST_POSTGRES=require.
 //   - "mongodb": a real MongoDB at SESAME_TEST_MONGODB_URI; skipped when
