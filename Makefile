@@ -46,9 +46,14 @@ lint:
 # Chromium protocol package with it costs minutes on 2 cores.
 # The timing-enumeration tests skip themselves under -race (the detector
 # slows FerretDB tens of times, unevenly): they run again without it.
+# Then every integration test runs again on a second server, FerretDB over
+# a PostgreSQL cluster the tests create (server/store/storetest), and the
+# store contract suites must run there too instead of skipping (about a
+# minute on 2 cores; .ci/run installs PostgreSQL).
 test: check-generated lint build
 	go test -race -count=1 $$(go list ./... | grep -v /e2e)
 	go test -count=1 -run '^TestTiming' ./server/web/
+	SESAME_TEST_POSTGRES=require SESAME_TEST_BACKEND=postgres go test -count=1 -skip '^TestTiming' ./server/...
 	SESAME_E2E=require SESAME_BINARY=$(CURDIR)/bin/sesame go test -count=1 ./e2e/
 
 ## fuzz: run every fuzz target for FUZZTIME each (not part of CI; crashers land in testdata/fuzz)

@@ -1,11 +1,8 @@
 package account
 
 import (
-	"context"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 func known(p string) bool { return p == "parents" || p == "staff" }
@@ -62,105 +59,5 @@ func TestParseCSVKeepsPasswordSpaces(t *testing.T) {
 	}
 	if rows[0].Identifier != "A1" || rows[0].Password != " two words " || !rows[0].Provisional {
 		t.Errorf("row = %+v", rows[0])
-	}
-}
-
-// memStore is an in-memory Store for unit tests of the importer.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]Account
-}
-
-func (s *memStore) GetAccount(_ context.Context, id string) (Account, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.m[id]
-	if !ok {
-		return Account{}, ErrNotFound
-	}
-	return a, nil
-}
-
-func (s *memStore) CreateAccount(_ context.Context, a Account) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[a.ID]; ok {
-		return ErrConflict
-	}
-	s.m[a.ID] = a
-	return nil
-}
-
-func (s *memStore) PatchAccount(_ context.Context, id string, p Patch, now time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.m[id]
-	if !ok {
-		return ErrNotFound
-	}
-	if p.IfPasswordSetBy != nil && a.PasswordSetBy != *p.IfPasswordSetBy {
-		return ErrConflict
-	}
-	apply := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	apply(&a.Identifier, p.Identifier)
-	apply(&a.Email, p.Email)
-	apply(&a.EmailSetBy, p.EmailSetBy)
-	apply(&a.FirstName, p.FirstName)
-	apply(&a.LastName, p.LastName)
-	apply(&a.Population, p.Population)
-	apply(&a.PasswordHash, p.PasswordHash)
-	if p.Status != nil {
-		a.Status = *p.Status
-	}
-	a.UpdatedAt = now
-	s.m[id] = a
-	return nil
-}
-
-func (s *memStore) AccountsByEmail(context.Context, string) ([]Account, error) { return nil, nil }
-
-func cheapHasher() *Hasher {
-	return NewHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
-}
-
-func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
-	ctx := context.Background()
-	st := &memStore{m: map[string]Account{}}
-	im := NewImporter(st, cheapHasher(), 2, time.Now)
-	csv := "identifier,email,first_name,last_name,population,password\nP1,a@b.fr,Anne,Durand,parents,first-pass\nP2,,Paul,Durand,parents,second-pass\n"
-	rows, _, _ := ParseCSV(strings.NewReader(csv), known)
-
-	sum, err := im.Import(ctx, rows)
-	if err != nil || sum != (ImportSummary{Created: 2}) {
-		t.Fatalf("first import = %+v, %v", sum, err)
-	}
-	sum, err = im.Import(ctx, rows)
-	if err != nil || sum != (ImportSummary{Unchanged: 2}) {
-		t.Fatalf("second import = %+v, %v", sum, err)
-	}
-
-	// The person chooses their own password; the next import must not undo it.
-	a := st.m["p1"]
-	a.PasswordHash, _ = cheapHasher().Hash("chosen-by-anne")
-	a.PasswordSetBy = SetByUser
-	st.m["p1"] = a
-	rows[1].Password = "changed-by-school"
-	rows[0].Email = "new@b.fr"
-	sum, err = im.Import(ctx, rows)
-	if err != nil || sum != (ImportSummary{Updated: 2}) {
-		t.Fatalf("third import = %+v, %v", sum, err)
-	}
-	if ok, _, _ := cheapHasher().Verify(st.m["p1"].PasswordHash, "chosen-by-anne"); !ok {
-		t.Error("import replaced a password the person had chosen")
-	}
-	if ok, _, _ := cheapHasher().Verify(st.m["p2"].PasswordHash, "changed-by-school"); !ok {
-		t.Error("import did not apply the school's new password")
-	}
-	if st.m["p1"].Email != "new@b.fr" {
-		t.Errorf("e-mail not updated: %q", st.m["p1"].Email)
 	}
 }

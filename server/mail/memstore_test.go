@@ -7,8 +7,10 @@ import (
 	"time"
 )
 
-// memStore is a Store in memory for the worker's unit tests; the real
-// store's tests cover the database.
+// memStore is a Store in memory for the worker's unit tests, which look
+// inside the worker (deliverOne, running) from this package. It passes the
+// same contract as the real store (storetest.TestOutboxStore, run in
+// contract_test.go).
 type memStore struct {
 	mu   sync.Mutex
 	msgs map[string]*Envelope
@@ -25,8 +27,22 @@ func (s *memStore) get(id string) Envelope {
 func (s *memStore) InsertOutbox(_ context.Context, e Envelope) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.msgs[e.ID]; ok {
+		return ErrDuplicate
+	}
 	s.msgs[e.ID] = &e
 	return nil
+}
+
+// GetOutbox is the optional reader the contract suite uses.
+func (s *memStore) GetOutbox(_ context.Context, id string) (Envelope, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.msgs[id]
+	if !ok {
+		return Envelope{}, false, nil
+	}
+	return *e, true, nil
 }
 
 func (s *memStore) ClaimOutbox(_ context.Context, now time.Time, lease time.Duration, worker string) (Envelope, bool, error) {
@@ -59,18 +75,20 @@ func (s *memStore) mark(id, worker string, f func(*Envelope)) error {
 }
 
 func (s *memStore) MarkOutboxSent(_ context.Context, id, worker string, now, purgeAt time.Time) error {
-	return s.mark(id, worker, func(e *Envelope) { e.Status, e.DoneAt, e.PurgeAt, e.Sealed = StatusSent, now, purgeAt, nil })
+	return s.mark(id, worker, func(e *Envelope) {
+		e.Status, e.DoneAt, e.PurgeAt, e.Sealed, e.LeaseUntil = StatusSent, now, purgeAt, nil, time.Time{}
+	})
 }
 
 func (s *memStore) MarkOutboxRetry(_ context.Context, id, worker string, next time.Time, lastErr string) error {
 	return s.mark(id, worker, func(e *Envelope) {
-		e.Status, e.NextAttemptAt, e.LastError, e.LeasedBy = StatusPending, next, lastErr, ""
+		e.Status, e.NextAttemptAt, e.LastError, e.LeasedBy, e.LeaseUntil = StatusPending, next, lastErr, "", time.Time{}
 	})
 }
 
 func (s *memStore) MarkOutboxFailed(_ context.Context, id, worker string, now, purgeAt time.Time, lastErr string) error {
 	return s.mark(id, worker, func(e *Envelope) {
-		e.Status, e.DoneAt, e.PurgeAt, e.LastError, e.Sealed = StatusFailed, now, purgeAt, lastErr, nil
+		e.Status, e.DoneAt, e.PurgeAt, e.LastError, e.Sealed, e.LeaseUntil = StatusFailed, now, purgeAt, lastErr, nil, time.Time{}
 	})
 }
 

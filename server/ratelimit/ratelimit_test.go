@@ -7,10 +7,16 @@ import (
 	"time"
 )
 
+// memStore is a Store in memory for the limiter's unit tests, which move a
+// clock the real store's rate limits do not read. It passes the same
+// contract as the real store (storetest.TestRateLimitStore, run in
+// contract_test.go).
 type memStore struct {
 	mu sync.Mutex
 	m  map[string]int
 }
+
+func newMemStore() *memStore { return &memStore{m: map[string]int{}} }
 
 func (s *memStore) Hit(_ context.Context, key string, _ time.Time) (int, error) {
 	s.mu.Lock()
@@ -21,7 +27,7 @@ func (s *memStore) Hit(_ context.Context, key string, _ time.Time) (int, error) 
 
 func TestAllow(t *testing.T) {
 	now := time.Date(2026, 11, 26, 10, 10, 0, 0, time.UTC)
-	l := New(&memStore{m: map[string]int{}}, func() time.Time { return now })
+	l := New(newMemStore(), func() time.Time { return now })
 	ctx := context.Background()
 	for i := 1; i <= 5; i++ {
 		d, err := l.Allow(ctx, "id:x", 5, time.Hour)

@@ -145,13 +145,9 @@ func OpenEmbedded(ctx context.Context, dir, database string, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	// Connect sees FerretDB and routes the writes through one connection.
 	s, err := Connect(ctx, e.URI(), database, log)
 	if err != nil {
-		e.Stop()
-		return nil, err
-	}
-	if err := s.serialiseWrites(ctx, e.URI(), database); err != nil {
-		_ = s.Close(ctx)
 		e.Stop()
 		return nil, err
 	}

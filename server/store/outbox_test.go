@@ -3,7 +3,6 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/store"
-	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -58,107 +56,6 @@ func message(code string) mail.Message {
 		To: "Anne Durand <anne.durand@example.fr>", Subject: "Votre code Sésame",
 		Text: "Votre code : " + code, HTML: "<p>Votre code : <b>" + code + "</b></p>",
 		Lang: "fr", Kind: "recovery_code", AccountID: "p001",
-	}
-}
-
-func TestOutboxLifecycle(t *testing.T) {
-	ctx := context.Background()
-	s := storetest.New(t)
-	t0 := time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC)
-	ob := mail.NewOutbox(s, testSecret, func() time.Time { return t0 }, nil)
-	id, err := ob.Enqueue(ctx, message("111111"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func() mail.Envelope {
-		t.Helper()
-		e, ok, err := s.GetOutbox(ctx, id)
-		if err != nil || !ok {
-			t.Fatalf("GetOutbox = %v, %v", ok, err)
-		}
-		return e
-	}
-	if e := get(); e.Status != mail.StatusPending || e.Attempts != 0 || e.Kind != "recovery_code" || e.AccountID != "p001" ||
-		!e.CreatedAt.Equal(t0) || !e.NextAttemptAt.Equal(t0) || len(e.Sealed) == 0 {
-		t.Fatalf("after Enqueue: %+v", e)
-	}
-
-	// Claimed once; not again while the lease runs.
-	e, ok, err := s.ClaimOutbox(ctx, t0, time.Minute, "w1")
-	if err != nil || !ok || e.ID != id || e.Status != mail.StatusSending || e.Attempts != 1 || e.LeasedBy != "w1" ||
-		!e.LeaseUntil.Equal(t0.Add(time.Minute)) {
-		t.Fatalf("ClaimOutbox = %+v, %v, %v", e, ok, err)
-	}
-	if _, ok, err := s.ClaimOutbox(ctx, t0.Add(30*time.Second), time.Minute, "w2"); ok || err != nil {
-		t.Fatalf("second claim during the lease: %v, %v", ok, err)
-	}
-	if err := s.MarkOutboxRetry(ctx, id, "w2", t0, "x"); !errors.Is(err, mail.ErrLeaseLost) {
-		t.Fatalf("MarkOutboxRetry by another worker: %v", err)
-	}
-
-	next := t0.Add(time.Minute)
-	if err := s.MarkOutboxRetry(ctx, id, "w1", next, "sending SMTP RCPT TO command: 451 4.3.0"); err != nil {
-		t.Fatal(err)
-	}
-	if e := get(); e.Status != mail.StatusPending || e.LeasedBy != "" || !e.NextAttemptAt.Equal(next) || e.LastError == "" {
-		t.Fatalf("after retry: %+v", e)
-	}
-	if _, ok, _ := s.ClaimOutbox(ctx, next.Add(-time.Second), time.Minute, "w2"); ok {
-		t.Fatal("claimed before its retry time")
-	}
-	e, ok, err = s.ClaimOutbox(ctx, next, time.Minute, "w2")
-	if err != nil || !ok || e.Attempts != 2 || e.LeasedBy != "w2" {
-		t.Fatalf("claim for the retry = %+v, %v, %v", e, ok, err)
-	}
-
-	done, purge := next.Add(time.Second), next.Add(7*24*time.Hour)
-	if err := s.MarkOutboxSent(ctx, id, "w2", done, purge); err != nil {
-		t.Fatal(err)
-	}
-	if e := get(); e.Status != mail.StatusSent || len(e.Sealed) != 0 || !e.DoneAt.Equal(done) || !e.PurgeAt.Equal(purge) {
-		t.Fatalf("after sent: %+v", e)
-	}
-	if err := s.MarkOutboxSent(ctx, id, "w2", done, purge); !errors.Is(err, mail.ErrLeaseLost) {
-		t.Fatalf("marking a sent message again: %v", err)
-	}
-	if _, ok, _ := s.ClaimOutbox(ctx, purge, time.Minute, "w3"); ok {
-		t.Fatal("a sent message was claimed")
-	}
-}
-
-func TestClaimOutboxExpiredLease(t *testing.T) {
-	ctx := context.Background()
-	s := storetest.New(t)
-	t0 := time.Now().UTC().Truncate(time.Millisecond)
-	id, err := mail.NewOutbox(s, testSecret, func() time.Time { return t0 }, nil).Enqueue(ctx, message("222222"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, err := s.ClaimOutbox(ctx, t0, time.Minute, "crashed"); !ok || err != nil {
-		t.Fatalf("first claim: %v, %v", ok, err)
-	}
-	tests := []struct {
-		at   time.Duration
-		want bool
-	}{
-		{59 * time.Second, false},
-		{60 * time.Second, false}, // the lease runs until its last instant
-		{61 * time.Second, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.at.String(), func(t *testing.T) {
-			e, ok, err := s.ClaimOutbox(ctx, t0.Add(tt.at), time.Minute, "rescuer")
-			if err != nil || ok != tt.want {
-				t.Fatalf("claim at +%s = %v, %v; want %v", tt.at, ok, err, tt.want)
-			}
-			if ok && (e.ID != id || e.Attempts != 2 || e.LeasedBy != "rescuer") {
-				t.Errorf("claimed %+v", e)
-			}
-		})
-	}
-	// The crashed worker, come back, cannot overwrite the rescuer's outcome.
-	if err := s.MarkOutboxSent(ctx, id, "crashed", t0, t0); !errors.Is(err, mail.ErrLeaseLost) {
-		t.Errorf("late mark by the crashed worker: %v", err)
 	}
 }
 
@@ -323,40 +220,5 @@ func TestPurgeOutbox(t *testing.T) {
 	}
 	if n := countClaims(); n != 0 {
 		t.Errorf("%d claim records left after their time", n)
-	}
-}
-
-func TestOutboxStats(t *testing.T) {
-	ctx := context.Background()
-	s := storetest.New(t)
-	if n, oldest, err := s.OutboxStats(ctx); n != 0 || !oldest.IsZero() || err != nil {
-		t.Fatalf("empty outbox: %d, %v, %v", n, oldest, err)
-	}
-	t0 := time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC)
-	clock := t0
-	ob := mail.NewOutbox(s, testSecret, func() time.Time { return clock }, nil)
-	var first string
-	for i := range 3 {
-		clock = t0.Add(time.Duration(i) * time.Minute)
-		id, err := ob.Enqueue(ctx, message(fmt.Sprint(i)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			first = id
-		}
-	}
-	// The oldest is sending: it still waits.
-	if e, ok, err := s.ClaimOutbox(ctx, clock, time.Minute, "w"); !ok || err != nil || e.ID != first {
-		t.Fatal(e.ID, ok, err)
-	}
-	if n, oldest, err := s.OutboxStats(ctx); n != 3 || !oldest.Equal(t0) || err != nil {
-		t.Fatalf("OutboxStats = %d, %v, %v; want 3, %v", n, oldest, err, t0)
-	}
-	if err := s.MarkOutboxSent(ctx, first, "w", clock, clock.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if n, oldest, err := s.OutboxStats(ctx); n != 2 || !oldest.Equal(t0.Add(time.Minute)) || err != nil {
-		t.Fatalf("OutboxStats = %d, %v, %v; want 2, %v", n, oldest, err, t0.Add(time.Minute))
 	}
 }

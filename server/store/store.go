@@ -36,10 +36,16 @@ const (
 type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
-	// wdb takes the writes. On the embedded server it is a client with a
-	// single connection: SQLite has one writer, and writers queued here wait
-	// their turn in Go instead of sleeping in SQLite's busy handler (1, 2,
-	// 5 … 100 ms), which left a core idle under load. On MongoDB it is db.
+	// wdb takes the writes. On FerretDB (the embedded server or another)
+	// it is a client with a single connection. FerretDB v1 runs every
+	// update as a read followed by a rewrite of the whole document, so two
+	// updates of different fields sent on two connections can undo each
+	// other (over PostgreSQL, 8 of 11 concurrent patches of one account
+	// were lost); one connection makes this process's writes take turns.
+	// On SQLite it also helps throughput: SQLite has one writer, and
+	// writers queued here wait their turn in Go instead of sleeping in
+	// SQLite's busy handler (1, 2, 5 … 100 ms), which left a core idle
+	// under load. On MongoDB, whose updates are atomic, it is db.
 	wdb      *mongo.Database
 	wclient  *mongo.Client
 	log      *slog.Logger
@@ -75,11 +81,31 @@ func connect(ctx context.Context, uri, database string, log *slog.Logger, wait t
 		return nil, fmt.Errorf("store: ping: %w", err)
 	}
 	db := client.Database(database)
-	return &Store{client: client, db: db, wdb: db, log: log, now: time.Now}, nil
+	s := &Store{client: client, db: db, wdb: db, log: log, now: time.Now}
+	ferret, err := isFerretDB(pctx, client)
+	if err == nil && ferret {
+		err = s.serialiseWrites(ctx, uri, database)
+	}
+	if err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, err
+	}
+	return s, nil
 }
 
-// serialiseWrites routes writes through a one-connection client (embedded
-// store only).
+// isFerretDB reports whether the server is FerretDB, which adds its own
+// version to MongoDB's buildInfo answer.
+func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
+	var info bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("store: build info: %w", err)
+	}
+	_, ok := info["ferretdbVersion"]
+	return ok, nil
+}
+
+// serialiseWrites routes writes through a one-connection client (FerretDB
+// only, see Store.wdb).
 func (s *Store) serialiseWrites(ctx context.Context, uri, database string) error {
 	wc, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("sesame-writer").
 		SetMaxPoolSize(1).SetServerSelectionTimeout(5 * time.Second).SetTimeout(10 * time.Second))

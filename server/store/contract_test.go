@@ -1,0 +1,83 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/ratelimit"
+	"github.com/sesame-edu/sesame/server/recovery"
+	"github.com/sesame-edu/sesame/server/session"
+	"github.com/sesame-edu/sesame/server/store"
+	"github.com/sesame-edu/sesame/server/store/storetest"
+)
+
+// Each domain package's store contract, run on every backend available
+// here (see storetest.Backends): `go test -run 'Store/postgres'` runs them
+// on FerretDB over PostgreSQL only.
+
+// eachBackend runs suite on every backend, as a subtest named after it.
+func eachBackend(t *testing.T, suite func(t *testing.T, open func(testing.TB) *store.Store)) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			b.Check(t)
+			suite(t, b.Open)
+		})
+	}
+}
+
+func TestAccountStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestAccountStore(t, func(t *testing.T) account.Store { return open(t) })
+	})
+}
+
+func TestProfileStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestProfileStore(t, func(t *testing.T) storetest.ProfileStore { return open(t) })
+	})
+}
+
+func TestRecoveryStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestRecoveryStore(t, func(t *testing.T) recovery.Store { return open(t) })
+	})
+}
+
+func TestActivationStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestActivationStore(t, func(t *testing.T) activation.Store { return open(t) })
+	})
+}
+
+func TestRateLimitStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestRateLimitStore(t, func(t *testing.T) ratelimit.Store { return open(t) })
+	})
+}
+
+func TestThrottleStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestThrottleStore(t, func(t *testing.T) ratelimit.ThrottleStore { return open(t) })
+	})
+}
+
+func TestSessionStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestSessionStore(t, func(t *testing.T) session.Store { return open(t) })
+	})
+}
+
+func TestOutboxStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestOutboxStore(t, func(t *testing.T) mail.Store { return open(t) })
+	})
+}
+
+func TestAuditRecorder(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestAuditRecorder(t, func(t *testing.T) audit.Recorder { return open(t) })
+	})
+}
