@@ -107,6 +107,18 @@ func validIdentifier(s string) bool {
 	return true
 }
 
+// Plausible reports whether what a person typed in an "identifier or
+// e-mail" field could name an account at all. Text that cannot (control
+// characters, a NUL byte, an address no mail system takes) is answered
+// exactly like an unknown identifier, without being looked up: some
+// MongoDB-compatible servers refuse a NUL in a query.
+func Plausible(input string) bool {
+	if IsEmail(input) {
+		return ValidEmail(input)
+	}
+	return validIdentifier(NormaliseIdentifier(input))
+}
+
 // Store is what the account package needs from persistence.
 type Store interface {
 	// GetAccount returns the account whose ID is id, or ErrNotFound.

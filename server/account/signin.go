@@ -151,6 +151,9 @@ func (a *Authenticator) Guard() *Guard { return a.guard }
 
 // candidates returns the accounts what was typed names.
 func (a *Authenticator) candidates(ctx context.Context, input string) ([]Account, error) {
+	if !Plausible(input) {
+		return nil, nil
+	}
 	if IsEmail(input) {
 		all, err := a.accounts.AccountsByEmail(ctx, input)
 		if err != nil {

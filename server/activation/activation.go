@@ -219,7 +219,11 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 			account.PadTo(ctx, start, s.FailureFloor)
 		}
 	}()
-	acc, err := s.Store.GetAccount(ctx, account.NormaliseIdentifier(identifier))
+	var acc account.Account
+	err = account.ErrNotFound
+	if account.Plausible(identifier) {
+		acc, err = s.Store.GetAccount(ctx, account.NormaliseIdentifier(identifier))
+	}
 	found := err == nil
 	if err != nil && !errors.Is(err, account.ErrNotFound) {
 		return Flow{}, "", 0, 0, err

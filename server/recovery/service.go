@@ -109,6 +109,11 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 		norm = account.NormaliseEmail(r.Input)
 	}
 	rk := requestKey(s.Key, r.Kind, r.Population+"\x00"+norm)
+	if !account.Plausible(r.Input) {
+		// Text that cannot name an account is not kept for a lookup that
+		// would find nothing (the flow waits like any other).
+		norm = ""
+	}
 	d, err := s.Limiter.Allow(ctx, "recovery:"+rk, s.cfg.CodesPerHour, time.Hour)
 	if err != nil {
 		return Flow{}, "", err
