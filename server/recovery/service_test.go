@@ -259,7 +259,10 @@ func (e *env) account(t *testing.T, a account.Account) account.Account {
 		a.Identifier = strings.ToUpper(a.ID)
 	}
 	if a.FirstName == "" {
-		a.FirstName, a.LastName = "Anne", "Durand"
+		a.FirstName = "Anne"
+	}
+	if a.LastName == "" {
+		a.LastName = "Durand"
 	}
 	if a.Population == "" {
 		a.Population = "parents"
@@ -960,4 +963,248 @@ func TestRecoveryRateLimits(t *testing.T) {
 			t.Errorf("next hour: %d codes, want 1", n)
 		}
 	})
+}
+
+func TestRecoveryPassword(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+
+	// A refused password changes nothing and says every problem at once;
+	// on a shared address the account must be chosen first.
+	t.Run("refusals", func(t *testing.T) {
+		const family = "famille.w400@example.fr"
+		e.account(t, account.Account{ID: "w401", Email: family, FirstName: "Léa"})
+		e.account(t, account.Account{ID: "w402", Email: family, FirstName: "Hugo"})
+		e.account(t, account.Account{ID: "w403", Email: "anne.w403@example.fr"})
+		f := e.verified(t, family)
+		if f.Chosen != "" || !slices.Equal(f.Accounts, []string{"w401", "w402"}) {
+			t.Fatalf("shared-address flow: chosen %q, accounts %v; want none chosen of [w401 w402]", f.Chosen, f.Accounts)
+		}
+		for _, tt := range []struct {
+			name, chosen, password, confirm string
+			want                            refusal.List
+			unmet                           string // a rule the checklist shows unmet
+		}{
+			{"no account chosen", "", newPassword, newPassword, refusal.List{{Field: "account", Reason: refusal.Choose}}, ""},
+			{"an account outside the flow", "w403", newPassword, newPassword, refusal.List{{Field: "account", Reason: refusal.Choose}}, ""},
+			{"too short", "w401", "court", "court", refusal.List{{Field: "password", Reason: refusal.Rules}}, policy.KeyMinLength},
+			{"the person's name", "w401", "durand-durand-2025", "durand-durand-2025", refusal.List{{Field: "password", Reason: refusal.Rules}}, policy.KeyNotPersonal},
+			{"mismatch", "w401", newPassword, newPassword + "!", refusal.List{{Field: "confirm", Reason: refusal.Mismatch}}, ""},
+			{"rules and mismatch at once", "w401", "court", "autre", refusal.List{{Field: "password", Reason: refusal.Rules}, {Field: "confirm", Reason: refusal.Mismatch}}, policy.KeyMinLength},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				res, err := e.svc.SubmitPassword(ctx, f, tt.chosen, tt.password, tt.confirm)
+				if err != nil || !slices.Equal(res.Refusals, tt.want) {
+					t.Fatalf("SubmitPassword = %v, %v; want %v, nil", res.Refusals, err, tt.want)
+				}
+				if tt.unmet != "" && !unmet(res.Rules, tt.unmet) {
+					t.Errorf("rules %+v: %s not shown unmet", res.Rules, tt.unmet)
+				}
+				if got := e.get(t, f.ID); got.Version != f.Version || got.State != recovery.StateVerified {
+					t.Errorf("stored flow: version %d, state %q; want %d, verified (unchanged)", got.Version, got.State, f.Version)
+				}
+				for _, id := range []string{"w401", "w402", "w403"} {
+					if !e.passwordIs(t, id, oldPassword) || e.sessions.of(id) != 0 || len(e.mail.changedOf(id)) != 0 {
+						t.Errorf("%s was changed by a refused submit", id)
+					}
+				}
+			})
+		}
+
+		// Choosing one account of the address resets that one only.
+		res, err := e.svc.SubmitPassword(ctx, f, "w402", newPassword, newPassword)
+		if err != nil || res.Refusals != nil || res.Account.ID != "w402" {
+			t.Fatalf("SubmitPassword(w402) = %v, %q, %v; want no refusal, w402, nil", res.Refusals, res.Account.ID, err)
+		}
+		if !e.passwordIs(t, "w402", newPassword) || !e.passwordIs(t, "w401", oldPassword) {
+			t.Error("the chosen account's password is not the only one set")
+		}
+	})
+
+	// Success sets the password, ends every session, forgets the account's
+	// failed sign-ins, queues the notice and deletes the flow.
+	t.Run("success", func(t *testing.T) {
+		const addr = "anne.w410@example.fr"
+		acc := e.account(t, account.Account{ID: "w410", Email: addr})
+		f := e.verified(t, "W410")
+		// A stranger's wrong guesses from the person's own network have
+		// throttled the account.
+		for range 6 {
+			tk, wait, err := e.guard.Attempt(ctx, "W410", []account.Account{acc}, f.IP)
+			if err != nil || wait > 0 {
+				t.Fatalf("guess: wait %v, %v", wait, err)
+			}
+			if _, err := tk.Fail(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, wait, err := e.guard.Attempt(ctx, "W410", []account.Account{acc}, f.IP); err != nil || wait == 0 {
+			t.Fatalf("after six wrong guesses: wait %v, %v; want a wait", wait, err)
+		}
+
+		e.clock.Advance(time.Minute)
+		now := e.clock.Now()
+		res, err := e.svc.SubmitPassword(ctx, f, "", newPassword, newPassword)
+		if err != nil || res.Refusals != nil || res.Account.ID != "w410" {
+			t.Fatalf("SubmitPassword = %v, %q, %v; want no refusal, w410, nil", res.Refusals, res.Account.ID, err)
+		}
+		got, err := e.st.GetAccount(ctx, "w410")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, _ := e.hasher.Verify(got.PasswordHash, newPassword); !ok || got.PasswordSetBy != account.SetByUser || !got.PasswordChangedAt.Equal(now) || got.Status != account.StatusActive {
+			t.Errorf("account: new password %v, set by %q, changed %v, status %q; want true, user, %v, active", ok, got.PasswordSetBy, got.PasswordChangedAt, got.Status, now)
+		}
+		if n := e.sessions.of("w410"); n != 1 {
+			t.Errorf("sessions revoked %d times, want 1", n)
+		}
+		if cs := e.mail.changedOf("w410"); len(cs) != 1 || cs[0].To != addr || cs[0].Lang != "fr" || !cs[0].At.Equal(now) {
+			t.Errorf("changed notices = %+v; want one to %s at %v", cs, addr, now)
+		}
+		if _, wait, err := e.guard.Attempt(ctx, "W410", []account.Account{acc}, f.IP); err != nil || wait != 0 {
+			t.Errorf("sign-in after the reset: wait %v, %v; want none", wait, err)
+		}
+		if !e.audit.has(f.ID, "recovery.reset", "ok") {
+			t.Error("no audit of the reset")
+		}
+		e.gone(t, f.ID)
+	})
+
+	// Another submit of the same verified flow (a double click, the other
+	// device) wrote "done" first: this one is told the request is
+	// finished and changes nothing. The other instance's first write is
+	// made here by hand, which is the moment the race is decided.
+	t.Run("double submit", func(t *testing.T) {
+		e.account(t, account.Account{ID: "w420", Email: "anne.w420@example.fr"})
+		f := e.verified(t, "W420")
+		other := f
+		other.State, other.Version = recovery.StateDone, f.Version+1
+		if err := e.st.SaveFlow(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.svc.SubmitPassword(ctx, f, "", newPassword, newPassword)
+		if !errors.Is(err, recovery.ErrFinished) || res.Account.ID != "w420" {
+			t.Errorf("SubmitPassword = %q, %v; want w420, ErrFinished", res.Account.ID, err)
+		}
+		if !e.passwordIs(t, "w420", oldPassword) || e.sessions.of("w420") != 0 || len(e.mail.changedOf("w420")) != 0 {
+			t.Error("the losing submit changed the account")
+		}
+	})
+
+	// The same race run for real: exactly one submit sets the password.
+	t.Run("concurrent submits", func(t *testing.T) {
+		e.account(t, account.Account{ID: "w430", Email: "anne.w430@example.fr"})
+		f := e.verified(t, "W430")
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				_, errs[i] = e.svc.SubmitPassword(ctx, f, "", newPassword, newPassword)
+			})
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, recovery.ErrFinished), errors.Is(err, recovery.ErrNotFound):
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}
+		if ok != 1 || e.sessions.of("w430") != 1 || len(e.mail.changedOf("w430")) != 1 {
+			t.Errorf("%d submits succeeded, sessions revoked %d times, %d notices; want 1, 1, 1", ok, e.sessions.of("w430"), len(e.mail.changedOf("w430")))
+		}
+	})
+
+	// A password set since the code was issued (the personal page, an
+	// administrator) voids the flow: the older request must not undo it.
+	t.Run("password changed since the code", func(t *testing.T) {
+		e.account(t, account.Account{ID: "w440", Email: "anne.w440@example.fr"})
+		f := e.verified(t, "W440")
+		e.clock.Advance(time.Second)
+		hash, err := e.hasher.Hash("Choisi-ailleurs-2025")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.SetPassword(ctx, "w440", hash, e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.SubmitPassword(ctx, f, "", newPassword, newPassword); !errors.Is(err, recovery.ErrNotFound) {
+			t.Errorf("SubmitPassword: err = %v, want ErrNotFound", err)
+		}
+		e.gone(t, f.ID)
+		if !e.passwordIs(t, "w440", "Choisi-ailleurs-2025") || e.sessions.of("w440") != 0 || len(e.mail.changedOf("w440")) != 0 {
+			t.Error("the voided flow changed the account")
+		}
+	})
+}
+
+// TestRecoveryWrongState posts every step to flows in every other state:
+// each refuses with ErrState and writes nothing.
+func TestRecoveryWrongState(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.account(t, account.Account{ID: "x501", Email: "anne.x501@example.fr"})
+	e.account(t, account.Account{ID: "x502", Email: "anne.x502@example.fr"})
+	codeSent, code := e.codeSent(t, "X501")
+	verified := e.verified(t, "X502")
+	reminded, _, err := e.svc.SubmitRequest(ctx, recovery.RequestForm{Kind: recovery.KindIdentifier, Input: "anne.x501@example.fr", IP: e.nextIP(), Consent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "done" lives only between the write that ends a flow and its
+	// deletion; a copy of the verified flow stands for it.
+	done := verified
+	done.State = recovery.StateDone
+	// Past the cooldown, so that a resend would go through if allowed.
+	e.clock.Advance(time.Minute)
+
+	flows := map[string]recovery.Flow{"code_sent": codeSent, "verified": verified, "reminded": reminded, "done": done}
+	steps := map[string]func(recovery.Flow) error{
+		"SubmitCode": func(f recovery.Flow) error { _, err := e.svc.SubmitCode(ctx, f, code); return err },
+		"Resend":     func(f recovery.Flow) error { _, err := e.svc.Resend(ctx, f); return err },
+		"SubmitPassword": func(f recovery.Flow) error {
+			_, err := e.svc.SubmitPassword(ctx, f, "", newPassword, newPassword)
+			return err
+		},
+	}
+	for _, tt := range []struct{ step, state string }{
+		{"SubmitCode", "verified"}, {"SubmitCode", "reminded"}, {"SubmitCode", "done"},
+		{"Resend", "verified"}, {"Resend", "reminded"}, {"Resend", "done"},
+		{"SubmitPassword", "code_sent"}, {"SubmitPassword", "reminded"}, {"SubmitPassword", "done"},
+	} {
+		t.Run(tt.step+" on "+tt.state, func(t *testing.T) {
+			f := flows[tt.state]
+			before := e.get(t, f.ID)
+			if err := steps[tt.step](f); !errors.Is(err, recovery.ErrState) {
+				t.Errorf("err = %v, want ErrState", err)
+			}
+			if after := e.get(t, f.ID); after.Version != before.Version {
+				t.Errorf("stored flow written: version %d → %d", before.Version, after.Version)
+			}
+		})
+	}
+	if len(e.mail.codesOf(codeSent.ID)) != 1 || e.sessions.of("x501") != 0 || e.sessions.of("x502") != 0 || !e.passwordIs(t, "x502", oldPassword) {
+		t.Error("a refused step had a side effect")
+	}
+}
+
+func TestFlowStep(t *testing.T) {
+	for _, tt := range []struct {
+		state recovery.State
+		want  recovery.Step
+	}{
+		{recovery.StateCodeSent, recovery.StepCode},
+		{recovery.StateVerified, recovery.StepPassword},
+		{recovery.StateDone, recovery.StepDone},
+		{recovery.StateReminded, recovery.StepDone},
+	} {
+		t.Run(string(tt.state), func(t *testing.T) {
+			if got := (recovery.Flow{State: tt.state}).Step(); got != tt.want {
+				t.Errorf("Flow{State: %q}.Step() = %q, want %q", tt.state, got, tt.want)
+			}
+		})
+	}
 }
