@@ -248,21 +248,19 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 	} else {
 		s.Hasher.Burn(password) // the same work for unknown identifiers
 	}
+	outcome := "wrong_pair"
 	if ok && acc.Status == account.StatusActive {
 		// An activated account's password is never confirmed here: « déjà
 		// activé » would tell whoever typed it that it is right. It counts
 		// as a failure, so that the throttle tells nothing either; the
-		// refusal's words send people to sign-in.
-		ok = false
+		// refusal's words send people to sign-in. The audit alone tells the
+		// owner's right password from a stranger's guess.
+		ok, outcome = false, "already_active"
 	}
 	if !ok {
 		w, err := tickets.Fail(ctx)
 		if err != nil {
 			return Flow{}, "", 0, 0, err
-		}
-		outcome := "wrong_pair"
-		if found && acc.Status == account.StatusActive {
-			outcome = "already_active"
 		}
 		s.audit(ctx, "activation.start", idIf(found, acc.ID), ip, outcome)
 		return Flow{}, "", WrongPair, w, nil
