@@ -306,7 +306,7 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 		return err
 	}
 	start := time.Now()
-	im := account.NewImporter(st, account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now)
+	im := account.NewImporter(st.Accounts(), account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now)
 	sum, err := im.Import(ctx, rows)
 	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged (%d rows in %s)\n",
 		sum.Created, sum.Updated, sum.Unchanged, len(rows), time.Since(start).Round(time.Millisecond))

@@ -275,7 +275,7 @@ func seedStore(dir string, sd *schoolData) error {
 		ID: mID, Identifier: mIdent, Email: mEmail, FirstName: mFirst, LastName: mLast, Population: mPop,
 		Status: account.StatusActive, PasswordHash: hash, PasswordSetBy: account.SetByImport, CreatedAt: now, UpdatedAt: now,
 	}
-	if err := st.SaveAccount(ctx, marker, ""); err != nil {
+	if err := st.Accounts().SaveAccount(ctx, marker, ""); err != nil {
 		return err
 	}
 	db := st.DB()
@@ -366,7 +366,7 @@ func seedStore(dir string, sd *schoolData) error {
 	// Read a sample back through the store's own code.
 	for i := 0; i < len(sd.people); i += max(1, len(sd.people)/20) {
 		p := sd.people[i]
-		a, err := st.GetAccount(ctx, p.ID)
+		a, err := st.Accounts().GetAccount(ctx, p.ID)
 		if err != nil {
 			return fmt.Errorf("seed check: %s: %w", p.ID, err)
 		}
@@ -377,13 +377,13 @@ func seedStore(dir string, sd *schoolData) error {
 			return fmt.Errorf("seed check: %s: password hash not readable (%v)", p.ID, err)
 		}
 		if p.Email != "" {
-			as, err := st.AccountsByEmail(ctx, p.Email)
+			as, err := st.Accounts().AccountsByEmail(ctx, p.Email)
 			if err != nil || len(as) != len(emails[account.NormaliseEmail(p.Email)]) {
 				return fmt.Errorf("seed check: address of %s: %d accounts, %v", p.ID, len(as), err)
 			}
 		}
 	}
-	if n, err := st.CountAccounts(ctx); err != nil || n != int64(len(sd.people)) {
+	if n, err := st.Accounts().CountAccounts(ctx); err != nil || n != int64(len(sd.people)) {
 		return fmt.Errorf("seed check: %d accounts stored, want %d (%v)", n, len(sd.people), err)
 	}
 	return nil

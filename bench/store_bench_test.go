@@ -128,7 +128,7 @@ func BenchmarkHitSharedKey(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					n, err := st.Hit(ctx, key, exp)
+					n, err := st.Limits().Hit(ctx, key, exp)
 					if err != nil {
 						b.Error(err)
 						return
@@ -172,7 +172,7 @@ func BenchmarkGetAccount(b *testing.B) {
 			}
 			defer st.Close(ctx)
 			for i := 0; b.Loop(); i++ {
-				if _, err := st.GetAccount(ctx, sd.people[(i*7919)%n].ID); err != nil {
+				if _, err := st.Accounts().GetAccount(ctx, sd.people[(i*7919)%n].ID); err != nil {
 					b.Fatal(err)
 				}
 			}

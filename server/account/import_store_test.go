@@ -18,7 +18,7 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 	st := storetest.New(t)
 	hasher := account.NewHasher(account.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
 	known := func(p string) bool { return p == "parents" || p == "staff" }
-	im := account.NewImporter(st, hasher, 2, time.Now)
+	im := account.NewImporter(st.Accounts(), hasher, 2, time.Now)
 	csv := "identifier,email,first_name,last_name,population,password\nP1,a@b.fr,Anne,Durand,parents,first-pass\nP2,,Paul,Durand,parents,second-pass\n"
 	rows, _, _ := account.ParseCSV(strings.NewReader(csv), known)
 
@@ -33,7 +33,7 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 
 	// The person chooses their own password; the next import must not undo it.
 	chosen, _ := hasher.Hash("chosen-by-anne")
-	if err := st.SetPassword(ctx, "p1", chosen, time.Now()); err != nil {
+	if err := st.Accounts().SetPassword(ctx, "p1", chosen, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	rows[1].Password = "changed-by-school"
@@ -44,7 +44,7 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 	}
 	get := func(id string) account.Account {
 		t.Helper()
-		a, err := st.GetAccount(ctx, id)
+		a, err := st.Accounts().GetAccount(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 		t.Errorf("e-mail not updated: %q", got)
 	}
 	// The address index follows the import's change of address.
-	if got, err := st.AccountsByEmail(ctx, "a@b.fr"); err != nil || len(got) != 0 {
+	if got, err := st.Accounts().AccountsByEmail(ctx, "a@b.fr"); err != nil || len(got) != 0 {
 		t.Errorf("the old address still finds %d accounts (%v)", len(got), err)
 	}
 }

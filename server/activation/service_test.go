@@ -164,13 +164,13 @@ func newEnv(t *testing.T) *env {
 	e := &env{st: st, clock: c, mail: &mailbox{}, audit: &auditLog{}, paris: paris,
 		hasher: account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)}
 	guard := account.NewGuard(
-		ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, c.Now),
-		ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, c.Now),
-		ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, c.Now),
+		ratelimit.NewThrottle(st.Limits(), 5, 30*time.Second, 15*time.Minute, c.Now),
+		ratelimit.NewThrottle(st.Limits(), 20, 30*time.Second, 15*time.Minute, c.Now),
+		ratelimit.NewThrottle(st.Limits(), 50, 30*time.Second, 15*time.Minute, c.Now),
 		[]byte("signin-key-signin-key-signin-key"))
 	base, _ := url.Parse("https://sesame.example.fr")
 	e.svc = activation.New(activation.Deps{
-		Store: st, Hasher: e.hasher, Guard: guard, Limiter: ratelimit.New(st, c.Now),
+		Store: st.Activations(), Hasher: e.hasher, Guard: guard, Limiter: ratelimit.New(st.Limits(), c.Now),
 		Notifier: e.mail, Audit: e.audit,
 		Population: func(key string) activation.Population { return populations[key] },
 		Charter:    func() string { return charter },
@@ -212,7 +212,7 @@ func (e *env) account(t *testing.T, a account.Account) account.Account {
 	}
 	a.PasswordHash, a.PasswordSetBy = hash, account.SetByImport
 	a.CreatedAt, a.UpdatedAt = e.clock.Now().Add(-24*time.Hour), e.clock.Now().Add(-24*time.Hour)
-	if err := e.st.CreateAccount(t.Context(), a); err != nil {
+	if err := e.st.Accounts().CreateAccount(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -236,7 +236,7 @@ func (e *env) load(t *testing.T, id, token string) activation.Flow {
 // stored reads a flow as the store holds it, whatever the browser.
 func (e *env) stored(t *testing.T, id string) activation.Flow {
 	t.Helper()
-	f, err := e.st.GetActivation(t.Context(), id)
+	f, err := e.st.Activations().GetActivation(t.Context(), id)
 	if err != nil {
 		t.Fatalf("GetActivation: %v", err)
 	}
@@ -443,7 +443,7 @@ func TestActivationSteps(t *testing.T) {
 				t.Errorf("steps visited %v, want Steps(%v) = %v", visited, tt.hasMailbox, activation.Steps(tt.hasMailbox))
 			}
 
-			got, err := e.st.GetAccount(ctx, tt.id)
+			got, err := e.st.Accounts().GetAccount(ctx, tt.id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -839,7 +839,7 @@ func TestActivationPassword(t *testing.T) {
 			if got := e.stored(t, f.ID); got.Version != f.Version || got.State != activation.StatePassword {
 				t.Errorf("stored flow: version %d, state %q; want %d, password", got.Version, got.State, f.Version)
 			}
-			acc, err := e.st.GetAccount(ctx, "p501")
+			acc, err := e.st.Accounts().GetAccount(ctx, "p501")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -855,7 +855,7 @@ func TestActivationPassword(t *testing.T) {
 func TestActivationMailbox(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	if ok, err := e.st.ClaimMailbox(ctx, "paul.roux@"+domain, "ancien"); err != nil || !ok {
+	if ok, err := e.st.Activations().ClaimMailbox(ctx, "paul.roux@"+domain, "ancien"); err != nil || !ok {
 		t.Fatalf("ClaimMailbox = %v, %v", ok, err)
 	}
 	for i, tt := range []struct {
@@ -876,7 +876,7 @@ func TestActivationMailbox(t *testing.T) {
 			if err != nil || res.Refusals != nil {
 				t.Fatalf("SetPassword = %v, %v", res.Refusals, err)
 			}
-			acc, err := e.st.GetAccount(ctx, id)
+			acc, err := e.st.Accounts().GetAccount(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -954,7 +954,7 @@ func TestActivationWrongState(t *testing.T) {
 			})
 		}
 	}
-	acc, err := e.st.GetAccount(ctx, "w701")
+	acc, err := e.st.Accounts().GetAccount(ctx, "w701")
 	if err != nil {
 		t.Fatal(err)
 	}

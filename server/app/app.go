@@ -140,29 +140,30 @@ func (o *Options) defaults() {
 func New(o Options) (*App, error) {
 	o.defaults()
 	st, sc, key, now, log := o.Store, o.School, o.Secret, o.Now, o.Log
+	accounts, limits, sessionsStore, audit := st.Accounts(), st.Limits(), st.Sessions(), st.Audit()
 	cat, err := i18n.New()
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 
 	// Flows write to the outbox; the worker delivers.
-	worker := mail.NewWorker(st, o.Sender, key, o.MailFrom, log, o.Worker)
-	outbox := mail.NewOutbox(st, key, time.Now, worker.Notify)
+	worker := mail.NewWorker(st.Outbox(), o.Sender, key, o.MailFrom, log, o.Worker)
+	outbox := mail.NewOutbox(st.Outbox(), key, time.Now, worker.Notify)
 	notifier := notify.New(outbox, cat, sc.School.Name, o.Location)
-	limiter := ratelimit.New(st, now)
+	limiter := ratelimit.New(limits, now)
 	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
 
 	throttle := func(free int) *ratelimit.Throttle {
-		return ratelimit.NewThrottle(st, free, 30*time.Second, 15*time.Minute, now)
+		return ratelimit.NewThrottle(limits, free, 30*time.Second, 15*time.Minute, now)
 	}
 	guard := account.NewGuard(throttle(o.Throttles.PerAccountSource), throttle(o.Throttles.PerAccount),
 		throttle(o.Throttles.PerSource), keys.Derive(key, "signin"))
-	auth := account.NewAuthenticator(st, hasher, guard, st, now, st.UpdatePasswordHash).WithFailureFloor(o.FailureFloor)
-	profile := account.NewProfile(st, hasher, auth, st, notifier, sc.PolicyOf, st, o.BaseURL, now).WithMailBudget(limiter)
-	sessions := session.New(st, o.SessionIdle, o.SessionMax, now)
+	auth := account.NewAuthenticator(accounts, hasher, guard, audit, now, accounts.UpdatePasswordHash).WithFailureFloor(o.FailureFloor)
+	profile := account.NewProfile(accounts, hasher, auth, sessionsStore, notifier, sc.PolicyOf, audit, o.BaseURL, now).WithMailBudget(limiter)
+	sessions := session.New(sessionsStore, o.SessionIdle, o.SessionMax, now)
 
 	rec := recovery.New(recovery.Deps{
-		Store: st, Accounts: st, Sessions: st, Audit: st, Limiter: limiter,
+		Store: st.Flows(), Accounts: accounts, Sessions: sessionsStore, Audit: audit, Limiter: limiter,
 		Notifier: notifier, Throttles: guard, Hasher: hasher,
 		Key:    keys.Derive(key, "recovery"),
 		Policy: sc.PolicyOf, Log: log, Now: now,
@@ -173,7 +174,7 @@ func New(o Options) (*App, error) {
 		BaseURL: o.BaseURL,
 	})
 	act := activation.New(activation.Deps{
-		Store: st, Hasher: hasher, Notifier: notifier, Audit: st,
+		Store: st.Activations(), Hasher: hasher, Notifier: notifier, Audit: audit,
 		// Provisional passwords are short and printed on paper: the same
 		// throttles as every password.
 		Guard: guard, Limiter: limiter,
@@ -188,7 +189,7 @@ func New(o Options) (*App, error) {
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
 		School: sc, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
-		Sessions: sessions, Auth: auth, Profile: profile, Accounts: st, EmailChanges: st,
+		Sessions: sessions, Auth: auth, Profile: profile, Accounts: accounts, EmailChanges: accounts,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
 			return s.Waiting, s.OldestAge, err

@@ -88,7 +88,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func envelope(t *testing.T, st *store.Store, id string) mail.Envelope {
 	t.Helper()
-	e, ok, err := st.GetOutbox(context.Background(), id)
+	e, ok, err := st.Outbox().GetOutbox(context.Background(), id)
 	if err != nil || !ok {
 		t.Fatalf("GetOutbox(%s) = %v, %v", id, ok, err)
 	}
@@ -100,8 +100,8 @@ func TestDeliveredOnceWithHeaders(t *testing.T) {
 	st := storetest.New(t)
 	srv := newSMTPServer(t)
 	// No polling: Notify alone must bring the mail out at once.
-	w := runWorker(t, st, smtpSender(t, "smtp://"+srv.addr), mail.WorkerOptions{Poll: time.Hour})
-	ob := mail.NewOutbox(st, secret, time.Now, w.Notify)
+	w := runWorker(t, st.Outbox(), smtpSender(t, "smtp://"+srv.addr), mail.WorkerOptions{Poll: time.Hour})
+	ob := mail.NewOutbox(st.Outbox(), secret, time.Now, w.Notify)
 
 	before := time.Now()
 	id, err := ob.Enqueue(ctx, codeMessage("482913"))
@@ -192,8 +192,8 @@ func TestTemporaryFailureIsRetried(t *testing.T) {
 	st := storetest.New(t)
 	srv := newSMTPServer(t)
 	srv.setMode("4xx")
-	w := runWorker(t, st, smtpSender(t, "smtp://"+srv.addr), fast)
-	id, err := mail.NewOutbox(st, secret, time.Now, w.Notify).Enqueue(ctx, codeMessage("551200"))
+	w := runWorker(t, st.Outbox(), smtpSender(t, "smtp://"+srv.addr), fast)
+	id, err := mail.NewOutbox(st.Outbox(), secret, time.Now, w.Notify).Enqueue(ctx, codeMessage("551200"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +218,8 @@ func TestServerDownThenBack(t *testing.T) {
 	st := storetest.New(t)
 	srv := newSMTPServer(t)
 	srv.stop()
-	w := runWorker(t, st, smtpSender(t, "smtp://"+srv.addr), fast)
-	id, err := mail.NewOutbox(st, secret, time.Now, w.Notify).Enqueue(ctx, codeMessage("300300"))
+	w := runWorker(t, st.Outbox(), smtpSender(t, "smtp://"+srv.addr), fast)
+	id, err := mail.NewOutbox(st.Outbox(), secret, time.Now, w.Notify).Enqueue(ctx, codeMessage("300300"))
 	if err != nil {
 		t.Fatalf("Enqueue with the SMTP server down: %v", err)
 	}
@@ -244,8 +244,8 @@ func TestPermanentFailureStops(t *testing.T) {
 	st := storetest.New(t)
 	srv := newSMTPServer(t)
 	srv.setMode("5xx")
-	w := runWorker(t, st, smtpSender(t, "smtp://"+srv.addr), fast)
-	id, err := mail.NewOutbox(st, secret, time.Now, w.Notify).Enqueue(ctx, codeMessage("550550"))
+	w := runWorker(t, st.Outbox(), smtpSender(t, "smtp://"+srv.addr), fast)
+	id, err := mail.NewOutbox(st.Outbox(), secret, time.Now, w.Notify).Enqueue(ctx, codeMessage("550550"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,9 +263,9 @@ func TestTwoWorkersDeliverEachMessageOnce(t *testing.T) {
 	st := storetest.New(t)
 	srv := newSMTPServer(t)
 	const n = 50
-	w1 := runWorker(t, st, smtpSender(t, "smtp://"+srv.addr), mail.WorkerOptions{Poll: 10 * time.Millisecond})
-	w2 := runWorker(t, st, smtpSender(t, "smtp://"+srv.addr), mail.WorkerOptions{Poll: 10 * time.Millisecond})
-	ob := mail.NewOutbox(st, secret, time.Now, func() { w1.Notify(); w2.Notify() })
+	w1 := runWorker(t, st.Outbox(), smtpSender(t, "smtp://"+srv.addr), mail.WorkerOptions{Poll: 10 * time.Millisecond})
+	w2 := runWorker(t, st.Outbox(), smtpSender(t, "smtp://"+srv.addr), mail.WorkerOptions{Poll: 10 * time.Millisecond})
+	ob := mail.NewOutbox(st.Outbox(), secret, time.Now, func() { w1.Notify(); w2.Notify() })
 	for i := range n {
 		if _, err := ob.Enqueue(ctx, codeMessage(fmt.Sprintf("C%03d", i))); err != nil {
 			t.Fatal(err)
@@ -298,16 +298,16 @@ func TestLeaseOfACrashedWorker(t *testing.T) {
 	var mu sync.Mutex
 	clock := t0
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	id, err := mail.NewOutbox(st, secret, now, nil).Enqueue(ctx, codeMessage("616161"))
+	id, err := mail.NewOutbox(st.Outbox(), secret, now, nil).Enqueue(ctx, codeMessage("616161"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := st.ClaimOutbox(ctx, t0, time.Minute, "crashed"); !ok || err != nil {
+	if _, ok, err := st.Outbox().ClaimOutbox(ctx, t0, time.Minute, "crashed"); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	opts := fast
 	opts.Now = now
-	w := runWorker(t, st, smtpSender(t, "smtp://"+srv.addr), opts)
+	w := runWorker(t, st.Outbox(), smtpSender(t, "smtp://"+srv.addr), opts)
 	time.Sleep(200 * time.Millisecond) // ten polls
 	if n := len(srv.received()); n != 0 {
 		t.Fatalf("delivered during the crashed worker's lease")

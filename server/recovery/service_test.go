@@ -228,14 +228,14 @@ func newEnv(t *testing.T) *env {
 		hasher: account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2),
 	}
 	e.guard = account.NewGuard(
-		ratelimit.NewThrottle(st, 5, 30*time.Second, 15*time.Minute, c.Now),
-		ratelimit.NewThrottle(st, 20, 30*time.Second, 15*time.Minute, c.Now),
-		ratelimit.NewThrottle(st, 50, 30*time.Second, 15*time.Minute, c.Now),
+		ratelimit.NewThrottle(st.Limits(), 5, 30*time.Second, 15*time.Minute, c.Now),
+		ratelimit.NewThrottle(st.Limits(), 20, 30*time.Second, 15*time.Minute, c.Now),
+		ratelimit.NewThrottle(st.Limits(), 50, 30*time.Second, 15*time.Minute, c.Now),
 		[]byte("signin-key-signin-key-signin-key"))
 	base, _ := url.Parse("https://sesame.example.fr")
 	e.svc = recovery.New(recovery.Deps{
-		Store: st, Accounts: st, Sessions: e.sessions, Notifier: e.mail, Audit: e.audit,
-		Hasher: e.hasher, Limiter: ratelimit.New(st, c.Now), Throttles: e.guard,
+		Store: st.Flows(), Accounts: st.Accounts(), Sessions: e.sessions, Notifier: e.mail, Audit: e.audit,
+		Hasher: e.hasher, Limiter: ratelimit.New(st.Limits(), c.Now), Throttles: e.guard,
 		Key:    []byte("recovery-key-recovery-key-recove"),
 		Policy: func(string) policy.Policy { return policy.Default() },
 		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)), Now: c.Now,
@@ -276,7 +276,7 @@ func (e *env) account(t *testing.T, a account.Account) account.Account {
 	}
 	day := e.clock.Now().Add(-24 * time.Hour)
 	a.PasswordHash, a.PasswordSetBy, a.CreatedAt, a.UpdatedAt = hash, account.SetByImport, day, day
-	if err := e.st.CreateAccount(t.Context(), a); err != nil {
+	if err := e.st.Accounts().CreateAccount(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -348,7 +348,7 @@ func (e *env) verified(t *testing.T, input string) recovery.Flow {
 // passwordIs reports whether an account's stored password is pw.
 func (e *env) passwordIs(t *testing.T, id, pw string) bool {
 	t.Helper()
-	a, err := e.st.GetAccount(t.Context(), id)
+	a, err := e.st.Accounts().GetAccount(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,7 +718,7 @@ func TestRecoveryCode(t *testing.T) {
 		e.account(t, account.Account{ID: "c130", Email: "anne.c130@example.fr"})
 		f, code := e.codeSent(t, "C130")
 		e.clock.Advance(time.Second)
-		if err := e.st.SetPassword(ctx, "c130", "elsewhere", e.clock.Now()); err != nil {
+		if err := e.st.Accounts().SetPassword(ctx, "c130", "elsewhere", e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		res, err := e.svc.SubmitCode(ctx, f, code)
@@ -1048,7 +1048,7 @@ func TestRecoveryPassword(t *testing.T) {
 		if err != nil || res.Refusals != nil || res.Account.ID != "w410" {
 			t.Fatalf("SubmitPassword = %v, %q, %v; want no refusal, w410, nil", res.Refusals, res.Account.ID, err)
 		}
-		got, err := e.st.GetAccount(ctx, "w410")
+		got, err := e.st.Accounts().GetAccount(ctx, "w410")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1079,7 +1079,7 @@ func TestRecoveryPassword(t *testing.T) {
 		f := e.verified(t, "W420")
 		other := f
 		other.State, other.Version = recovery.StateDone, f.Version+1
-		if err := e.st.SaveFlow(ctx, other); err != nil {
+		if err := e.st.Flows().SaveFlow(ctx, other); err != nil {
 			t.Fatal(err)
 		}
 		res, err := e.svc.SubmitPassword(ctx, f, "", newPassword, newPassword)
@@ -1128,7 +1128,7 @@ func TestRecoveryPassword(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.st.SetPassword(ctx, "w440", hash, e.clock.Now()); err != nil {
+		if err := e.st.Accounts().SetPassword(ctx, "w440", hash, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.SubmitPassword(ctx, f, "", newPassword, newPassword); !errors.Is(err, recovery.ErrNotFound) {

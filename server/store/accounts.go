@@ -85,7 +85,7 @@ func (d accountDoc) account() account.Account {
 }
 
 // GetAccount returns the account with this normalised identifier.
-func (s *Store) GetAccount(ctx context.Context, id string) (account.Account, error) {
+func (s Accounts) GetAccount(ctx context.Context, id string) (account.Account, error) {
 	var d accountDoc
 	err := s.db.Collection(colAccounts).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -100,7 +100,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (account.Account, err
 // SaveAccount creates or replaces an account and keeps the e-mail index in
 // step. Only tests and the benchmark's seeding write whole accounts; the
 // application creates with CreateAccount and changes with PatchAccount.
-func (s *Store) SaveAccount(ctx context.Context, a account.Account, previousEmail string) error {
+func (s Accounts) SaveAccount(ctx context.Context, a account.Account, previousEmail string) error {
 	newKey, oldKey := account.NormaliseEmail(a.Email), account.NormaliseEmail(previousEmail)
 	if newKey != "" && newKey != oldKey {
 		if err := s.addEmail(ctx, newKey, a.ID); err != nil {
@@ -122,7 +122,7 @@ func (s *Store) SaveAccount(ctx context.Context, a account.Account, previousEmai
 
 // CreateAccount stores a new account; account.ErrConflict when its
 // identifier was taken meanwhile.
-func (s *Store) CreateAccount(ctx context.Context, a account.Account) error {
+func (s Accounts) CreateAccount(ctx context.Context, a account.Account) error {
 	if key := account.NormaliseEmail(a.Email); key != "" {
 		if err := s.addEmail(ctx, key, a.ID); err != nil {
 			return err
@@ -189,7 +189,7 @@ func patchFields(p account.Patch, now time.Time) bson.D {
 // update: a concurrent write of other fields is never undone. A new
 // address is indexed before the write and the old one unindexed after
 // (readers check each account's own address, see emailDoc).
-func (s *Store) PatchAccount(ctx context.Context, id string, p account.Patch, now time.Time) error {
+func (s Accounts) PatchAccount(ctx context.Context, id string, p account.Patch, now time.Time) error {
 	var oldKey string
 	if p.Email != nil {
 		cur, err := s.GetAccount(ctx, id)
@@ -287,7 +287,7 @@ func (s *Store) removeEmail(ctx context.Context, key, id string) error {
 // AccountsByEmail returns the accounts whose address is email, ordered by
 // identifier. Index entries whose account has since changed address are
 // skipped.
-func (s *Store) AccountsByEmail(ctx context.Context, email string) ([]account.Account, error) {
+func (s Accounts) AccountsByEmail(ctx context.Context, email string) ([]account.Account, error) {
 	key := account.NormaliseEmail(email)
 	var e emailDoc
 	err := s.db.Collection(colEmails).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&e)
@@ -319,7 +319,7 @@ func sortAccounts(as []account.Account) {
 }
 
 // CountAccounts returns how many accounts exist.
-func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
+func (s Accounts) CountAccounts(ctx context.Context) (int64, error) {
 	n, err := s.db.Collection(colAccounts).EstimatedDocumentCount(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: count accounts: %w", err)
@@ -338,7 +338,7 @@ func utc(t time.Time) time.Time {
 
 // SetPassword replaces an account's password with one the person chose,
 // and makes a pending account active.
-func (s *Store) SetPassword(ctx context.Context, id, hash string, now time.Time) error {
+func (s Accounts) SetPassword(ctx context.Context, id, hash string, now time.Time) error {
 	res, err := s.wdb.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "passwordHash", Value: hash},
 		{Key: "passwordSetBy", Value: account.SetByUser},

@@ -21,26 +21,26 @@ func TestAccountsRoundTripAndEmailIndex(t *testing.T) {
 	b := a
 	b.ID, b.Identifier, b.FirstName = "p002", "P002", "Paul"
 	for _, x := range []account.Account{b, a} {
-		if err := s.SaveAccount(ctx, x, ""); err != nil {
+		if err := s.Accounts().SaveAccount(ctx, x, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := s.GetAccount(ctx, "p001")
+	got, err := s.Accounts().GetAccount(ctx, "p001")
 	if err != nil || got != a {
 		t.Fatalf("GetAccount = %+v, %v; want %+v", got, err, a)
 	}
-	if _, err := s.GetAccount(ctx, "nobody"); !errors.Is(err, account.ErrNotFound) {
+	if _, err := s.Accounts().GetAccount(ctx, "nobody"); !errors.Is(err, account.ErrNotFound) {
 		t.Errorf("unknown account: err = %v", err)
 	}
 
-	shared, err := s.AccountsByEmail(ctx, " parent@EXAMPLE.fr ")
+	shared, err := s.Accounts().AccountsByEmail(ctx, " parent@EXAMPLE.fr ")
 	if err != nil || len(shared) != 2 || shared[0].ID != "p001" || shared[1].ID != "p002" {
 		t.Fatalf("AccountsByEmail = %+v, %v", shared, err)
 	}
 
 	// Moving one account to another address removes it from the old entry.
 	b.Email = "paul@example.fr"
-	if err := s.SaveAccount(ctx, b, a.Email); err != nil {
+	if err := s.Accounts().SaveAccount(ctx, b, a.Email); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -53,7 +53,7 @@ func TestAccountsRoundTripAndEmailIndex(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.email, func(t *testing.T) {
-			got, err := s.AccountsByEmail(ctx, tt.email)
+			got, err := s.Accounts().AccountsByEmail(ctx, tt.email)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestAccountsRoundTripAndEmailIndex(t *testing.T) {
 			}
 		})
 	}
-	if n, err := s.CountAccounts(ctx); err != nil || n != 2 {
+	if n, err := s.Accounts().CountAccounts(ctx); err != nil || n != 2 {
 		t.Errorf("CountAccounts = %d, %v", n, err)
 	}
 }
@@ -84,13 +84,13 @@ func TestSharedEmailConcurrentImport(t *testing.T) {
 			defer wg.Done()
 			id := fmt.Sprintf("c%02d", i)
 			a := account.Account{ID: id, Identifier: id, Email: "parent@example.fr", FirstName: "C", LastName: "D", Population: "parents", Status: account.StatusActive}
-			if err := s.SaveAccount(ctx, a, ""); err != nil {
+			if err := s.Accounts().SaveAccount(ctx, a, ""); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	got, err := s.AccountsByEmail(ctx, "parent@example.fr")
+	got, err := s.Accounts().AccountsByEmail(ctx, "parent@example.fr")
 	if err != nil || len(got) != n {
 		t.Fatalf("AccountsByEmail found %d of %d accounts (%v)", len(got), n, err)
 	}

@@ -66,7 +66,7 @@ func (d activationDoc) flow() activation.Flow {
 }
 
 // GetActivation reads a live activation flow.
-func (s *Store) GetActivation(ctx context.Context, id string) (activation.Flow, error) {
+func (s Activations) GetActivation(ctx context.Context, id string) (activation.Flow, error) {
 	var d activationDoc
 	err := s.db.Collection(colActivation).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !d.ExpiresAt.After(s.now())) {
@@ -80,7 +80,7 @@ func (s *Store) GetActivation(ctx context.Context, id string) (activation.Flow, 
 
 // CreateActivation starts a flow, replacing an expired one of the same
 // account that the sweeper has not deleted yet.
-func (s *Store) CreateActivation(ctx context.Context, f activation.Flow) error {
+func (s Activations) CreateActivation(ctx context.Context, f activation.Flow) error {
 	_, err := s.wdb.Collection(colActivation).DeleteOne(ctx, bson.D{{Key: "_id", Value: f.ID}, {Key: "expiresAt", Value: bson.D{{Key: "$lte", Value: s.now()}}}})
 	if err != nil {
 		return fmt.Errorf("store: create activation: %w", err)
@@ -98,7 +98,7 @@ func (s *Store) CreateActivation(ctx context.Context, f activation.Flow) error {
 // claims.go: the claim is what makes it exclusive on the embedded server).
 // The claim key includes the flow's creation time, so that a new flow of
 // the same account never collides with an old one's claims.
-func (s *Store) SaveActivation(ctx context.Context, f activation.Flow) error {
+func (s Activations) SaveActivation(ctx context.Context, f activation.Flow) error {
 	ok, err := s.claim(ctx, fmt.Sprintf("act|%s|%d#%d", f.ID, f.CreatedAt.UnixNano(), f.Version), f.ExpiresAt)
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func (s *Store) SaveActivation(ctx context.Context, f activation.Flow) error {
 }
 
 // DeleteActivation removes a flow.
-func (s *Store) DeleteActivation(ctx context.Context, id string) error {
+func (s Activations) DeleteActivation(ctx context.Context, id string) error {
 	if _, err := s.wdb.Collection(colActivation).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("store: delete activation: %w", err)
 	}
@@ -130,7 +130,7 @@ func (s *Store) DeleteActivation(ctx context.Context, id string) error {
 
 // ClaimMailbox reserves an institutional address for an account. Asking
 // again for the same account's own address succeeds.
-func (s *Store) ClaimMailbox(ctx context.Context, address, accountID string) (bool, error) {
+func (s Activations) ClaimMailbox(ctx context.Context, address, accountID string) (bool, error) {
 	_, err := s.wdb.Collection(colMailboxes).InsertOne(ctx, bson.D{{Key: "_id", Value: address}, {Key: "accountId", Value: accountID}})
 	if mongo.IsDuplicateKeyError(err) {
 		var d struct {

@@ -29,7 +29,7 @@ func auditIndexes() []index {
 }
 
 // Record appends an audit event.
-func (s *Store) Record(ctx context.Context, e audit.Event) error {
+func (s Audit) Record(ctx context.Context, e audit.Event) error {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	_, err := s.wdb.Collection(colAudit).InsertOne(ctx, bson.D{

@@ -30,54 +30,54 @@ func eachBackend(t *testing.T, suite func(t *testing.T, open func(testing.TB) *s
 
 func TestAccountStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestAccountStore(t, func(t *testing.T) account.Store { return open(t) })
+		storetest.TestAccountStore(t, func(t *testing.T) account.Store { return open(t).Accounts() })
 	})
 }
 
 func TestProfileStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestProfileStore(t, func(t *testing.T) storetest.ProfileStore { return open(t) })
+		storetest.TestProfileStore(t, func(t *testing.T) storetest.ProfileStore { return open(t).Accounts() })
 	})
 }
 
 func TestRecoveryStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestRecoveryStore(t, func(t *testing.T) recovery.Store { return open(t) })
+		storetest.TestRecoveryStore(t, func(t *testing.T) recovery.Store { return open(t).Flows() })
 	})
 }
 
 func TestActivationStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestActivationStore(t, func(t *testing.T) activation.Store { return open(t) })
+		storetest.TestActivationStore(t, func(t *testing.T) activation.Store { return open(t).Activations() })
 	})
 }
 
 func TestRateLimitStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestRateLimitStore(t, func(t *testing.T) ratelimit.Store { return open(t) })
+		storetest.TestRateLimitStore(t, func(t *testing.T) ratelimit.Store { return open(t).Limits() })
 	})
 }
 
 func TestThrottleStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestThrottleStore(t, func(t *testing.T) ratelimit.ThrottleStore { return open(t) })
+		storetest.TestThrottleStore(t, func(t *testing.T) ratelimit.ThrottleStore { return open(t).Limits() })
 	})
 }
 
 func TestSessionStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestSessionStore(t, func(t *testing.T) session.Store { return open(t) })
+		storetest.TestSessionStore(t, func(t *testing.T) session.Store { return open(t).Sessions() })
 	})
 }
 
 func TestOutboxStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestOutboxStore(t, func(t *testing.T) mail.Store { return open(t) })
+		storetest.TestOutboxStore(t, func(t *testing.T) mail.Store { return open(t).Outbox() })
 	})
 }
 
 func TestAuditRecorder(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		storetest.TestAuditRecorder(t, func(t *testing.T) audit.Recorder { return open(t) })
+		storetest.TestAuditRecorder(t, func(t *testing.T) audit.Recorder { return open(t).Audit() })
 	})
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // The mail package's workers use the store through this interface.
-var _ mail.Store = (*Store)(nil)
+var _ mail.Store = Outbox{}
 
 // outboxDoc is a mail waiting for delivery, or the trace of one delivered
 // or failed. The message itself is only in Sealed, encrypted by the mail
@@ -71,7 +71,7 @@ func utcOrZero(t time.Time) time.Time {
 }
 
 // InsertOutbox stores a new message.
-func (s *Store) InsertOutbox(ctx context.Context, e mail.Envelope) error {
+func (s Outbox) InsertOutbox(ctx context.Context, e mail.Envelope) error {
 	d := outboxDoc{
 		ID: e.ID, Kind: e.Kind, AccountID: e.AccountID, Sealed: e.Sealed,
 		Status: e.Status, Attempts: e.Attempts, CreatedAt: e.CreatedAt, NextAttemptAt: e.NextAttemptAt,
@@ -92,7 +92,7 @@ func (s *Store) InsertOutbox(ctx context.Context, e mail.Envelope) error {
 
 // GetOutbox returns one message by id, for tests and for the help desk's
 // "did the mail go out?"; false when there is none (never, or purged).
-func (s *Store) GetOutbox(ctx context.Context, id string) (mail.Envelope, bool, error) {
+func (s Outbox) GetOutbox(ctx context.Context, id string) (mail.Envelope, bool, error) {
 	var d outboxDoc
 	err := s.db.Collection(colOutbox).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -125,7 +125,7 @@ func claimable(now time.Time) bson.D {
 // that worker then updates the message, with a filter that also requires the
 // attempt count it read (a compare-and-set on MongoDB). A worker that loses
 // tries the next candidate.
-func (s *Store) ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, worker string) (mail.Envelope, bool, error) {
+func (s Outbox) ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, worker string) (mail.Envelope, bool, error) {
 	col := s.db.Collection(colOutbox)
 	cur, err := col.Find(ctx, claimable(now), options.Find().
 		SetSort(bson.D{{Key: "nextAttemptAt", Value: 1}}).
@@ -191,7 +191,7 @@ func (s *Store) markOutbox(ctx context.Context, id, worker string, update bson.D
 
 // MarkOutboxSent records a delivery and drops the sealed message, which
 // nothing needs any more.
-func (s *Store) MarkOutboxSent(ctx context.Context, id, worker string, now, purgeAt time.Time) error {
+func (s Outbox) MarkOutboxSent(ctx context.Context, id, worker string, now, purgeAt time.Time) error {
 	return s.markOutbox(ctx, id, worker, bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: "status", Value: mail.StatusSent},
@@ -203,7 +203,7 @@ func (s *Store) MarkOutboxSent(ctx context.Context, id, worker string, now, purg
 }
 
 // MarkOutboxRetry makes the message pending again, due at next.
-func (s *Store) MarkOutboxRetry(ctx context.Context, id, worker string, next time.Time, lastErr string) error {
+func (s Outbox) MarkOutboxRetry(ctx context.Context, id, worker string, next time.Time, lastErr string) error {
 	return s.markOutbox(ctx, id, worker, bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: "status", Value: mail.StatusPending},
@@ -216,7 +216,7 @@ func (s *Store) MarkOutboxRetry(ctx context.Context, id, worker string, next tim
 
 // MarkOutboxFailed records that the message will never be sent and drops
 // the sealed message.
-func (s *Store) MarkOutboxFailed(ctx context.Context, id, worker string, now, purgeAt time.Time, lastErr string) error {
+func (s Outbox) MarkOutboxFailed(ctx context.Context, id, worker string, now, purgeAt time.Time, lastErr string) error {
 	return s.markOutbox(ctx, id, worker, bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: "status", Value: mail.StatusFailed},
@@ -231,7 +231,7 @@ func (s *Store) MarkOutboxFailed(ctx context.Context, id, worker string, now, pu
 // OutboxStats counts the waiting messages and finds the oldest. It reads
 // only their creation times: the backlog is small unless the relay is down,
 // and one pass works alike on MongoDB and on the embedded server.
-func (s *Store) OutboxStats(ctx context.Context) (int, time.Time, error) {
+func (s Outbox) OutboxStats(ctx context.Context) (int, time.Time, error) {
 	cur, err := s.db.Collection(colOutbox).Find(ctx,
 		bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{mail.StatusPending, mail.StatusSending}}}}},
 		options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "createdAt", Value: 1}}))
@@ -261,7 +261,7 @@ func (s *Store) OutboxStats(ctx context.Context) (int, time.Time, error) {
 // PurgeOutbox deletes the messages and claim records whose purgeAt has
 // passed, and returns how many messages went. A real MongoDB's TTL indexes
 // do the same; the embedded server has none.
-func (s *Store) PurgeOutbox(ctx context.Context, now time.Time) (int, error) {
+func (s Outbox) PurgeOutbox(ctx context.Context, now time.Time) (int, error) {
 	expired := bson.D{{Key: "purgeAt", Value: bson.D{{Key: "$lte", Value: now}}}}
 	res, err := s.wdb.Collection(colOutbox).DeleteMany(ctx, expired)
 	if err != nil {

@@ -67,7 +67,7 @@ func TestClaimOutboxExclusive(t *testing.T) {
 	const workers, messages = 4, 60
 	stores, _ := embedded(t, workers)
 	now := time.Now().UTC()
-	ob := mail.NewOutbox(stores[0], testSecret, func() time.Time { return now }, nil)
+	ob := mail.NewOutbox(stores[0].Outbox(), testSecret, func() time.Time { return now }, nil)
 	for i := range messages {
 		if _, err := ob.Enqueue(ctx, message(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
@@ -80,7 +80,7 @@ func TestClaimOutboxExclusive(t *testing.T) {
 		wg.Go(func() {
 			name := fmt.Sprint("w", w)
 			for {
-				e, ok, err := s.ClaimOutbox(ctx, now, time.Minute, name)
+				e, ok, err := s.Outbox().ClaimOutbox(ctx, now, time.Minute, name)
 				if err != nil {
 					t.Error(err)
 					return
@@ -112,7 +112,7 @@ func TestOutboxStoresNoPlaintext(t *testing.T) {
 	s := stores[0]
 	now := time.Now().UTC()
 	m := message("739184")
-	id, err := mail.NewOutbox(s, testSecret, func() time.Time { return now }, nil).Enqueue(ctx, m)
+	id, err := mail.NewOutbox(s.Outbox(), testSecret, func() time.Time { return now }, nil).Enqueue(ctx, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +135,10 @@ func TestOutboxStoresNoPlaintext(t *testing.T) {
 			t.Errorf("the stored document lacks %q, which operations need", clear)
 		}
 	}
-	if _, ok, err := s.ClaimOutbox(ctx, now, time.Minute, "w"); !ok || err != nil {
+	if _, ok, err := s.Outbox().ClaimOutbox(ctx, now, time.Minute, "w"); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if err := s.MarkOutboxSent(ctx, id, "w", now, now.Add(time.Hour)); err != nil {
+	if err := s.Outbox().MarkOutboxSent(ctx, id, "w", now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw().LookupErr("sealed"); err == nil {
@@ -152,7 +152,7 @@ func TestPurgeOutbox(t *testing.T) {
 	s := stores[0]
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	clock := t0
-	ob := mail.NewOutbox(s, testSecret, func() time.Time { return clock }, nil)
+	ob := mail.NewOutbox(s.Outbox(), testSecret, func() time.Time { return clock }, nil)
 	ids := map[string]string{}
 	for i, name := range []string{"sent", "failed", "pending"} {
 		clock = t0.Add(time.Duration(i) * time.Millisecond)
@@ -163,15 +163,15 @@ func TestPurgeOutbox(t *testing.T) {
 		ids[name] = id
 	}
 	for _, name := range []string{"sent", "failed"} {
-		e, ok, err := s.ClaimOutbox(ctx, clock, time.Minute, name)
+		e, ok, err := s.Outbox().ClaimOutbox(ctx, clock, time.Minute, name)
 		if !ok || err != nil || e.ID != ids[name] {
 			t.Fatal(e.ID, ok, err)
 		}
 	}
-	if err := s.MarkOutboxSent(ctx, ids["sent"], "sent", t0, t0.Add(time.Hour)); err != nil {
+	if err := s.Outbox().MarkOutboxSent(ctx, ids["sent"], "sent", t0, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkOutboxFailed(ctx, ids["failed"], "failed", t0, t0.Add(2*time.Hour), "550"); err != nil {
+	if err := s.Outbox().MarkOutboxFailed(ctx, ids["failed"], "failed", t0, t0.Add(2*time.Hour), "550"); err != nil {
 		t.Fatal(err)
 	}
 	countClaims := func() int64 {
@@ -199,12 +199,12 @@ func TestPurgeOutbox(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.at.String(), func(t *testing.T) {
-			n, err := s.PurgeOutbox(ctx, t0.Add(tt.at))
+			n, err := s.Outbox().PurgeOutbox(ctx, t0.Add(tt.at))
 			if err != nil || n != tt.deleted {
 				t.Fatalf("PurgeOutbox = %d, %v; want %d", n, err, tt.deleted)
 			}
 			for name, id := range ids {
-				_, ok, err := s.GetOutbox(ctx, id)
+				_, ok, err := s.Outbox().GetOutbox(ctx, id)
 				if err != nil {
 					t.Fatal(err)
 				}

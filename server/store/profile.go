@@ -37,7 +37,7 @@ func (d emailChangeDoc) change() account.EmailChange {
 
 // CreateEmailChange stores a pending address, keyed by the hash of its
 // link's token.
-func (s *Store) CreateEmailChange(ctx context.Context, c account.EmailChange) error {
+func (s Accounts) CreateEmailChange(ctx context.Context, c account.EmailChange) error {
 	_, err := s.wdb.Collection(colEmailChanges).InsertOne(ctx, emailChangeDoc{ID: c.ID, AccountID: c.AccountID, Email: c.Email, Lang: c.Lang, Cancels: c.Cancels, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("store: create e-mail change: %w", err)
@@ -47,7 +47,7 @@ func (s *Store) CreateEmailChange(ctx context.Context, c account.EmailChange) er
 
 // TakeEmailChange returns a live change and deletes it. The claim makes
 // the link single-use even when two requests race on the embedded server.
-func (s *Store) TakeEmailChange(ctx context.Context, id string) (account.EmailChange, error) {
+func (s Accounts) TakeEmailChange(ctx context.Context, id string) (account.EmailChange, error) {
 	var d emailChangeDoc
 	err := s.db.Collection(colEmailChanges).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !d.ExpiresAt.After(s.now())) {
@@ -71,7 +71,7 @@ func (s *Store) TakeEmailChange(ctx context.Context, id string) (account.EmailCh
 
 // PeekEmailChange tells whether a link is live, without using it (the GET
 // of the confirmation page).
-func (s *Store) PeekEmailChange(ctx context.Context, id string) (account.EmailChange, error) {
+func (s Accounts) PeekEmailChange(ctx context.Context, id string) (account.EmailChange, error) {
 	var d emailChangeDoc
 	err := s.db.Collection(colEmailChanges).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !d.ExpiresAt.After(s.now())) {
@@ -90,7 +90,7 @@ func (s *Store) SweepEmailChanges(ctx context.Context, now time.Time) (int, erro
 
 // UpdatePasswordHash stores a hash upgraded to the current parameters,
 // without touching who set the password or when.
-func (s *Store) UpdatePasswordHash(ctx context.Context, id, hash string) error {
+func (s Accounts) UpdatePasswordHash(ctx context.Context, id, hash string) error {
 	_, err := s.wdb.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "passwordHash", Value: hash}}}})
 	if err != nil {

@@ -27,7 +27,7 @@ func rateLimitIndexes() []index {
 // slot to try first; on the embedded server concurrent increments may be
 // lost, which only makes the probe start lower, never lets two hits share a
 // rank.
-func (s *Store) Hit(ctx context.Context, key string, expires time.Time) (int, error) {
+func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, error) {
 	n, err := s.hint(ctx, key, expires)
 	if err != nil {
 		return 0, err
@@ -91,7 +91,7 @@ func throttleIndexes() []index {
 }
 
 // ThrottleState reads a throttled key.
-func (s *Store) ThrottleState(ctx context.Context, key string) (int, time.Time, int, error) {
+func (s Limits) ThrottleState(ctx context.Context, key string) (int, time.Time, int, error) {
 	var d struct {
 		Gen          int       `bson:"gen"`
 		BlockedUntil time.Time `bson:"blockedUntil"`
@@ -109,7 +109,7 @@ func (s *Store) ThrottleState(ctx context.Context, key string) (int, time.Time, 
 }
 
 // Refund counts an attempt of the key's generation that succeeded.
-func (s *Store) Refund(ctx context.Context, key string, expires time.Time) error {
+func (s Limits) Refund(ctx context.Context, key string, expires time.Time) error {
 	err := upsertRetry(func() error {
 		_, err := s.wdb.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
 			bson.D{
@@ -125,12 +125,12 @@ func (s *Store) Refund(ctx context.Context, key string, expires time.Time) error
 }
 
 // Claim records key and reports whether this call was the first to do so.
-func (s *Store) Claim(ctx context.Context, key string, expires time.Time) (bool, error) {
+func (s Limits) Claim(ctx context.Context, key string, expires time.Time) (bool, error) {
 	return s.claim(ctx, key, expires)
 }
 
 // Block raises a key's deadline ($max never lowers it).
-func (s *Store) Block(ctx context.Context, key string, until, expires time.Time) error {
+func (s Limits) Block(ctx context.Context, key string, until, expires time.Time) error {
 	err := upsertRetry(func() error {
 		_, err := s.wdb.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
 			bson.D{
@@ -146,7 +146,7 @@ func (s *Store) Block(ctx context.Context, key string, until, expires time.Time)
 }
 
 // Reset starts a new generation of a key's failures and lifts its block.
-func (s *Store) Reset(ctx context.Context, key string, expires time.Time) error {
+func (s Limits) Reset(ctx context.Context, key string, expires time.Time) error {
 	err := upsertRetry(func() error {
 		_, err := s.wdb.Collection(colThrottle).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
 			bson.D{

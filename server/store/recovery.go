@@ -70,7 +70,7 @@ func (d flowDoc) flow() recovery.Flow {
 }
 
 // CreateFlow inserts a new flow.
-func (s *Store) CreateFlow(ctx context.Context, f recovery.Flow) error {
+func (s Flows) CreateFlow(ctx context.Context, f recovery.Flow) error {
 	if _, err := s.wdb.Collection(colRecovery).InsertOne(ctx, toFlowDoc(f)); err != nil {
 		return fmt.Errorf("store: create flow: %w", err)
 	}
@@ -79,7 +79,7 @@ func (s *Store) CreateFlow(ctx context.Context, f recovery.Flow) error {
 
 // GetFlow reads a live flow by id. An expired flow is as good as gone, even
 // before the TTL index or the sweeper deletes it.
-func (s *Store) GetFlow(ctx context.Context, id string) (recovery.Flow, error) {
+func (s Flows) GetFlow(ctx context.Context, id string) (recovery.Flow, error) {
 	var d flowDoc
 	err := s.db.Collection(colRecovery).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -98,7 +98,7 @@ func (s *Store) GetFlow(ctx context.Context, id string) (recovery.Flow, error) {
 // The writer of version n first claims "flow id#n" (a unique insert, see
 // claims.go), so of two writers that read the same version exactly one
 // goes on; the filter on the previous version then guards MongoDB too.
-func (s *Store) SaveFlow(ctx context.Context, f recovery.Flow) error {
+func (s Flows) SaveFlow(ctx context.Context, f recovery.Flow) error {
 	ok, err := s.claim(ctx, fmt.Sprintf("flow|%s#%d", f.ID, f.Version), f.ExpiresAt)
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func (s *Store) SaveFlow(ctx context.Context, f recovery.Flow) error {
 }
 
 // DeleteFlow removes a flow; deleting a missing one is not an error.
-func (s *Store) DeleteFlow(ctx context.Context, id string) error {
+func (s Flows) DeleteFlow(ctx context.Context, id string) error {
 	if _, err := s.wdb.Collection(colRecovery).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("store: delete flow: %w", err)
 	}
@@ -129,7 +129,7 @@ func (s *Store) DeleteFlow(ctx context.Context, id string) error {
 }
 
 // PendingFlows lists the ids of flows pending since before the given time.
-func (s *Store) PendingFlows(ctx context.Context, before time.Time) ([]string, error) {
+func (s Flows) PendingFlows(ctx context.Context, before time.Time) ([]string, error) {
 	cur, err := s.db.Collection(colRecovery).Find(ctx,
 		bson.D{{Key: "pending", Value: true}, {Key: "updatedAt", Value: bson.D{{Key: "$lt", Value: before}}}},
 		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(500))

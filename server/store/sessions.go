@@ -24,7 +24,7 @@ func sessionIndexes() []index {
 
 // RevokeAll ends every session of an account, on every device: after a
 // password change nobody keeps a session opened with the old one.
-func (s *Store) RevokeAll(ctx context.Context, accountID string) error {
+func (s Sessions) RevokeAll(ctx context.Context, accountID string) error {
 	if _, err := s.wdb.Collection(colSessions).DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
 		return fmt.Errorf("store: revoke sessions: %w", err)
 	}
@@ -46,7 +46,7 @@ type sessionDoc struct {
 }
 
 // CreateSession inserts a session.
-func (s *Store) CreateSession(ctx context.Context, x session.Session) error {
+func (s Sessions) CreateSession(ctx context.Context, x session.Session) error {
 	_, err := s.wdb.Collection(colSessions).InsertOne(ctx, sessionDoc{ID: x.ID, AccountID: x.AccountID,
 		CreatedAt: x.CreatedAt, SeenAt: x.SeenAt, ExpiresAt: x.ExpiresAt, AbsoluteEnd: x.AbsoluteEnd})
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) CreateSession(ctx context.Context, x session.Session) error {
 }
 
 // GetSession reads a session by the hash of its token.
-func (s *Store) GetSession(ctx context.Context, id string) (session.Session, error) {
+func (s Sessions) GetSession(ctx context.Context, id string) (session.Session, error) {
 	var d sessionDoc
 	err := s.db.Collection(colSessions).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -70,7 +70,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (session.Session, err
 }
 
 // TouchSession records activity and the new idle deadline.
-func (s *Store) TouchSession(ctx context.Context, id string, seen, expires time.Time) error {
+func (s Sessions) TouchSession(ctx context.Context, id string, seen, expires time.Time) error {
 	_, err := s.wdb.Collection(colSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "seenAt", Value: seen}, {Key: "expiresAt", Value: expires}}}})
 	if err != nil {
@@ -80,7 +80,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, seen, expires time.
 }
 
 // DeleteSession ends one session.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
+func (s Sessions) DeleteSession(ctx context.Context, id string) error {
 	if _, err := s.wdb.Collection(colSessions).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
@@ -88,7 +88,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 }
 
 // RevokeOthers ends every session of an account except keepID.
-func (s *Store) RevokeOthers(ctx context.Context, accountID, keepID string) error {
+func (s Sessions) RevokeOthers(ctx context.Context, accountID, keepID string) error {
 	_, err := s.wdb.Collection(colSessions).DeleteMany(ctx, bson.D{
 		{Key: "accountId", Value: accountID}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: keepID}}}})
 	if err != nil {

@@ -84,7 +84,7 @@ func TestSQLiteIDIndexUsed(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	a := account.Account{ID: "p000000", Identifier: "P000000", Email: "anne.durand@example.fr", FirstName: "Anne", LastName: "Durand",
 		Population: "parents", Status: account.StatusActive, PasswordHash: "h", PasswordSetBy: account.SetByImport, CreatedAt: now, UpdatedAt: now}
-	if err := s.SaveAccount(ctx, a, ""); err != nil {
+	if err := s.Accounts().SaveAccount(ctx, a, ""); err != nil {
 		t.Fatal(err)
 	}
 	var docs []any
@@ -146,7 +146,7 @@ func TestSQLiteIDIndexUsed(t *testing.T) {
 	}
 
 	// The index changes no result.
-	got, err := s.GetAccount(ctx, a.ID)
+	got, err := s.Accounts().GetAccount(ctx, a.ID)
 	if err != nil || got.Email != a.Email {
 		t.Fatalf("GetAccount = %+v, %v", got, err)
 	}

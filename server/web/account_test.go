@@ -198,7 +198,7 @@ func TestSessions(t *testing.T) {
 
 func account1(t *testing.T, a *testApp, id string) account.Account {
 	t.Helper()
-	acc, err := a.st.GetAccount(context.Background(), id)
+	acc, err := a.st.Accounts().GetAccount(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestProfileEmailChange(t *testing.T) {
 	if acc.Email != "leo.nouveau@example.org" || acc.PendingEmail != "" {
 		t.Errorf("after confirmation: %q pending %q", acc.Email, acc.PendingEmail)
 	}
-	if found, _ := a.st.AccountsByEmail(context.Background(), "leo.nouveau@example.org"); len(found) != 1 {
+	if found, _ := a.st.Accounts().AccountsByEmail(context.Background(), "leo.nouveau@example.org"); len(found) != 1 {
 		t.Error("the new address does not find the account")
 	}
 	// The old address is told.

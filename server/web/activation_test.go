@@ -26,7 +26,7 @@ func (a *testApp) seedStaff() {
 	} {
 		acc.PasswordHash, _ = h.Hash(provisional)
 		acc.PasswordSetBy = account.SetByImport
-		if err := a.st.SaveAccount(context.Background(), acc, ""); err != nil {
+		if err := a.st.Accounts().SaveAccount(context.Background(), acc, ""); err != nil {
 			a.t.Fatal(err)
 		}
 	}
@@ -69,7 +69,7 @@ func TestActivationPermanentStaff(t *testing.T) {
 	a.seedStaff()
 	ctx := context.Background()
 	// Another Marie-Hélène Dupont already has the address.
-	if ok, _ := a.st.ClaimMailbox(ctx, "marie-helene.dupont@lycee-jean-moulin.example", "someone-else"); !ok {
+	if ok, _ := a.st.Activations().ClaimMailbox(ctx, "marie-helene.dupont@lycee-jean-moulin.example", "someone-else"); !ok {
 		t.Fatal("could not reserve the colliding address")
 	}
 
@@ -295,7 +295,7 @@ func TestNewCharterVersionMustBeAccepted(t *testing.T) {
 	a.seed()
 	acc := account1(t, a, "p003")
 	acc.CharterVersion = "2025-09" // accepted last year
-	if err := a.st.SaveAccount(context.Background(), acc, acc.Email); err != nil {
+	if err := a.st.Accounts().SaveAccount(context.Background(), acc, acc.Email); err != nil {
 		t.Fatal(err)
 	}
 	a.signIn("P003", annePassword)

@@ -72,7 +72,7 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 	hasher := account.NewHasher(params, 1)
 	hash, _ := hasher.Hash(annePassword)
 	old := time.Now().Add(-24 * time.Hour)
-	if err := st.SaveAccount(context.Background(), account.Account{
+	if err := st.Accounts().SaveAccount(context.Background(), account.Account{
 		ID: "p003", Identifier: "P003", Email: "leo.martin@example.fr", FirstName: "Léo", LastName: "Martin",
 		Population: "parents", Status: account.StatusActive, PasswordHash: hash, PasswordSetBy: account.SetByImport,
 		CreatedAt: old, UpdatedAt: old,

@@ -87,7 +87,7 @@ func snapshot(t *testing.T, a *testApp) dbState {
 		s.counts[c] = n
 	}
 	for _, id := range seededAccounts {
-		acc, err := a.st.GetAccount(context.Background(), id)
+		acc, err := a.st.Accounts().GetAccount(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func (a *testApp) seed() {
 	} {
 		acc.PasswordHash, _ = h.Hash(annePassword)
 		acc.PasswordSetBy, acc.CreatedAt, acc.UpdatedAt = account.SetByImport, old, old
-		if err := a.st.SaveAccount(context.Background(), acc, ""); err != nil {
+		if err := a.st.Accounts().SaveAccount(context.Background(), acc, ""); err != nil {
 			a.t.Fatal(err)
 		}
 	}
@@ -62,7 +62,7 @@ func (a *testApp) request(population, input string) (*http.Response, string) {
 
 func passwordOK(t *testing.T, a *testApp, id, password string) bool {
 	t.Helper()
-	acc, err := a.st.GetAccount(context.Background(), id)
+	acc, err := a.st.Accounts().GetAccount(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -260,7 +260,7 @@ func TestAccountWritesNeverUndoNewerOnes(t *testing.T) {
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
-				if err := a.st.SetPassword(ctx, "p003", h, time.Now()); err != nil {
+				if err := a.st.Accounts().SetPassword(ctx, "p003", h, time.Now()); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -310,7 +310,7 @@ func TestAccountWritesNeverUndoNewerOnes(t *testing.T) {
 		a := newTestApp(t)
 		a.seed()
 		hasher := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1)
-		im := account.NewImporter(a.st, hasher, 1, time.Now)
+		im := account.NewImporter(a.st.Accounts(), hasher, 1, time.Now)
 		rows, bad, err := account.ParseCSV(strings.NewReader("identifier;email;first_name;last_name;population;password;provisional_password\nS100;eric.noel@example.fr;Éric;Noël;staff;;Nouveau-prov-1\n"), func(string) bool { return true })
 		if err != nil || len(bad) > 0 {
 			t.Fatal(err, bad)
@@ -320,7 +320,7 @@ func TestAccountWritesNeverUndoNewerOnes(t *testing.T) {
 		chosen, _ := hasher.Hash("Mon mot de passe choisi")
 		var wg sync.WaitGroup
 		wg.Add(2)
-		go func() { defer wg.Done(); _ = a.st.SetPassword(ctx, "s100", chosen, time.Now()) }()
+		go func() { defer wg.Done(); _ = a.st.Accounts().SetPassword(ctx, "s100", chosen, time.Now()) }()
 		go func() { defer wg.Done(); _, _ = im.Import(ctx, rows) }()
 		wg.Wait()
 		// Whatever the order, a password the person set stays.

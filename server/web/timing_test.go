@@ -76,7 +76,7 @@ func seedTiming(t *testing.T, a *testApp, hasher *account.Hasher, n int) {
 			FirstName: "Camille", LastName: "Martin", Population: "parents", Status: account.StatusActive,
 			PasswordHash: hash, PasswordSetBy: account.SetByImport, CreatedAt: old, UpdatedAt: old,
 		}
-		if err := a.st.SaveAccount(context.Background(), acc, ""); err != nil {
+		if err := a.st.Accounts().SaveAccount(context.Background(), acc, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,7 +190,7 @@ func settleRecovery(t *testing.T, a *testApp, b *testApp) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		// By _id, in a collection purged every timingBatch requests.
-		f, err := a.st.GetFlow(ctx, id)
+		f, err := a.st.Flows().GetFlow(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +334,7 @@ func logLookupCosts(t *testing.T, a *testApp) {
 		var d []float64
 		for range 30 {
 			start := time.Now()
-			_, _ = a.st.GetAccount(ctx, id)
+			_, _ = a.st.Accounts().GetAccount(ctx, id)
 			d = append(d, float64(time.Since(start).Microseconds()))
 		}
 		t.Logf("GetAccount(%q): median %.0f µs", id, median(d))
@@ -370,7 +370,7 @@ func TestTimingSignInSharedEmail(t *testing.T) {
 				FirstName: "Camille", LastName: "Martin", Population: "parents", Status: account.StatusActive,
 				PasswordHash: hash, PasswordSetBy: account.SetByImport, CreatedAt: old, UpdatedAt: old,
 			}
-			if err := a.st.SaveAccount(context.Background(), acc, ""); err != nil {
+			if err := a.st.Accounts().SaveAccount(context.Background(), acc, ""); err != nil {
 				t.Fatal(err)
 			}
 		}
