@@ -153,6 +153,10 @@ type Store interface {
 	// SaveFlow replaces the flow if its stored version is f.Version-1, or
 	// returns ErrConflict.
 	SaveFlow(ctx context.Context, f Flow) error
+	// SaveCodeAttempt records a try at the code (the "code" step), under
+	// the same version check as SaveFlow: it is written before the code is
+	// compared, so that concurrent guesses each cost a try.
+	SaveCodeAttempt(ctx context.Context, f Flow) error
 	DeleteFlow(ctx context.Context, id string) error
 	// PendingFlows lists flows still pending since before the given time,
 	// for the dispatcher to pick up after a crash or a full queue.

@@ -263,7 +263,9 @@ func (s *Service) SubmitCode(ctx context.Context, f Flow, typed string) (CodeRes
 			return CodeResult{Flow: f}, ErrNotFound
 		}
 		f.Attempts++
-		err := s.save(ctx, &f)
+		f.Version++
+		f.UpdatedAt = s.Now()
+		err := s.Store.SaveCodeAttempt(ctx, f)
 		if err == nil {
 			break
 		}

@@ -162,3 +162,9 @@ func (s *Store) sweep(ctx context.Context, col, field string, now time.Time) (in
 	}
 	return int(res.DeletedCount), nil
 }
+
+// SaveCodeAttempt records a try at the code: the versioned write of
+// SaveFlow, named for the step it serves (recovery.Service.SubmitCode).
+func (s Flows) SaveCodeAttempt(ctx context.Context, f recovery.Flow) error {
+	return s.SaveFlow(ctx, f)
+}
