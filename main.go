@@ -307,6 +307,14 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 	}
 	start := time.Now()
 	im := account.NewImporter(st.Accounts(), account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now)
+	if bad, err := im.CheckGuardians(ctx, rows); err != nil {
+		return err
+	} else if len(bad) > 0 {
+		for _, b := range bad {
+			fmt.Fprintf(stdout, "%s:%d: %s\n", path, b.Line, b.Reason)
+		}
+		return fmt.Errorf("accounts import: %d bad row(s); nothing was imported", len(bad))
+	}
 	sum, err := im.Import(ctx, rows)
 	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged (%d rows in %s)\n",
 		sum.Created, sum.Updated, sum.Unchanged, len(rows), time.Since(start).Round(time.Millisecond))

@@ -76,8 +76,12 @@ type Account struct {
 	RedirectCopy   bool
 	Mailbox        string
 	ActivatedAt    time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Guardians are the ids of the accounts of the person's legal
+	// guardians (a student's parents): a student with no address of their
+	// own recovers through them.
+	Guardians []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // NormaliseIdentifier folds an identifier as typed into its key: people type
@@ -121,19 +125,31 @@ func Plausible(input string) bool {
 
 // Store is what the account package needs from persistence.
 type Store interface {
-	// GetAccount returns the account whose ID is id, or ErrNotFound.
-	GetAccount(ctx context.Context, id string) (Account, error)
-	// CreateAccount stores a new account and indexes its address.
+	Looker
+	// CreateAccount stores a new account and indexes its address and its
+	// guardians.
 	CreateAccount(ctx context.Context, a Account) error
 	Patcher
-	// AccountsByEmail returns the accounts whose address is email.
-	AccountsByEmail(ctx context.Context, email string) ([]Account, error)
 }
 
 // Looker finds accounts; recovery and sign-in need only this.
 type Looker interface {
+	// GetAccount returns the account whose ID is id, or ErrNotFound.
 	GetAccount(ctx context.Context, id string) (Account, error)
+	// AccountsByEmail returns the accounts whose address is email.
 	AccountsByEmail(ctx context.Context, email string) ([]Account, error)
+	// ChildrenOf returns the accounts whose guardians include id.
+	ChildrenOf(ctx context.Context, id string) ([]Account, error)
+}
+
+// IsGuardianOf reports whether guardianID is one of child's guardians.
+func (a Account) IsGuardianOf(child Account) bool {
+	for _, g := range child.Guardians {
+		if g == a.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // IsEmail reports whether what a person typed in an "identifier or e-mail"
@@ -174,6 +190,7 @@ type Patch struct {
 	RedirectCopy      *bool
 	Mailbox           *string
 	ActivatedAt       *time.Time
+	Guardians         *[]string
 	// IfPasswordSetBy, when set, applies the patch only while the stored
 	// password was set by this party: the import never replaces a
 	// password a person chose in the meantime.

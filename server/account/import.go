@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,9 @@ type ImportRow struct {
 	Population  string
 	Password    string
 	Provisional bool
+	// Guardians are the normalised identifiers of the guardians' accounts
+	// (the optional guardians column, separated by spaces).
+	Guardians []string
 }
 
 // RowError is a line of the file that cannot be imported, and why.
@@ -133,6 +137,11 @@ func ParseCSV(r io.Reader, knownPopulation func(string) bool) ([]ImportRow, []Ro
 			LastName:   field("last_name"),
 			Population: field("population"),
 		}
+		for _, g := range strings.Fields(field("guardians")) {
+			if !slices.Contains(row.Guardians, NormaliseIdentifier(g)) {
+				row.Guardians = append(row.Guardians, NormaliseIdentifier(g))
+			}
+		}
 		// Passwords are not trimmed: a space may be part of one.
 		pw, prov := rawField(rec, col, "password"), rawField(rec, col, "provisional_password")
 		if reason := row.check(pw, prov, knownPopulation); reason != "" {
@@ -187,6 +196,16 @@ func (r ImportRow) check(pw, prov string, knownPopulation func(string) bool) str
 		return "password and provisional_password are both empty"
 	case utf8.RuneCountInString(pw+prov) > 1024:
 		return "password longer than 1024 characters"
+	case len(r.Guardians) > 10:
+		return "more than 10 guardians"
+	}
+	for _, g := range r.Guardians {
+		switch {
+		case !validIdentifier(g):
+			return fmt.Sprintf("guardian %q: not an identifier", g)
+		case g == NormaliseIdentifier(r.Identifier):
+			return "an account cannot be its own guardian"
+		}
 	}
 	return ""
 }
@@ -321,6 +340,34 @@ func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary
 	return sum, firstEr
 }
 
+// CheckGuardians returns the rows naming a guardian that is neither in the
+// file nor already an account: the school fixes its file first, and
+// nothing is imported.
+func (im *Importer) CheckGuardians(ctx context.Context, rows []ImportRow) ([]RowError, error) {
+	inFile := map[string]bool{}
+	for _, r := range rows {
+		inFile[NormaliseIdentifier(r.Identifier)] = true
+	}
+	var bad []RowError
+	for _, r := range rows {
+		var unknown []string
+		for _, g := range r.Guardians {
+			if inFile[g] {
+				continue
+			}
+			if _, err := im.store.GetAccount(ctx, g); errors.Is(err, ErrNotFound) {
+				unknown = append(unknown, g)
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		if len(unknown) > 0 {
+			bad = append(bad, RowError{Line: r.Line, Reason: fmt.Sprintf("unknown guardian identifier(s): %s (neither in this file nor already an account)", strings.Join(unknown, ", "))})
+		}
+	}
+	return bad, nil
+}
+
 func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool, error) {
 	now := im.now().UTC()
 	status := StatusActive
@@ -338,6 +385,7 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 			Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
 			Population: row.Population, Status: status,
 			PasswordHash: hash, PasswordSetBy: SetByImport,
+			Guardians: row.Guardians,
 			CreatedAt: now, UpdatedAt: now,
 		}
 		if row.Email != "" {
@@ -364,6 +412,9 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 	}
 	if row.Population != old.Population {
 		p.Population = Set(row.Population)
+	}
+	if !slices.Equal(row.Guardians, old.Guardians) {
+		p.Guardians = Set(row.Guardians)
 	}
 	if row.Email != old.Email {
 		if old.EmailSetBy == SetByUser {

@@ -42,9 +42,12 @@ type ProfileStore interface {
 	TakeEmailChange(ctx context.Context, id string) (EmailChange, error)
 }
 
-// SessionRevoker ends an account's other sessions after a password change.
+// SessionRevoker ends an account's sessions after a password change: the
+// others of the person who changed it, or all of them when a guardian set a
+// child's.
 type SessionRevoker interface {
 	RevokeOthers(ctx context.Context, accountID, keepID string) error
+	RevokeAll(ctx context.Context, accountID string) error
 }
 
 // PasswordChecker checks a signed-in person's current password under the
@@ -324,6 +327,76 @@ func NewPasswordRefusals(res policy.Result, next, confirm, current string) refus
 	return l
 }
 
+// Children returns the accounts whose guardian acc is (« Mes enfants »).
+func (pr *Profile) Children(ctx context.Context, acc Account) ([]Account, error) {
+	return pr.store.ChildrenOf(ctx, acc.ID)
+}
+
+// Child returns one of guardian's children; ErrNotFound for any other
+// account, so that a guardian learns nothing of accounts not theirs.
+func (pr *Profile) Child(ctx context.Context, guardian Account, childID string) (Account, error) {
+	if !validIdentifier(childID) {
+		return Account{}, ErrNotFound
+	}
+	child, err := pr.store.GetAccount(ctx, childID)
+	if err != nil {
+		return Account{}, err
+	}
+	if !guardian.IsGuardianOf(child) {
+		return Account{}, ErrNotFound
+	}
+	return child, nil
+}
+
+// SetChildPassword lets a guardian set a new password for one of their
+// children: the guardian's own password first (under the sign-in
+// throttle), then the child's population's rules with the child's names.
+// Every session of the child ends; the child is told at their own address
+// if they have one; the audit says who reset whom.
+func (pr *Profile) SetChildPassword(ctx context.Context, guardian Account, childID, current, next, confirm, lang, ip string) (PasswordResult, error) {
+	child, err := pr.Child(ctx, guardian, childID)
+	if err != nil {
+		return PasswordResult{}, err
+	}
+	ok, wait, err := pr.check.CheckPassword(ctx, guardian, current, ip)
+	if err != nil {
+		return PasswordResult{}, err
+	}
+	if wait > 0 {
+		return PasswordResult{Refusals: refusal.List{{Field: "current", Reason: refusal.Throttled, Wait: wait}}}, nil
+	}
+	if !ok {
+		pr.recordFor(ctx, "guardian.child_password", child.ID, guardian.ID, ip, "wrong_current")
+		reason := refusal.Wrong
+		if current == "" {
+			reason = refusal.Missing
+		}
+		return PasswordResult{Refusals: refusal.List{}.Add("current", reason)}, nil
+	}
+	res := pr.policy(child.Population).Evaluate(next, policy.Context{Identifier: child.Identifier, FirstName: child.FirstName, LastName: child.LastName})
+	if l := NewPasswordRefusals(res, next, confirm, ""); len(l) > 0 {
+		return PasswordResult{Refusals: l, Rules: res.Rules}, nil
+	}
+	hash, err := pr.hasher.Hash(next)
+	if err != nil {
+		return PasswordResult{}, err
+	}
+	now := pr.now()
+	if err := pr.store.SetPassword(ctx, child.ID, hash, now); err != nil {
+		return PasswordResult{}, err
+	}
+	if err := pr.sessions.RevokeAll(ctx, child.ID); err != nil {
+		return PasswordResult{}, err
+	}
+	if child.Email != "" {
+		if err := pr.notify.PasswordNotice(ctx, lang, child, now); err != nil {
+			return PasswordResult{}, err
+		}
+	}
+	pr.recordFor(ctx, "guardian.child_password", child.ID, guardian.ID, ip, "ok")
+	return PasswordResult{}, nil
+}
+
 // AcceptCharter records that the person accepted the charter's version
 // now in force.
 func (pr *Profile) AcceptCharter(ctx context.Context, acc Account, version, ip string) error {
@@ -380,6 +453,13 @@ func (pr *Profile) ChangePassword(ctx context.Context, acc Account, current, nex
 	}
 	pr.record(ctx, "profile.password", acc.ID, ip, "ok")
 	return PasswordResult{}, nil
+}
+
+// recordFor audits an action of actor on another account.
+func (pr *Profile) recordFor(ctx context.Context, action, id, actor, ip, outcome string) {
+	if pr.audit != nil {
+		_ = pr.audit.Record(ctx, audit.Event{At: pr.now(), Action: action, AccountID: id, Actor: actor, IP: ip, Outcome: outcome})
+	}
 }
 
 func (pr *Profile) record(ctx context.Context, action, id, ip, outcome string) {

@@ -16,6 +16,9 @@ type Event struct {
 	IP        string
 	Outcome   string // "ok", "refused", "rate_limited", …
 	Flow      string // the flow's id, to follow one person's path
+	// Actor is the account that acted on AccountID when it is another
+	// one: a guardian who set a child's password.
+	Actor string
 }
 
 // Recorder keeps events.

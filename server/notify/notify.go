@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/sesame-edu/sesame/frontend/views"
@@ -104,6 +105,32 @@ func (n *Notifier) RecoveryCode(ctx context.Context, r recovery.CodeNotice) erro
 	return n.sendOnce(ctx, r.Key, r.To, "recovery_code", first(r.Accounts), n.RecoveryCodeProps(r))
 }
 
+// GuardianCodeProps words the code mailed to a guardian for a child who has
+// no address of their own: which child asked, from which kind of device and
+// when, and what to do if the child did not ask.
+func (n *Notifier) GuardianCodeProps(r recovery.GuardianCodeNotice) views.MailProps {
+	p, t := n.base(r.Lang, "mail.guardian_code.subject")
+	minutes := int(math.Round(r.ValidFor.Minutes()))
+	at := r.At.In(n.loc)
+	device := t.T("mail.device.unknown")
+	if r.Device != "" {
+		device = t.T("mail.device." + string(r.Device))
+	}
+	child := strings.TrimSpace(r.Child.FirstName + " " + r.Child.LastName)
+	p.Why = t.T("mail.guardian_code.why", "School", n.school, "Child", child, "Identifier", r.Child.Identifier,
+		"Device", device, "Date", at.Format("02/01/2006"), "Time", at.Format("15:04"))
+	p.CodeLabel = t.T("mail.guardian_code.label", "Child", child)
+	p.Code = r.Code
+	p.Validity = t.T("mail.code.validity", "Minutes", minutes, "Count", minutes)
+	p.Ignore = t.T("mail.guardian_code.ignore")
+	return p
+}
+
+// GuardianCode queues the child's code to one guardian.
+func (n *Notifier) GuardianCode(ctx context.Context, r recovery.GuardianCodeNotice) error {
+	return n.sendOnce(ctx, r.Key, r.To, "recovery_code_guardian", r.Child.ID, n.GuardianCodeProps(r))
+}
+
 // IdentifierReminderProps words the forgotten-identifier mail.
 func (n *Notifier) IdentifierReminderProps(r recovery.ReminderNotice) views.MailProps {
 	p, t := n.base(r.Lang, "mail.reminder.subject")
@@ -115,6 +142,15 @@ func (n *Notifier) IdentifierReminderProps(r recovery.ReminderNotice) views.Mail
 		}
 	}
 	p.IDLabel = t.T("mail.code.identifiers", "Count", len(p.Identifiers))
+	for _, c := range r.Children {
+		// A child's identifier with the name: a parent of three needs to
+		// know which is whose.
+		p.Identifiers = append(p.Identifiers, t.T("mail.reminder.child", "Identifier", c.Identifier,
+			"Name", strings.TrimSpace(c.FirstName+" "+c.LastName)))
+	}
+	if len(r.Children) > 0 {
+		p.IDLabel = t.T("mail.reminder.with_children")
+	}
 	p.Validity = t.T("mail.reminder.validity")
 	p.Ignore = t.T("mail.reminder.ignore")
 	return p

@@ -46,6 +46,7 @@ func newNotifier(t *testing.T) (*Notifier, *captured) {
 var (
 	anne = account.Account{ID: "p001", Identifier: "P001", Email: "famille@example.fr", FirstName: "Anne", LastName: "Durand"}
 	paul = account.Account{ID: "p002", Identifier: "P002", Email: "famille@example.fr", FirstName: "Paul", LastName: "Durand"}
+	zoe  = account.Account{ID: "e500", Identifier: "E500", FirstName: "Zoé", LastName: "Durand", Guardians: []string{"p001"}}
 )
 
 // TestGoldenMails renders every mail in every language and compares it with
@@ -62,6 +63,10 @@ func TestGoldenMails(t *testing.T) {
 				Link: "https://sesame.example/recovery/code?code=K7M2WZ&flow=f2", ValidFor: 15 * time.Minute}),
 			"identifier_reminder": n.IdentifierReminderProps(recovery.ReminderNotice{Lang: lang, To: anne.Email, Accounts: []account.Account{anne, paul},
 				Links: []string{"https://sesame.example/recovery?identifier=P001&population=parents", "https://sesame.example/recovery?identifier=P002&population=parents"}}),
+			"recovery_code_guardian": n.GuardianCodeProps(recovery.GuardianCodeNotice{Lang: lang, To: anne.Email, Guardian: anne, Child: zoe,
+				Code: "H4N9RT", ValidFor: 15 * time.Minute, Device: recovery.DevicePhone, At: at}),
+			"identifier_reminder_children": n.IdentifierReminderProps(recovery.ReminderNotice{Lang: lang, To: anne.Email, Accounts: []account.Account{anne},
+				Children: []account.Account{zoe}, Links: []string{"https://sesame.example/recovery?identifier=P001&population=parents"}}),
 			"password_changed":       n.PasswordChangedProps(recovery.ChangedNotice{Lang: lang, To: anne.Email, Account: anne, At: at}),
 			"email_confirm":          n.ConfirmEmailProps(lang, anne, "https://sesame.example/account/email/confirm?token=abc", 24*time.Hour),
 			"email_changed":          n.EmailChangedProps(lang, anne, "anne.durand@example.org"),

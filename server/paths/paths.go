@@ -19,7 +19,8 @@ const (
 	AccountCharter      = "/account/charter"
 	AccountEmailConfirm = "/account/email/confirm"
 	AccountEmailCancel  = "/account/email/cancel"
-	Language            = "/lang/" // + language code
+	AccountChildren     = "/account/children/" // + the child's id: a guardian sets a child's password
+	Language            = "/lang/"             // + language code
 	Privacy             = "/privacy"
 	Help                = "/help"
 	PasswordCheck       = "/password/check"

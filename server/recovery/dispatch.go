@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // enqueue hands a flow to the dispatcher without ever blocking the
@@ -125,8 +126,15 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		if len(accs) > 0 {
 			n := ReminderNotice{Lang: f.Lang, To: accs[0].Email, Accounts: accs, Key: "reminder|" + f.ID}
 			for _, a := range accs {
-				n.Links = append(n.Links, s.link("/recovery", url.Values{"population": {f.Population}, "identifier": {a.Identifier}}))
+				n.Links = append(n.Links, s.link(paths.Recovery, url.Values{"population": {f.Population}, "identifier": {a.Identifier}}))
 			}
+			// A child with no address of their own forgets their
+			// identifier too: their guardians' mail lists it.
+			children, err := s.childrenWithoutAddress(ctx, accs)
+			if err != nil {
+				return err
+			}
+			n.Children = children
 			if err := s.Notifier.IdentifierReminder(ctx, n); err != nil {
 				return fmt.Errorf("recovery: queue reminder: %w", err)
 			}
@@ -140,7 +148,15 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 	if err != nil {
 		return err
 	}
-	if len(accs) == 0 || accs[0].Email == "" {
+	var guardians []account.Account
+	if len(accs) == 1 && accs[0].Email == "" {
+		// A student with no address of their own: the code goes to their
+		// guardians, who give it to them.
+		if guardians, err = s.guardiansOf(ctx, accs[0]); err != nil {
+			return err
+		}
+	}
+	if len(accs) == 0 || (accs[0].Email == "" && len(guardians) == 0) {
 		// Nobody to write to: the flow waits at step 2 like any other.
 		f.Pending = false
 		return s.save(ctx, &f)
@@ -169,14 +185,29 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 	if err := s.save(ctx, &f); err != nil {
 		return err
 	}
-	err = s.Notifier.RecoveryCode(ctx, CodeNotice{
-		Lang: f.Lang, To: accs[0].Email, Accounts: accs, Code: code,
-		Link:     s.link("/recovery/code", url.Values{"flow": {f.ID}, "code": {code}}),
-		ValidFor: f.CodeExpiresAt.Sub(f.CodeSentAt), FlowID: f.ID,
-		Key: fmt.Sprintf("code|%s|%d", f.ID, f.Version),
-	})
-	if err != nil {
-		return fmt.Errorf("recovery: queue code: %w", err)
+	if len(guardians) > 0 {
+		// One code, one flow, one count against the child's budget: every
+		// guardian gets the same code, and the first one typed ends it.
+		for _, g := range guardians {
+			err = s.Notifier.GuardianCode(ctx, GuardianCodeNotice{
+				Lang: f.Lang, To: g.Email, Guardian: g, Child: accs[0], Code: code,
+				ValidFor: f.CodeExpiresAt.Sub(f.CodeSentAt), Device: f.Device, At: f.CreatedAt, FlowID: f.ID,
+				Key: fmt.Sprintf("code|%s|%d|%s", f.ID, f.Version, g.ID),
+			})
+			if err != nil {
+				return fmt.Errorf("recovery: queue guardian code: %w", err)
+			}
+		}
+	} else {
+		err = s.Notifier.RecoveryCode(ctx, CodeNotice{
+			Lang: f.Lang, To: accs[0].Email, Accounts: accs, Code: code,
+			Link:     s.link(paths.RecoveryCode, url.Values{"flow": {f.ID}, "code": {code}}),
+			ValidFor: f.CodeExpiresAt.Sub(f.CodeSentAt), FlowID: f.ID,
+			Key: fmt.Sprintf("code|%s|%d", f.ID, f.Version),
+		})
+		if err != nil {
+			return fmt.Errorf("recovery: queue code: %w", err)
+		}
 	}
 	f.Pending = false
 	if err := s.save(ctx, &f); err != nil {
@@ -226,9 +257,50 @@ func (s *Service) lookup(ctx context.Context, f Flow) ([]account.Account, error)
 			found = []account.Account{a}
 		}
 	}
+	// Identifier reminders go to the address typed; codes go to the
+	// account's address, or to its guardians' when it has none.
 	return slices.DeleteFunc(found, func(a account.Account) bool {
-		return a.Status != account.StatusActive || !s.inPopulation(a, f.Population) || a.Email == ""
+		return a.Status != account.StatusActive || !s.inPopulation(a, f.Population) || (a.Email == "" && len(a.Guardians) == 0)
 	}), nil
+}
+
+// guardiansOf returns the guardians of a child who can receive a code:
+// active accounts with an address.
+func (s *Service) guardiansOf(ctx context.Context, child account.Account) ([]account.Account, error) {
+	var out []account.Account
+	for _, id := range child.Guardians {
+		g, err := s.Accounts.GetAccount(ctx, id)
+		if errors.Is(err, account.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if g.Status == account.StatusActive && g.Email != "" {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// childrenWithoutAddress returns the active children of these guardians who
+// have no address of their own.
+func (s *Service) childrenWithoutAddress(ctx context.Context, guardians []account.Account) ([]account.Account, error) {
+	var out []account.Account
+	seen := map[string]bool{}
+	for _, g := range guardians {
+		children, err := s.Accounts.ChildrenOf(ctx, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range children {
+			if c.Email == "" && c.Status == account.StatusActive && !seen[c.ID] {
+				seen[c.ID] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
 }
 
 // inPopulation matches an account to the population chosen on the

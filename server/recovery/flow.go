@@ -19,6 +19,7 @@ package recovery
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/sesame-edu/sesame/server/account"
@@ -123,6 +124,35 @@ type Flow struct {
 	// Chosen is the account being reset, once known.
 	Chosen    string
 	ConsentAt time.Time
+	// Device is the kind of device the request came from, told to
+	// guardians who receive a child's code.
+	Device Device
+}
+
+// Device is a coarse kind of device, read from the browser's User-Agent:
+// enough for a parent to recognise their child's phone, nothing that
+// identifies it.
+type Device string
+
+// The kinds of device.
+const (
+	DevicePhone    Device = "phone"
+	DeviceTablet   Device = "tablet"
+	DeviceComputer Device = "computer"
+)
+
+// DeviceOf reads a User-Agent coarsely.
+func DeviceOf(userAgent string) Device {
+	ua := strings.ToLower(userAgent)
+	switch {
+	case strings.Contains(ua, "ipad") || strings.Contains(ua, "tablet") || (strings.Contains(ua, "android") && !strings.Contains(ua, "mobile")):
+		return DeviceTablet
+	case strings.Contains(ua, "mobile") || strings.Contains(ua, "iphone") || strings.Contains(ua, "android"):
+		return DevicePhone
+	case ua == "":
+		return ""
+	}
+	return DeviceComputer
 }
 
 // Errors the web package turns into messages.
@@ -189,11 +219,31 @@ type CodeNotice struct {
 	Key string
 }
 
+// GuardianCodeNotice is the mail carrying a child's code to a guardian,
+// for a child who has no address of their own. It says which child asked,
+// from which kind of device and when; it carries no link, so that the
+// child finishes on their own device.
+type GuardianCodeNotice struct {
+	Lang     string
+	To       string
+	Guardian account.Account
+	Child    account.Account
+	Code     string
+	ValidFor time.Duration
+	Device   Device
+	At       time.Time
+	FlowID   string
+	Key      string
+}
+
 // ReminderNotice is the mail listing the identifiers of an address.
 type ReminderNotice struct {
 	Lang     string
 	To       string
 	Accounts []account.Account
+	// Children are the accounts of children with no address of their own
+	// whose guardian has this address: their identifiers too.
+	Children []account.Account
 	// Links start a password reset for each identifier, in order.
 	Links []string
 	// Key makes queueing idempotent.
@@ -211,6 +261,7 @@ type ChangedNotice struct {
 // Notifier writes the mails (to the outbox: it never waits for SMTP).
 type Notifier interface {
 	RecoveryCode(ctx context.Context, n CodeNotice) error
+	GuardianCode(ctx context.Context, n GuardianCodeNotice) error
 	IdentifierReminder(ctx context.Context, n ReminderNotice) error
 	PasswordChanged(ctx context.Context, n ChangedNotice) error
 }

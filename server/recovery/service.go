@@ -75,6 +75,8 @@ type RequestForm struct {
 	Lang       string
 	IP         string
 	Consent    bool
+	// Device is the kind of device asking (DeviceOf the User-Agent).
+	Device Device
 }
 
 // Validate checks the request form's shape; the refusals are shown and
@@ -143,6 +145,7 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 		CodeSentAt:    now,
 		CodeExpiresAt: now.Add(s.cfg.CodeTTL),
 		ConsentAt:     now,
+		Device:        r.Device,
 	}
 	if r.Kind == KindIdentifier {
 		f.State = StateReminded

@@ -73,6 +73,7 @@ type mailbox struct {
 	codes     []recovery.CodeNotice
 	reminders []recovery.ReminderNotice
 	changed   []recovery.ChangedNotice
+	guardians []recovery.GuardianCodeNotice
 	// failCodes makes the next queueing of codes fail, as a full or
 	// unreachable outbox would.
 	failCodes int
@@ -86,6 +87,13 @@ func (m *mailbox) RecoveryCode(_ context.Context, n recovery.CodeNotice) error {
 		return errors.New("outbox unavailable")
 	}
 	m.codes = append(m.codes, n)
+	return nil
+}
+
+func (m *mailbox) GuardianCode(_ context.Context, n recovery.GuardianCodeNotice) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.guardians = append(m.guardians, n)
 	return nil
 }
 

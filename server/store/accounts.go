@@ -44,6 +44,7 @@ type accountDoc struct {
 	RedirectCopy  bool      `bson:"redirectCopy"`
 	Mailbox       string    `bson:"mailbox,omitempty"`
 	ActivatedAt   time.Time `bson:"activatedAt,omitempty"`
+	Guardians     []string  `bson:"guardians,omitempty"`
 	CreatedAt     time.Time `bson:"createdAt"`
 	UpdatedAt     time.Time `bson:"updatedAt"`
 }
@@ -68,7 +69,7 @@ func fromAccount(a account.Account) accountDoc {
 		PwChangedAt: a.PasswordChangedAt, Phone: a.Phone, Newsletter: a.Newsletter, NewsletterAt: a.NewsletterAt,
 		EmailSetBy: a.EmailSetBy, PendingEmail: a.PendingEmail, PendingID: a.PendingEmailID, CharterVer: a.CharterVersion, CharterAt: a.CharterAt,
 		Directory: a.Directory, DirectoryAt: a.DirectoryAt, RedirectTo: a.RedirectTo, RedirectCopy: a.RedirectCopy,
-		Mailbox: a.Mailbox, ActivatedAt: a.ActivatedAt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		Mailbox: a.Mailbox, ActivatedAt: a.ActivatedAt, Guardians: a.Guardians, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }
 
@@ -80,7 +81,7 @@ func (d accountDoc) account() account.Account {
 		PasswordChangedAt: utc(d.PwChangedAt), Phone: d.Phone, Newsletter: d.Newsletter, NewsletterAt: utc(d.NewsletterAt),
 		EmailSetBy: d.EmailSetBy, PendingEmail: d.PendingEmail, PendingEmailID: d.PendingID, CharterVersion: d.CharterVer, CharterAt: utc(d.CharterAt),
 		Directory: d.Directory, DirectoryAt: utc(d.DirectoryAt), RedirectTo: d.RedirectTo, RedirectCopy: d.RedirectCopy,
-		Mailbox: d.Mailbox, ActivatedAt: utc(d.ActivatedAt), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		Mailbox: d.Mailbox, ActivatedAt: utc(d.ActivatedAt), Guardians: d.Guardians, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 
@@ -128,6 +129,11 @@ func (s Accounts) CreateAccount(ctx context.Context, a account.Account) error {
 			return err
 		}
 	}
+	for _, g := range a.Guardians {
+		if err := s.addChild(ctx, g, a.ID); err != nil {
+			return err
+		}
+	}
 	_, err := s.wdb.Collection(colAccounts).InsertOne(ctx, fromAccount(a))
 	if mongo.IsDuplicateKeyError(err) {
 		return account.ErrConflict
@@ -136,6 +142,65 @@ func (s Accounts) CreateAccount(ctx context.Context, a account.Account) error {
 		return fmt.Errorf("store: create account: %w", err)
 	}
 	return nil
+}
+
+// childrenDoc lists the accounts that name a guardian, keyed by the
+// guardian's id: « Mes enfants » is then a key lookup, like an address's
+// accounts (see emailDoc), kept in step the same way: added before the
+// child is written, removed after, and checked against the child's own
+// guardians when read.
+type childrenDoc struct {
+	ID  string   `bson:"_id"`
+	IDs []string `bson:"ids"`
+}
+
+func (s *Store) addChild(ctx context.Context, guardian, child string) error {
+	err := upsertRetry(func() error {
+		_, err := s.wdb.Collection(colChildren).UpdateOne(ctx, bson.D{{Key: "_id", Value: guardian}},
+			bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: child}}}}, options.UpdateOne().SetUpsert(true))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: index child: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) removeChild(ctx context.Context, guardian, child string) error {
+	_, err := s.wdb.Collection(colChildren).UpdateOne(ctx, bson.D{{Key: "_id", Value: guardian}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: child}}}})
+	if err != nil {
+		return fmt.Errorf("store: unindex child: %w", err)
+	}
+	return nil
+}
+
+// ChildrenOf returns the accounts that name id among their guardians,
+// ordered by identifier.
+func (s Accounts) ChildrenOf(ctx context.Context, id string) ([]account.Account, error) {
+	var d childrenDoc
+	err := s.db.Collection(colChildren).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: children: %w", err)
+	}
+	var out []account.Account
+	for _, cid := range d.IDs {
+		c, err := s.GetAccount(ctx, cid)
+		if errors.Is(err, account.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(c.Guardians, id) {
+			out = append(out, c)
+		}
+	}
+	sortAccounts(out)
+	return out, nil
 }
 
 // patchFields lists the fields a patch sets, by their stored names.
@@ -182,6 +247,9 @@ func patchFields(p account.Patch, now time.Time) bson.D {
 	boolean("redirectCopy", p.RedirectCopy)
 	str("mailbox", p.Mailbox)
 	tm("activatedAt", p.ActivatedAt)
+	if p.Guardians != nil {
+		add("guardians", *p.Guardians)
+	}
 	return set
 }
 
@@ -191,15 +259,28 @@ func patchFields(p account.Patch, now time.Time) bson.D {
 // (readers check each account's own address, see emailDoc).
 func (s Accounts) PatchAccount(ctx context.Context, id string, p account.Patch, now time.Time) error {
 	var oldKey string
-	if p.Email != nil {
+	var oldGuardians []string
+	if p.Email != nil || p.Guardians != nil {
 		cur, err := s.GetAccount(ctx, id)
 		if err != nil {
 			return err
 		}
+		oldGuardians = cur.Guardians
+		if p.Guardians != nil {
+			for _, g := range *p.Guardians {
+				if !slices.Contains(cur.Guardians, g) {
+					if err := s.addChild(ctx, g, id); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		oldKey = account.NormaliseEmail(cur.Email)
-		if newKey := account.NormaliseEmail(*p.Email); newKey != "" && newKey != oldKey {
-			if err := s.addEmail(ctx, newKey, id); err != nil {
-				return err
+		if p.Email != nil {
+			if newKey := account.NormaliseEmail(*p.Email); newKey != "" && newKey != oldKey {
+				if err := s.addEmail(ctx, newKey, id); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -225,6 +306,15 @@ func (s Accounts) PatchAccount(ctx context.Context, id string, p account.Patch, 
 	if p.Email != nil && oldKey != "" && oldKey != account.NormaliseEmail(*p.Email) {
 		if err := s.removeEmail(ctx, oldKey, id); err != nil {
 			return err
+		}
+	}
+	if p.Guardians != nil {
+		for _, g := range oldGuardians {
+			if !slices.Contains(*p.Guardians, g) {
+				if err := s.removeChild(ctx, g, id); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

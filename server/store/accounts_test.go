@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestAccountsRoundTripAndEmailIndex(t *testing.T) {
 		}
 	}
 	got, err := s.Accounts().GetAccount(ctx, "p001")
-	if err != nil || got != a {
+	if err != nil || !reflect.DeepEqual(got, a) {
 		t.Fatalf("GetAccount = %+v, %v; want %+v", got, err, a)
 	}
 	if _, err := s.Accounts().GetAccount(ctx, "nobody"); !errors.Is(err, account.ErrNotFound) {

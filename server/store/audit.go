@@ -40,6 +40,7 @@ func (s Audit) Record(ctx context.Context, e audit.Event) error {
 		{Key: "ip", Value: e.IP},
 		{Key: "outcome", Value: e.Outcome},
 		{Key: "flow", Value: e.Flow},
+		{Key: "actor", Value: e.Actor},
 		{Key: "expiresAt", Value: e.At.Add(auditRetention)},
 	})
 	if err != nil {

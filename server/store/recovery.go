@@ -40,6 +40,7 @@ type flowDoc struct {
 	Attempts      int       `bson:"attempts"`
 	Chosen        string    `bson:"chosen,omitempty"`
 	ConsentAt     time.Time `bson:"consentAt"`
+	Device        string    `bson:"device,omitempty"`
 }
 
 func recoveryIndexes() []index {
@@ -55,7 +56,7 @@ func toFlowDoc(f recovery.Flow) flowDoc {
 		State: string(f.State), Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, ExpiresAt: f.ExpiresAt,
 		IP: f.IP, Request: f.Request, RequestKey: f.RequestKey, Pending: f.Pending, Accounts: f.Accounts,
 		CodeHash: f.CodeHash, CodeSentAt: f.CodeSentAt, CodeExpiresAt: f.CodeExpiresAt, Attempts: f.Attempts,
-		Chosen: f.Chosen, ConsentAt: f.ConsentAt,
+		Chosen: f.Chosen, ConsentAt: f.ConsentAt, Device: string(f.Device),
 	}
 }
 
@@ -65,7 +66,7 @@ func (d flowDoc) flow() recovery.Flow {
 		State: recovery.State(d.State), Version: d.Version, CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt), ExpiresAt: utc(d.ExpiresAt),
 		IP: d.IP, Request: d.Request, RequestKey: d.RequestKey, Pending: d.Pending, Accounts: d.Accounts,
 		CodeHash: d.CodeHash, CodeSentAt: utc(d.CodeSentAt), CodeExpiresAt: utc(d.CodeExpiresAt), Attempts: d.Attempts,
-		Chosen: d.Chosen, ConsentAt: utc(d.ConsentAt),
+		Chosen: d.Chosen, ConsentAt: utc(d.ConsentAt), Device: recovery.Device(d.Device),
 	}
 }
 

@@ -25,6 +25,9 @@ import (
 const (
 	colAccounts = "accounts"
 	colEmails   = "account_emails"
+	// colChildren lists, per guardian, the accounts naming them as a
+	// guardian (see childrenDoc).
+	colChildren = "account_children"
 	colMeta     = "meta"
 	// colOutbox holds sealed mails until delivery; colOutboxClaims records
 	// which worker claimed each delivery attempt (see ClaimOutbox).

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/refusal"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/session"
@@ -35,6 +37,19 @@ func (s *Server) accountProps(c *fiber.Ctx, acc account.Account) views.AccountPr
 	pol := s.school.PolicyOf(acc.Population)
 	p.Checklist = checklist(t, pol.Rules(), "", "")
 	return p
+}
+
+// withChildren adds « Mes enfants » to a guardian's page.
+func (s *Server) withChildren(c *fiber.Ctx, acc account.Account, p views.AccountProps) (views.AccountProps, error) {
+	children, err := s.profile.Children(c.UserContext(), acc)
+	if err != nil {
+		return p, err
+	}
+	for _, ch := range children {
+		p.Children = append(p.Children, views.ChildLink{Identifier: ch.Identifier,
+			Name: strings.TrimSpace(ch.FirstName + " " + ch.LastName), Href: paths.AccountChildren + url.PathEscape(ch.ID)})
+	}
+	return p, nil
 }
 
 // displayPhone writes a French E.164 number the French way.
@@ -65,7 +80,76 @@ func (s *Server) accountPage(c *fiber.Ctx) error {
 	if s.needsCharter(acc) {
 		return c.Redirect("/account/charter", fiber.StatusSeeOther)
 	}
-	return render(c, fiber.StatusOK, views.Account(s.accountProps(c, acc)))
+	p, err := s.withChildren(c, acc, s.accountProps(c, acc))
+	if err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, views.Account(p))
+}
+
+// childProps fills a guardian's page for one child.
+func (s *Server) childProps(c *fiber.Ctx, child account.Account) views.ChildPasswordProps {
+	t := s.t(c)
+	name := strings.TrimSpace(child.FirstName + " " + child.LastName)
+	return views.ChildPasswordProps{
+		Base: s.page(c, t.T("children.page_title", "Name", name)), Action: paths.AccountChildren + url.PathEscape(child.ID),
+		Name: name, Identifier: child.Identifier, Population: child.Population,
+		Checklist: checklist(t, s.school.PolicyOf(child.Population).Rules(), "", ""),
+	}
+}
+
+// childPasswordPage is a guardian's form for one child; 404 for an account
+// that is not their child.
+func (s *Server) childPasswordPage(c *fiber.Ctx) error {
+	_, acc, ok, err := s.requireSignIn(c)
+	if !ok || err != nil {
+		return err
+	}
+	child, err := s.profile.Child(c.UserContext(), acc, c.Params("id"))
+	if errors.Is(err, account.ErrNotFound) {
+		return fiber.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return render(c, fiber.StatusOK, views.ChildPassword(s.childProps(c, child)))
+}
+
+// childPassword sets the child's password.
+func (s *Server) childPassword(c *fiber.Ctx) error {
+	_, acc, ok, err := s.requireSignIn(c)
+	if !ok || err != nil {
+		return err
+	}
+	var f passwordChangeForm
+	if err := c.BodyParser(&f); err != nil || s.validate.Struct(f) != nil {
+		return fiber.ErrBadRequest
+	}
+	t := s.t(c)
+	child, err := s.profile.Child(c.UserContext(), acc, c.Params("id"))
+	if errors.Is(err, account.ErrNotFound) {
+		return fiber.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	res, err := s.profile.SetChildPassword(c.UserContext(), acc, child.ID, f.Current, f.Password, f.Confirm, t.Lang(), c.IP())
+	if errors.Is(err, account.ErrNotFound) {
+		return fiber.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	p := s.childProps(c, child)
+	if len(res.Refusals) > 0 {
+		p.Errors = words(t, "children", res.Refusals)
+		if res.Rules != nil {
+			p.Checklist = checklist(t, res.Rules, f.Password, f.Confirm)
+		}
+		return render(c, refusedStatus(res.Refusals), views.ChildPassword(p))
+	}
+	p.Done = t.T("children.done", "Name", p.Name, "Identifier", p.Identifier)
+	return render(c, fiber.StatusOK, views.ChildPassword(p))
 }
 
 type profileForm struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -270,14 +271,14 @@ func TestProfileCoordinates(t *testing.T) {
 			if v, _ := d.Find("#pf-phone").Attr("value"); v != tt.form.Get("phone") {
 				t.Errorf("typed phone lost: %q", v)
 			}
-			if after := account1(t, a, "p003"); after != before {
+			if after := account1(t, a, "p003"); !reflect.DeepEqual(after, before) {
 				t.Errorf("bad input changed the account:\n%+v\n%+v", before, after)
 			}
 		})
 	}
 	// No CSRF token: refused, nothing stored.
 	resp := a.postForm("/account", url.Values{"email": {"leo.martin@example.fr"}, "phone": {"0699999999"}})
-	if resp.StatusCode != http.StatusForbidden || account1(t, a, "p003") != before {
+	if resp.StatusCode != http.StatusForbidden || !reflect.DeepEqual(account1(t, a, "p003"), before) {
 		t.Errorf("without CSRF: status %d", resp.StatusCode)
 	}
 }

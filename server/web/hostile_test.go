@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -104,7 +105,7 @@ func (s dbState) diff(after dbState) string {
 		}
 	}
 	for _, id := range seededAccounts {
-		if s.accounts[id] != after.accounts[id] {
+		if !reflect.DeepEqual(s.accounts[id], after.accounts[id]) {
 			out = append(out, fmt.Sprintf("account %s changed:\n  %+v\n  %+v", id, s.accounts[id], after.accounts[id]))
 		}
 	}

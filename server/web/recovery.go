@@ -219,7 +219,8 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	t := s.t(c)
 	p := s.baseRecovery(c, kind, pop)
 	p.Step, p.Input, p.Consent = string(recovery.StepRequest), strings.TrimSpace(f.Input), f.Consent == "yes"
-	form := recovery.RequestForm{Kind: kind, Population: pop.Key, Input: p.Input, Lang: t.Lang(), IP: c.IP(), Consent: p.Consent}
+	form := recovery.RequestForm{Kind: kind, Population: pop.Key, Input: p.Input, Lang: t.Lang(), IP: c.IP(), Consent: p.Consent,
+		Device: recovery.DeviceOf(c.Get(fiber.HeaderUserAgent))}
 	if refused := form.Validate(); len(refused) > 0 {
 		p.Errors = words(t, "recovery", refused)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)

@@ -42,10 +42,10 @@ func refusalKey(scope string, r refusal.Refusal) string {
 		return "profile.err_phone"
 	case "profile/email/too_long", "profile/phone/too_long":
 		return "profile.err_too_long"
-	case "profile/current/wrong":
-		return "profile.err_current"
-	case "profile/current/missing":
-		return "profile.err_current_needed"
+	case "profile/current/wrong", "children/current/wrong":
+		return scope + ".err_current"
+	case "profile/current/missing", "children/current/missing":
+		return scope + ".err_current_needed"
 	case "recovery/input/missing":
 		return "recovery.err_input"
 	case "recovery/consent/missing":

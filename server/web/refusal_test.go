@@ -28,6 +28,8 @@ func TestEveryRefusalHasWords(t *testing.T) {
 		{"activation", "to", refusal.Invalid}, {"activation", "to", refusal.Loop}, {"activation", "to", refusal.Budget},
 		{"activation", "password", refusal.Rules}, {"activation", "password", refusal.Same}, {"activation", "confirm", refusal.Mismatch},
 		{"recovery", "input", refusal.Missing}, {"recovery", "input", refusal.Invalid}, {"recovery", "consent", refusal.Missing},
+		{"children", "current", refusal.Wrong}, {"children", "current", refusal.Missing},
+		{"children", "password", refusal.Rules}, {"children", "confirm", refusal.Mismatch},
 		{"recovery", "account", refusal.Choose}, {"recovery", "password", refusal.Rules}, {"recovery", "confirm", refusal.Mismatch},
 	} {
 		for _, lang := range []string{"fr", "en"} {

@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/recovery"
 )
 
@@ -44,6 +45,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post("/account/email/confirm", s.confirmEmail)
 	app.Get("/account/email/cancel", s.cancelEmailPage)
 	app.Post("/account/email/cancel", s.cancelEmail)
+	app.Get(paths.AccountChildren+":id", s.childPasswordPage)
+	app.Post(paths.AccountChildren+":id", s.childPassword)
 	app.Get("/lang/:code", s.switchLanguage)
 	app.Get("/privacy", s.privacyPage)
 	app.Get("/help", s.helpPage)

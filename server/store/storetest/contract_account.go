@@ -66,6 +66,46 @@ func TestAccountStore(t *testing.T, open func(t *testing.T) account.Store) {
 		}
 	})
 
+	t.Run("ChildrenFollowTheirGuardians", func(t *testing.T) {
+		s := open(t)
+		mustCreate(t, s, fullAccount("g1", "parent1@example.fr"))
+		mustCreate(t, s, fullAccount("g2", "parent2@example.fr"))
+		child := fullAccount("e1", "")
+		child.Guardians = []string{"g1", "g2"}
+		mustCreate(t, s, child)
+		other := fullAccount("e2", "")
+		other.Guardians = []string{"g1"}
+		mustCreate(t, s, other)
+		ids := func(id string) []string {
+			t.Helper()
+			cs, err := s.ChildrenOf(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, c := range cs {
+				out = append(out, c.ID)
+			}
+			return out
+		}
+		if got := ids("g1"); !reflect.DeepEqual(got, []string{"e1", "e2"}) {
+			t.Errorf("ChildrenOf(g1) = %v, want [e1 e2]", got)
+		}
+		// A new list of guardians moves the child: g1 loses it, g3 gains it.
+		if err := s.PatchAccount(ctx, "e1", account.Patch{Guardians: account.Set([]string{"g2", "g3"})}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids("g1"); !reflect.DeepEqual(got, []string{"e2"}) {
+			t.Errorf("after the move, ChildrenOf(g1) = %v, want [e2]", got)
+		}
+		if got := ids("g3"); !reflect.DeepEqual(got, []string{"e1"}) {
+			t.Errorf("after the move, ChildrenOf(g3) = %v, want [e1]", got)
+		}
+		if got := ids("nobody"); len(got) != 0 {
+			t.Errorf("ChildrenOf(nobody) = %v", got)
+		}
+	})
+
 	t.Run("GetUnknownIsErrNotFound", func(t *testing.T) {
 		s := open(t)
 		if _, err := s.GetAccount(ctx, "nobody"); !errors.Is(err, account.ErrNotFound) {
