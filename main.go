@@ -67,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return healthcheck(ctx, getenv)
 	case len(args) == 3 && args[0] == "accounts" && args[1] == "import":
 		return importAccounts(ctx, getenv, stdout, args[2])
+	case len(args) == 3 && args[0] == "store" && args[1] == "serve":
+		return serveStore(ctx, stdout, args[2])
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -237,6 +239,24 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err := a.HTTP.ShutdownWithTimeout(10 * time.Second); err != nil {
 		log.Warn("shutdown: some connections were cut", "err", err)
 	}
+	return nil
+}
+
+// serveStore runs the embedded MongoDB wire-protocol server alone, on a
+// loopback TCP port, over the SQLite files of dir, and prints its URI; it
+// stops with the process. The tests under the race detector use it
+// (make test): served from this uninstrumented process, the store answers
+// as fast as in production, where the detector would slow it tenfold. It
+// has no authentication: never expose it.
+func serveStore(ctx context.Context, stdout io.Writer, dir string) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, err := store.StartEmbedded(dir, true, log)
+	if err != nil {
+		return err
+	}
+	defer e.Stop()
+	fmt.Fprintln(stdout, e.URI())
+	<-ctx.Done()
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/PuerkitoBio/goquery"
@@ -38,21 +40,31 @@ func newWire(a *testApp) *wire {
 // the ones set come back into b's jar.
 func (w *wire) send(b *testApp, method, path, contentType string, body io.Reader, headers ...string) *http.Response {
 	b.t.Helper()
-	req, err := http.NewRequest(method, w.base+path, body)
-	if err != nil {
-		b.t.Fatal(err)
+	// An oversized body is refused (413) before the server has read it,
+	// and the server then closes: a client still writing may see the
+	// connection reset instead of the answer. A person's browser would
+	// show the answer or an error; here the request is sent again (the
+	// body kept in memory) until the answer is read.
+	chunked := true
+	switch body.(type) {
+	case nil, *strings.Reader, *bytes.Reader, *bytes.Buffer:
+		chunked = false // http.NewRequest knows their length
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = io.ReadAll(body); err != nil {
+			b.t.Fatal(err)
+		}
 	}
-	req.Header.Set("Accept-Language", "fr-FR,fr;q=0.9")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+	var resp *http.Response
+	var err error
+	for try := 0; ; try++ {
+		resp, err = w.sendOnce(b, method, path, contentType, raw, chunked, headers...)
+		if err == nil || try == 4 || !(errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			break
+		}
 	}
-	for k, v := range b.jar {
-		req.AddCookie(&http.Cookie{Name: k, Value: v})
-	}
-	resp, err := w.client.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -64,6 +76,29 @@ func (w *wire) send(b *testApp, method, path, contentType string, body io.Reader
 		}
 	}
 	return resp
+}
+
+// sendOnce sends one request; chunked keeps the body's length unknown.
+func (w *wire) sendOnce(b *testApp, method, path, contentType string, raw []byte, chunked bool, headers ...string) (*http.Response, error) {
+	var body io.Reader = bytes.NewReader(raw)
+	if chunked {
+		body = io.MultiReader(body)
+	}
+	req, err := http.NewRequest(method, w.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept-Language", "fr-FR,fr;q=0.9")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	for k, v := range b.jar {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	return w.client.Do(req)
 }
 
 // dbState is what a refused request must leave as it was.

@@ -50,6 +50,12 @@ const (
 	EnvPostgres = "SESAME_TEST_POSTGRES"
 	// EnvMongoDBURI is the connection string of a real MongoDB to test on.
 	EnvMongoDBURI = "SESAME_TEST_MONGODB_URI"
+	// EnvStoreURI is the connection string of the embedded server run in
+	// another process (`sesame store serve DIR`): New then opens a fresh
+	// database there instead of starting a server inside the test binary.
+	// make test sets it for the race detector's run, which would otherwise
+	// instrument the server too and slow it tenfold.
+	EnvStoreURI = "SESAME_TEST_STORE_URI"
 )
 
 // Backend names.
@@ -67,6 +73,9 @@ const (
 func New(tb testing.TB) *store.Store {
 	tb.Helper()
 	name := os.Getenv(EnvBackend)
+	if uri := os.Getenv(EnvStoreURI); name == "" && uri != "" {
+		return openURI(tb, uri)
+	}
 	if name == "" {
 		name = Embedded
 	}
