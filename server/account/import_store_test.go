@@ -64,3 +64,52 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 		t.Errorf("the old address still finds %d accounts (%v)", len(got), err)
 	}
 }
+
+// TestImportKeepsAddressesPeopleSet: a nightly re-import never puts the
+// file's address back over one the person confirmed on their personal page
+// or chose at activation, and says how many it left (security issue,
+// point 7).
+func TestImportKeepsAddressesPeopleSet(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.New(t)
+	hasher := account.NewHasher(account.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
+	known := func(string) bool { return true }
+	im := account.NewImporter(st.Accounts(), hasher, 2, time.Now)
+	csv := "identifier,email,first_name,last_name,population,password\n" +
+		"P1,anne@school.fr,Anne,Durand,parents,first-pass\n" +
+		"P2,paul@school.fr,Paul,Durand,parents,second-pass\n" +
+		"S3,,Eric,Noel,staff,third-pass\n"
+	rows, _, _ := account.ParseCSV(strings.NewReader(csv), known)
+	if _, err := im.Import(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	// Anne confirms a new address on her personal page; Eric chooses a
+	// rescue address at activation. Both write EmailSetBy = user.
+	for id, addr := range map[string]string{"p1": "anne.perso@example.org", "s3": "eric.secours@example.org"} {
+		if err := st.Accounts().PatchAccount(ctx, id, account.Patch{Email: account.Set(addr), EmailSetBy: account.Set(account.SetByUser)}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same file again, and a file that changes Paul's address.
+	rows[1].Email = "paul.new@school.fr"
+	sum, err := im.Import(ctx, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.KeptEmails != 2 {
+		t.Errorf("summary %+v: want 2 addresses kept as their owners set them", sum)
+	}
+	for id, want := range map[string]string{"p1": "anne.perso@example.org", "s3": "eric.secours@example.org", "p2": "paul.new@school.fr"} {
+		a, err := st.Accounts().GetAccount(ctx, id)
+		if err != nil || a.Email != want {
+			t.Errorf("%s: address %q (%v), want %q", id, a.Email, err, want)
+		}
+	}
+	// The person's address still finds the account; the file's does not.
+	if found, _ := st.Accounts().AccountsByEmail(ctx, "anne.perso@example.org"); len(found) != 1 {
+		t.Error("the confirmed address no longer finds the account")
+	}
+	if found, _ := st.Accounts().AccountsByEmail(ctx, "anne@school.fr"); len(found) != 0 {
+		t.Error("the file's old address still finds the account")
+	}
+}
