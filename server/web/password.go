@@ -4,7 +4,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/policy"
+	"github.com/sesame-edu/sesame/server/recovery"
 )
 
 // checklist words a policy result for the live feedback. With an empty
@@ -53,6 +55,42 @@ func (s *Server) checkPassword(c *fiber.Ctx) error {
 	if err := c.BodyParser(&f); err != nil || s.validate.Struct(f) != nil {
 		return fiber.ErrBadRequest
 	}
-	res := s.school.PolicyOf(f.Population).Evaluate(f.Password, policy.Context{Identifier: f.Identifier})
+	res := s.school.PolicyOf(f.Population).Evaluate(f.Password, s.passwordContext(c, f.Identifier))
 	return render(c, fiber.StatusOK, views.ChecklistUpdate(checklist(s.t(c), res.Rules, f.Password, f.Confirm)))
+}
+
+// passwordContext is what the rules compare a new password with, the same
+// data the step that saves it uses: the identifier and, for an account this
+// browser is entitled to see, its first and last names. Without the names
+// the live check showed « différent du nom » met for a password the server
+// then refused. Names come only from this browser's own session or flows
+// (the signed-in person or their children, a recovery past its code, an
+// activation past its provisional password), never from what was typed: a
+// stranger must not learn a name by watching a rule turn green.
+func (s *Server) passwordContext(c *fiber.Ctx, identifier string) policy.Context {
+	pc := policy.Context{Identifier: identifier}
+	var known []account.Account
+	if _, acc, ok, err := s.signedIn(c); err == nil && ok {
+		known = append(known, acc)
+		if children, err := s.profile.Children(c.UserContext(), acc); err == nil {
+			known = append(known, children...)
+		}
+	}
+	if f, ok, err := s.currentFlow(c); err == nil && ok && f.State == recovery.StateVerified {
+		if accs, err := s.recovery.Candidates(c.UserContext(), f); err == nil {
+			known = append(known, accs...)
+		}
+	}
+	if f, ok, err := s.currentActivation(c); err == nil && ok {
+		if acc, err := s.activation.Account(c.UserContext(), f); err == nil {
+			known = append(known, acc)
+		}
+	}
+	for _, a := range known {
+		if account.NormaliseIdentifier(a.Identifier) == account.NormaliseIdentifier(identifier) {
+			pc.FirstName, pc.LastName = a.FirstName, a.LastName
+			break
+		}
+	}
+	return pc
 }

@@ -190,17 +190,20 @@ func (s *Server) fillPassword(c *fiber.Ctx, p *views.RecoveryProps, f recovery.F
 	if p.Chosen == "" {
 		p.Chosen = f.Chosen
 	}
+	var pc policy.Context
 	for _, a := range accs {
 		p.Choices = append(p.Choices, views.AccountChoice{ID: a.ID, Identifier: a.Identifier, Name: a.FirstName + " " + a.LastName})
 		if len(accs) == 1 || a.ID == p.Chosen {
 			p.Identifier = a.Identifier
 			pol = s.school.PolicyOf(a.Population)
 			p.Population = a.Population
+			// The same data the step evaluates the password with.
+			pc = policy.Context{Identifier: a.Identifier, FirstName: a.FirstName, LastName: a.LastName}
 		}
 	}
 	rules := pol.Rules()
 	if password != "" {
-		rules = pol.Evaluate(password, policy.Context{Identifier: p.Identifier}).Rules
+		rules = pol.Evaluate(password, pc).Rules
 	}
 	p.Checklist = checklist(p.T, rules, password, "")
 }

@@ -1,0 +1,93 @@
+package web_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"github.com/sesame-edu/sesame/server/policy"
+)
+
+// liveCheck posts the new-password form's fields to the live checklist, as
+// HTMX does while the person types, and returns each rule's verdict.
+func (a *testApp) liveCheck(t *testing.T, fields url.Values) []bool {
+	t.Helper()
+	fields.Set(csrfField, a.csrfToken("/"))
+	d := doc(t, a.postForm("/password/check", fields, "HX-Request", "true"))
+	var met []bool
+	d.Find("#pw-rules li").Each(func(_ int, li *goquery.Selection) {
+		met = append(met, li.AttrOr("data-met", "") == "true")
+	})
+	if len(met) == 0 {
+		t.Fatalf("no checklist in the answer")
+	}
+	return met
+}
+
+// TestLiveChecklistAgreesWithTheServer: the live checklist and the step
+// that saves a password run the same rules on the same data, rule by rule
+// (issue: a password containing the person's name showed « différent du
+// nom » met while typing, then the server refused it). The verdicts are
+// compared with the policy evaluated as the server does, with the account's
+// identifier and names, for recovery step 3, the personal page and a
+// guardian's page for a child.
+func TestLiveChecklistAgreesWithTheServer(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	a.seedFamily()
+	sc := testSchool(t)
+
+	// Recovery step 3 for P003 (Léo Martin, parents).
+	rec := a.browser()
+	rec.request("parents", "P003")
+	code := a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second).Code()
+	rec.step("/recovery/code", url.Values{"code": {code}})
+	// The personal page of P001 (Anne Durand), guardian of E600 (Lina).
+	me := a.browser()
+	me.signIn("P001", annePassword)
+
+	forms := []struct {
+		name       string
+		b          *testApp
+		identifier string
+		population string
+		ctx        policy.Context
+	}{
+		{"recovery step 3", rec, "P003", "parents", policy.Context{Identifier: "P003", FirstName: "Léo", LastName: "Martin"}},
+		{"personal page", me, "P001", "parents", policy.Context{Identifier: "P001", FirstName: "Anne", LastName: "Durand"}},
+		{"guardian's page for a child", me, "E600", "students", policy.Context{Identifier: "E600", FirstName: "Lina", LastName: "Durand"}},
+		// A stranger's browser learns no names: only the identifier counts.
+		{"another browser", a.browser(), "P003", "parents", policy.Context{Identifier: "P003"}},
+	}
+	passwords := []string{
+		"martin2026!", "Leo-Martin-99", "léo martin 42", "Durand2026", "anne.durand 7", "lina2026",
+		"Trois chats sur le toit 42", "P003-est-mon-id", "court", "Chat42Lune",
+	}
+	for _, f := range forms {
+		for _, pw := range passwords {
+			t.Run(f.name+"/"+pw, func(t *testing.T) {
+				got := f.b.liveCheck(t, url.Values{"password": {pw}, "confirm": {""}, "identifier": {f.identifier}, "population": {f.population}})
+				want := sc.PolicyOf(f.population).Evaluate(pw, f.ctx).Rules
+				if len(got) != len(want) {
+					t.Fatalf("%d rules shown, the server has %d", len(got), len(want))
+				}
+				for i, r := range want {
+					if got[i] != r.Met {
+						t.Errorf("rule %s: live check says met=%v, the server says %v", r.Key, got[i], r.Met)
+					}
+				}
+			})
+		}
+	}
+
+	// And the server does refuse what the checklist shows unmet: a
+	// password holding the person's name, on the personal page.
+	resp := me.postForm("/account/password", url.Values{csrfField: {me.csrfToken("/account")}, "current": {annePassword},
+		"password": {"Anne Durand 2026!"}, "confirm": {"Anne Durand 2026!"}})
+	if d := doc(t, resp); !strings.Contains(d.Find("#pf-password-error").Text(), "règles") {
+		t.Errorf("a password with the person's name was not refused: %q", d.Find("#pf-password-error").Text())
+	}
+}
