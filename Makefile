@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO_BUILD_FLAGS := -trimpath -ldflags="-s -w"
 
-.PHONY: run build assets generate test check-generated lint fuzz bench clean
+.PHONY: run build assets generate test test-deps check-generated lint fuzz bench clean
 
 ## run: start Sésame on http://localhost:8080 with the embedded store
 run:
@@ -54,7 +54,7 @@ lint:
 # server in a process of its own (`sesame store serve`, the binary just
 # built): the detector then watches Sésame's code, not FerretDB's, which it
 # would slow tenfold. The store package's own tests still start it inside.
-test: check-generated lint build
+test: test-deps check-generated lint build
 	@dir=$$(mktemp -d); bin/sesame store serve $$dir > $$dir/uri 2> $$dir/log & pid=$$!; \
 	for i in $$(seq 100); do [ -s $$dir/uri ] && break; sleep 0.1; done; \
 	SESAME_TEST_STORE_URI=$$(cat $$dir/uri) go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /e2e); rc=$$?; \
@@ -62,6 +62,10 @@ test: check-generated lint build
 	go test -count=1 -run '^TestTiming' ./server/web/
 	SESAME_TEST_POSTGRES=require SESAME_TEST_BACKEND=postgres go test -count=1 -skip '^TestTiming' ./server/...
 	SESAME_E2E=require SESAME_BINARY=$(CURDIR)/bin/sesame go test -count=1 ./e2e/
+
+## test-deps: install Debian's chromium and postgresql when missing (as root), for make test
+test-deps:
+	@scripts/test-deps
 
 ## fuzz: run every fuzz target for FUZZTIME each (not part of CI; crashers land in testdata/fuzz)
 FUZZTIME ?= 60s
