@@ -759,7 +759,7 @@ func runWire(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloca
 	defer al.release(i)
 	p := sd.people[i]
 	r = req("GET /recovery?population="+p.Population+" (HTMX)", http.MethodGet, "/recovery?population="+url.QueryEscape(p.Population), nil, true)
-	if step(r.Body) != "1" {
+	if step(r.Body) != "request" {
 		return rows, fmt.Errorf("step-1 fragment expected, got status %d step %q", r.Status, step(r.Body))
 	}
 	f := &flow{b: b, person: i, pop: p.Population}
@@ -767,7 +767,7 @@ func runWire(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloca
 	form.Set("input", p.Identifier)
 	form.Set("consent", "yes")
 	r = req("POST /recovery/request (HTMX)", http.MethodPost, "/recovery/request", form, true)
-	if f.id = b.flowID(); step(r.Body) != "2" || f.id == "" {
+	if f.id = b.flowID(); step(r.Body) != "code" || f.id == "" {
 		return rows, fmt.Errorf("step 2 expected, got status %d step %q", r.Status, step(r.Body))
 	}
 	m, ok := sk.wait(f.id, 60*time.Second)
@@ -778,7 +778,7 @@ func runWire(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloca
 	form.Set("flow", f.id)
 	form.Set("code", m.Code)
 	r = req("POST /recovery/code (HTMX)", http.MethodPost, "/recovery/code", form, true)
-	if step(r.Body) != "3" {
+	if step(r.Body) != "password" {
 		return rows, fmt.Errorf("step 3 expected, got status %d step %q", r.Status, step(r.Body))
 	}
 	pw, err := newPassword(sc, p)
@@ -789,7 +789,7 @@ func runWire(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloca
 	form.Set("password", pw)
 	form.Set("confirm", pw)
 	r = req("POST /recovery/password (HTMX)", http.MethodPost, "/recovery/password", form, true)
-	if step(r.Body) != "4" {
+	if step(r.Body) != "done" {
 		return rows, fmt.Errorf("step 4 expected, got status %d step %q", r.Status, step(r.Body))
 	}
 	al.setPassword(p.ID, pw)

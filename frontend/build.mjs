@@ -3,7 +3,8 @@
 // can rebuild and compare checksums to tell that the committed assets are
 // not stale.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { brotliCompressSync, gzipSync, constants } from "node:zlib";
 
 const out = "frontend/dist";
 mkdirSync(out, { recursive: true });
@@ -20,3 +21,15 @@ await build({
 
 copyFileSync("node_modules/htmx.org/dist/htmx.min.js", `${out}/htmx.min.js`);
 copyFileSync("frontend/src/favicon.svg", `${out}/favicon.svg`);
+
+// The files served as they are built are compressed here, once, at the
+// strongest levels: compressing them at every start took most of the
+// server's start-up time. app.css is left to the server, which appends the
+// school's colour to it.
+for (const name of ["htmx.min.js", "app.js"]) {
+  const raw = readFileSync(`${out}/${name}`);
+  writeFileSync(`${out}/${name}.br`, brotliCompressSync(raw, {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: raw.length },
+  }));
+  writeFileSync(`${out}/${name}.gz`, gzipSync(raw, { level: 9 }));
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/refusal"
@@ -202,12 +203,12 @@ func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip 
 			if err := pr.store.CreateEmailChange(ctx, cn); err != nil {
 				return res, nil, err
 			}
-			cancelLink = pr.link("/account/email/cancel", cancel)
+			cancelLink = pr.link(paths.AccountEmailCancel, cancel)
 		}
 		// Only the newest request's link can confirm: an older one, still
 		// in some mailbox, is void from now on.
 		p.PendingEmail, p.PendingEmailID = Set(c.Email), Set(ch.ID)
-		confirmLink = pr.link("/account/email/confirm", token)
+		confirmLink = pr.link(paths.AccountEmailConfirm, token)
 		res.PendingEmail = c.Email
 	} else if c.Email != "" && NormaliseEmail(c.Email) == NormaliseEmail(acc.PendingEmail) {
 		res.PendingEmail = acc.PendingEmail

@@ -101,7 +101,18 @@ func (g *Guard) Attempt(ctx context.Context, typed string, candidates []Account,
 // Succeed ends a reserved guess that found acc's password: the attempts
 // are refunded and the account's failures forgotten.
 func (g *Guard) Succeed(ctx context.Context, ts ratelimit.Tickets, acc Account, ip string) error {
-	if err := ts.Refund(ctx); err != nil {
+	// The account's own throttles start a new generation (Clear), which
+	// drops this attempt with the failures; the others (the source, the
+	// other accounts of a shared address) are refunded. Two writes fewer
+	// on the embedded store's single writer.
+	cleared := map[string]bool{accountKey(acc.ID): true, accountKey(acc.ID) + "|" + ip: true}
+	var refund ratelimit.Tickets
+	for _, t := range ts {
+		if !cleared[t.Ticket.Key()] {
+			refund = append(refund, t)
+		}
+	}
+	if err := refund.Refund(ctx); err != nil {
 		return err
 	}
 	return g.Clear(ctx, acc.ID, ip)

@@ -31,6 +31,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/refusal"
@@ -197,12 +198,12 @@ type Service struct{ Deps }
 // New returns a Service.
 func New(d Deps) *Service { return &Service{Deps: d} }
 
-// StartResult is the outcome of step 1.
-type StartResult int
+// StartOutcome is how the "start" step ended.
+type StartOutcome int
 
 const (
 	// Started: the flow is ready (new or resumed) and bound to this browser.
-	Started StartResult = iota
+	Started StartOutcome = iota
 	// WrongPair: identifier and provisional password do not match; the
 	// person is not told which part was wrong.
 	WrongPair
@@ -212,10 +213,19 @@ const (
 
 // Start checks the identifier and provisional password and returns the
 // account's flow (resumed if one is in progress) and the browser's token.
-func (s *Service) Start(ctx context.Context, identifier, password, lang, ip string) (_ Flow, _ string, res StartResult, _ time.Duration, err error) {
+// StartResult is the outcome of the "start" step: the flow (new or
+// resumed) and the browser's token when started, or how long to wait.
+type StartResult struct {
+	Flow       Flow
+	Token      string
+	Outcome    StartOutcome
+	RetryAfter time.Duration
+}
+
+func (s *Service) Start(ctx context.Context, identifier, password, lang, ip string) (res StartResult, err error) {
 	start := time.Now()
 	defer func() {
-		if err == nil && res == WrongPair && s.FailureFloor > 0 {
+		if err == nil && res.Outcome == WrongPair && s.FailureFloor > 0 {
 			account.PadTo(ctx, start, s.FailureFloor)
 		}
 	}()
@@ -226,7 +236,7 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 	}
 	found := err == nil
 	if err != nil && !errors.Is(err, account.ErrNotFound) {
-		return Flow{}, "", 0, 0, err
+		return StartResult{}, err
 	}
 	var candidates []account.Account
 	if found {
@@ -234,16 +244,16 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 	}
 	tickets, w, err := s.Guard.Attempt(ctx, identifier, candidates, ip)
 	if err != nil {
-		return Flow{}, "", 0, 0, err
+		return StartResult{}, err
 	} else if w > 0 {
 		s.audit(ctx, "activation.start", "", ip, "throttled")
-		return Flow{}, "", Throttled, w, nil
+		return StartResult{Outcome: Throttled, RetryAfter: w}, nil
 	}
 	ok := false
 	if found {
 		ok, _, err = s.Hasher.Verify(acc.PasswordHash, password)
 		if err != nil && !errors.Is(err, account.ErrBadHash) {
-			return Flow{}, "", 0, 0, err
+			return StartResult{}, err
 		}
 	} else {
 		s.Hasher.Burn(password) // the same work for unknown identifiers
@@ -260,13 +270,13 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 	if !ok {
 		w, err := tickets.Fail(ctx)
 		if err != nil {
-			return Flow{}, "", 0, 0, err
+			return StartResult{}, err
 		}
 		s.audit(ctx, "activation.start", idIf(found, acc.ID), ip, outcome)
-		return Flow{}, "", WrongPair, w, nil
+		return StartResult{Outcome: WrongPair, RetryAfter: w}, nil
 	}
 	if err := s.Guard.Succeed(ctx, tickets, acc, ip); err != nil {
-		return Flow{}, "", 0, 0, err
+		return StartResult{}, err
 	}
 
 	token := keys.RandomHex(32)
@@ -278,19 +288,19 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 		f = Flow{ID: id, AccountID: acc.ID, State: StateRescue, Version: 1, Lang: lang, IP: ip,
 			CreatedAt: now, ExpiresAt: s.endOfDay(now), BrowserHash: keys.HashToken(token)}
 		if err := s.Store.CreateActivation(ctx, f); err != nil {
-			return Flow{}, "", 0, 0, fmt.Errorf("activation: start: %w", err)
+			return StartResult{}, fmt.Errorf("activation: start: %w", err)
 		}
 	case err != nil:
-		return Flow{}, "", 0, 0, err
+		return StartResult{}, err
 	default:
 		// Coming back: the flow continues where it stopped, on this browser.
 		f.BrowserHash, f.IP = keys.HashToken(token), ip
 		if err := s.save(ctx, &f); err != nil {
-			return Flow{}, "", 0, 0, err
+			return StartResult{}, err
 		}
 	}
 	s.audit(ctx, "activation.start", acc.ID, ip, "ok")
-	return f, token, Started, 0, nil
+	return StartResult{Flow: f, Token: token, Outcome: Started}, nil
 }
 
 // PopulationOf is what the wizard knows of a population (its mailbox, for
@@ -639,7 +649,7 @@ func (s *Service) save(ctx context.Context, f *Flow) error {
 
 func (s *Service) link(flowID, token string) string {
 	u := *s.BaseURL
-	u.Path += "/activation/confirm"
+	u.Path += paths.ActivationConfirm
 	u.RawQuery = url.Values{"flow": {flowID}, "token": {token}}.Encode()
 	return u.String()
 }

@@ -264,7 +264,7 @@ func redirectOf(id string) string { return "renvoi." + id + "@example.org" }
 // begin passes step 1 with the provisional password.
 func (e *env) begin(t *testing.T, identifier string) (activation.Flow, string) {
 	t.Helper()
-	f, token, res, wait, err := e.svc.Start(t.Context(), identifier, provisional, "fr", e.nextIP())
+	f, token, res, wait, err := startStep(e.svc, identifier, provisional, "fr", e.nextIP())
 	if err != nil || res != activation.Started || wait != 0 || token == "" {
 		t.Fatalf("Start(%s) = %v, wait %v, %v; want Started", identifier, res, wait, err)
 	}
@@ -336,7 +336,7 @@ func TestActivationSteps(t *testing.T) {
 			}
 
 			began := e.clock.Now()
-			f, token, res, wait, err := e.svc.Start(ctx, " "+strings.ToUpper(tt.id)+" ", provisional, "fr", e.nextIP())
+			f, token, res, wait, err := startStep(e.svc, " "+strings.ToUpper(tt.id)+" ", provisional, "fr", e.nextIP())
 			if err != nil || res != activation.Started || wait != 0 || token == "" {
 				t.Fatalf("Start = %v, wait %v, %v; want Started", res, wait, err)
 			}
@@ -486,7 +486,7 @@ func TestActivationSteps(t *testing.T) {
 			}
 			// The account is active: neither password opens the wizard again.
 			for _, pw := range []string{newPassword, provisional} {
-				if _, _, res, _, err := e.svc.Start(ctx, tt.id, pw, "fr", e.nextIP()); err != nil || res != activation.WrongPair {
+				if _, _, res, _, err := startStep(e.svc, tt.id, pw, "fr", e.nextIP()); err != nil || res != activation.WrongPair {
 					t.Errorf("Start after activation = %v, %v; want WrongPair", res, err)
 				}
 			}
@@ -516,7 +516,7 @@ func TestActivationStart(t *testing.T) {
 			{"activated account, wrong password", "B202", "Mauvais-mot-2025", "wrong_pair"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				f, token, res, wait, err := e.svc.Start(ctx, tt.identifier, tt.password, "fr", e.nextIP())
+				f, token, res, wait, err := startStep(e.svc, tt.identifier, tt.password, "fr", e.nextIP())
 				if err != nil || res != activation.WrongPair || wait != 0 || token != "" || f.ID != "" {
 					t.Errorf("Start = flow %q, token %q, %v, wait %v, %v; want no flow, WrongPair, no wait", f.ID, token, res, wait, err)
 				}
@@ -535,7 +535,7 @@ func TestActivationStart(t *testing.T) {
 	// unknown identifiers alike; while it runs even the right pair waits.
 	t.Run("throttled", func(t *testing.T) {
 		type outcome struct {
-			res  activation.StartResult
+			res  activation.StartOutcome
 			wait time.Duration
 		}
 		want := []outcome{
@@ -557,7 +557,7 @@ func TestActivationStart(t *testing.T) {
 				ip := e.nextIP()
 				var got []outcome
 				for range want {
-					_, _, res, wait, err := e.svc.Start(ctx, tt.identifier, "Mauvais-mot-2025", "fr", ip)
+					_, _, res, wait, err := startStep(e.svc, tt.identifier, "Mauvais-mot-2025", "fr", ip)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -567,12 +567,12 @@ func TestActivationStart(t *testing.T) {
 					t.Errorf("wrong pairs: %v, want %v", got, want)
 				}
 				e.clock.Advance(29 * time.Second)
-				if _, _, res, wait, err := e.svc.Start(ctx, tt.identifier, provisional, "fr", ip); err != nil || res != activation.Throttled || wait != time.Second {
+				if _, _, res, wait, err := startStep(e.svc, tt.identifier, provisional, "fr", ip); err != nil || res != activation.Throttled || wait != time.Second {
 					t.Errorf("right pair while throttled = %v, wait %v, %v; want Throttled, 1s", res, wait, err)
 				}
 				e.clock.Advance(time.Second)
-				wantRes := map[bool]activation.StartResult{true: activation.Started, false: activation.WrongPair}[tt.known]
-				if _, _, res, _, err := e.svc.Start(ctx, tt.identifier, provisional, "fr", ip); err != nil || res != wantRes {
+				wantRes := map[bool]activation.StartOutcome{true: activation.Started, false: activation.WrongPair}[tt.known]
+				if _, _, res, _, err := startStep(e.svc, tt.identifier, provisional, "fr", ip); err != nil || res != wantRes {
 					t.Errorf("right pair after the wait = %v, %v; want %v", res, err, wantRes)
 				}
 			})
@@ -999,4 +999,11 @@ func TestSteps(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startStep runs the "start" step and spreads its result, for tables that
+// compare every part of it.
+func startStep(svc *activation.Service, identifier, password, lang, ip string) (activation.Flow, string, activation.StartOutcome, time.Duration, error) {
+	r, err := svc.Start(context.Background(), identifier, password, lang, ip)
+	return r.Flow, r.Token, r.Outcome, r.RetryAfter, err
 }

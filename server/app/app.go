@@ -171,7 +171,8 @@ func New(o Options) (*App, error) {
 	}, recovery.Config{
 		CodeTTL: time.Duration(sc.Recovery.CodeMinutes) * time.Minute, FlowTTL: time.Hour,
 		MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: sc.Recovery.CodesPerHour,
-		BaseURL: o.BaseURL,
+		RequestsPerIP: sc.Recovery.RequestsPerIPHour,
+		BaseURL:       o.BaseURL,
 	})
 	act := activation.New(activation.Deps{
 		Store: st.Activations(), Hasher: hasher, Notifier: notifier, Audit: audit,

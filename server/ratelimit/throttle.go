@@ -60,6 +60,9 @@ type Ticket struct {
 	gated bool // admitted past the free attempts, one at a time
 }
 
+// Key is the key the attempt was reserved on.
+func (tk Ticket) Key() string { return tk.key }
+
 // Attempt reserves an attempt on key. A positive wait means the attempt is
 // refused and the password must not be checked.
 //

@@ -24,6 +24,7 @@ type Config struct {
 	MaxAttempts    int           // wrong codes allowed per code (5)
 	ResendCooldown time.Duration // between two codes (60 s)
 	CodesPerHour   int           // codes per identifier per hour (5)
+	RequestsPerIP  int           // requests per client address per hour (30; 0: no limit)
 	BaseURL        *url.URL      // links in mails
 }
 
@@ -109,6 +110,18 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 	norm := account.NormaliseIdentifier(r.Input)
 	if account.IsEmail(r.Input) {
 		norm = account.NormaliseEmail(r.Input)
+	}
+	// Per client address first: a school's network hides many parents, so
+	// this limit is the looser one and the school's file sets it.
+	if s.cfg.RequestsPerIP > 0 {
+		d, err := s.Limiter.Allow(ctx, "ip:recovery:"+r.IP, s.cfg.RequestsPerIP, time.Hour)
+		if err != nil {
+			return Flow{}, "", err
+		}
+		if !d.Allowed {
+			s.audit(ctx, "recovery.request", "", r.IP, "rate_limited_ip", "")
+			return Flow{}, "", &RateLimitedError{RetryAfter: d.RetryAfter}
+		}
 	}
 	rk := requestKey(s.Key, r.Kind, r.Population+"\x00"+norm)
 	if !account.Plausible(r.Input) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
@@ -431,7 +432,7 @@ func TestRecoveryRequest(t *testing.T) {
 					t.Errorf("mailed code %q is not a code", n.Code)
 				}
 				link, err := url.Parse(n.Link)
-				if err != nil || link.Host != "sesame.example.fr" || link.Path != "/recovery/code" || link.Query().Get("flow") != f.ID || link.Query().Get("code") != n.Code {
+				if err != nil || link.Host != "sesame.example.fr" || link.Path != paths.RecoveryCode || link.Query().Get("flow") != f.ID || link.Query().Get("code") != n.Code {
 					t.Errorf("link %q does not open this flow with this code", n.Link)
 				}
 
@@ -541,7 +542,7 @@ func TestRecoveryRequest(t *testing.T) {
 		}
 		for _, l := range rs[0].Links {
 			u, err := url.Parse(l)
-			if err != nil || u.Path != "/recovery" {
+			if err != nil || u.Path != paths.Recovery {
 				t.Errorf("link %q", l)
 				continue
 			}

@@ -12,12 +12,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // signIn posts the login form and returns the answer.
 func (a *testApp) signIn(identifier, password string) *http.Response {
 	a.t.Helper()
-	return a.postForm("/login", url.Values{csrfField: {a.csrfToken("/")}, "identifier": {identifier}, "password": {password}})
+	return a.postForm(paths.Login, url.Values{csrfField: {a.csrfToken("/")}, "identifier": {identifier}, "password": {password}})
 }
 
 func loginError(t *testing.T, resp *http.Response) string {
@@ -46,7 +47,7 @@ func TestSignIn(t *testing.T) {
 			b := a.browser()
 			resp := b.signIn(tt.identifier, tt.password)
 			if tt.wantRedirect {
-				if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+				if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != paths.Account {
 					t.Fatalf("status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
 				}
 				var cookie *http.Cookie
@@ -58,7 +59,7 @@ func TestSignIn(t *testing.T) {
 				if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode {
 					t.Fatalf("session cookie = %+v", cookie)
 				}
-				d := doc(t, b.get("/account"))
+				d := doc(t, b.get(paths.Account))
 				if !strings.Contains(d.Find("h1").Text(), "Mes informations personnelles") {
 					t.Errorf("account page h1 = %q", d.Find("h1").Text())
 				}
@@ -155,16 +156,16 @@ func TestSessions(t *testing.T) {
 	}
 	old := first.browser()
 	old.jar["sesame_session"] = token1
-	if resp := old.get("/account"); resp.StatusCode != http.StatusSeeOther {
+	if resp := old.get(paths.Account); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the replaced session still works: %d", resp.StatusCode)
 	}
 
 	// Idle timeout: 30 minutes without a request.
-	if resp := first.get("/account"); resp.StatusCode != 200 {
+	if resp := first.get(paths.Account); resp.StatusCode != 200 {
 		t.Fatalf("account page: %d", resp.StatusCode)
 	}
 	a.advance(31 * time.Minute)
-	if resp := first.get("/account"); resp.StatusCode != http.StatusSeeOther {
+	if resp := first.get(paths.Account); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("after 31 idle minutes: %d", resp.StatusCode)
 	}
 
@@ -173,9 +174,9 @@ func TestSessions(t *testing.T) {
 	busy.signIn("P001", annePassword)
 	for range 30 { // 12 h 30 min, never 30 minutes idle
 		a.advance(25 * time.Minute)
-		busy.get("/account")
+		busy.get(paths.Account)
 	}
-	if resp := busy.get("/account"); resp.StatusCode != http.StatusSeeOther {
+	if resp := busy.get(paths.Account); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("after 12 h of activity: %d", resp.StatusCode)
 	}
 
@@ -183,13 +184,13 @@ func TestSessions(t *testing.T) {
 	out := a.browser()
 	out.signIn("P002", annePassword)
 	stolen := out.jar["sesame_session"]
-	resp := out.postForm("/logout", url.Values{csrfField: {out.csrfToken("/account")}})
+	resp := out.postForm(paths.Logout, url.Values{csrfField: {out.csrfToken(paths.Account)}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	replay := a.browser()
 	replay.jar["sesame_session"] = stolen
-	if resp := replay.get("/account"); resp.StatusCode != http.StatusSeeOther {
+	if resp := replay.get(paths.Account); resp.StatusCode != http.StatusSeeOther {
 		t.Error("a signed-out session still works")
 	}
 	if n, _ := a.st.DB().Collection("sessions").CountDocuments(ctx, bson.D{{Key: "accountId", Value: "p002"}}); n != 0 {
@@ -210,10 +211,10 @@ func TestProfileCoordinates(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	a.signIn("P003", annePassword)
-	tok := a.csrfToken("/account")
+	tok := a.csrfToken(paths.Account)
 	post := func(form url.Values) *http.Response {
 		form.Set(csrfField, tok)
-		return a.postForm("/account", form)
+		return a.postForm(paths.Account, form)
 	}
 
 	phones := []struct{ in, want string }{
@@ -277,7 +278,7 @@ func TestProfileCoordinates(t *testing.T) {
 		})
 	}
 	// No CSRF token: refused, nothing stored.
-	resp := a.postForm("/account", url.Values{"email": {"leo.martin@example.fr"}, "phone": {"0699999999"}})
+	resp := a.postForm(paths.Account, url.Values{"email": {"leo.martin@example.fr"}, "phone": {"0699999999"}})
 	if resp.StatusCode != http.StatusForbidden || !reflect.DeepEqual(account1(t, a, "p003"), before) {
 		t.Errorf("without CSRF: status %d", resp.StatusCode)
 	}
@@ -290,8 +291,8 @@ func TestProfileEmailChange(t *testing.T) {
 	// Without the current password, or with a wrong one, nothing changes
 	// and no mail leaves.
 	for _, current := range []string{"", "pas le bon"} {
-		form := url.Values{csrfField: {a.csrfToken("/account")}, "email": {"leo.nouveau@example.org"}, "phone": {""}, "current": {current}}
-		resp := a.postForm("/account", form)
+		form := url.Values{csrfField: {a.csrfToken(paths.Account)}, "email": {"leo.nouveau@example.org"}, "phone": {""}, "current": {current}}
+		resp := a.postForm(paths.Account, form)
 		d := doc(t, resp)
 		if resp.StatusCode != http.StatusUnprocessableEntity || d.Find("#pf-email-current-error").Text() == "" {
 			t.Fatalf("current %q: status %d, error %q", current, resp.StatusCode, d.Find("#pf-email-current-error").Text())
@@ -300,8 +301,8 @@ func TestProfileEmailChange(t *testing.T) {
 			t.Fatalf("current %q: pending address stored: %q", current, acc.PendingEmail)
 		}
 	}
-	form := url.Values{csrfField: {a.csrfToken("/account")}, "email": {"leo.nouveau@example.org"}, "phone": {""}, "current": {annePassword}}
-	d := doc(t, a.postForm("/account", form))
+	form := url.Values{csrfField: {a.csrfToken(paths.Account)}, "email": {"leo.nouveau@example.org"}, "phone": {""}, "current": {annePassword}}
+	d := doc(t, a.postForm(paths.Account, form))
 	if !strings.Contains(d.Find(`[data-testid="pending"]`).Text(), "leo.nouveau@example.org") {
 		t.Fatalf("pending note = %q", d.Find(`[data-testid="saved"]`).Text())
 	}
@@ -323,7 +324,7 @@ func TestProfileEmailChange(t *testing.T) {
 		t.Fatal("opening the link changed the address")
 	}
 	// The person confirms (from any browser: the link is the proof).
-	resp := scanner.postForm("/account/email/confirm", url.Values{csrfField: {scanner.csrfToken(link.RequestURI())}, "token": {link.Query().Get("token")}})
+	resp := scanner.postForm(paths.AccountEmailConfirm, url.Values{csrfField: {scanner.csrfToken(link.RequestURI())}, "token": {link.Query().Get("token")}})
 	if d := doc(t, resp); !strings.Contains(d.Text(), "est désormais l'adresse de votre compte") {
 		t.Fatalf("confirm: %s", d.Text())
 	}
@@ -353,9 +354,9 @@ func TestProfilePasswordChange(t *testing.T) {
 	a.signIn("P003", annePassword)
 	phone := a.browser()
 	phone.signIn("P003", annePassword)
-	tok := a.csrfToken("/account")
+	tok := a.csrfToken(paths.Account)
 	change := func(current, next, confirm string) *http.Response {
-		return a.postForm("/account/password", url.Values{csrfField: {tok}, "current": {current}, "password": {next}, "confirm": {confirm}})
+		return a.postForm(paths.AccountPassword, url.Values{csrfField: {tok}, "current": {current}, "password": {next}, "confirm": {confirm}})
 	}
 	tests := []struct {
 		name, current, next, confirm, field, want string
@@ -380,10 +381,10 @@ func TestProfilePasswordChange(t *testing.T) {
 		t.Fatalf("change: %d %s", resp.StatusCode, d.Find("main").Text())
 	}
 	// This browser stays signed in; the phone's session is revoked.
-	if resp := a.get("/account"); resp.StatusCode != 200 {
+	if resp := a.get(paths.Account); resp.StatusCode != 200 {
 		t.Errorf("the current session ended: %d", resp.StatusCode)
 	}
-	if resp := phone.get("/account"); resp.StatusCode != http.StatusSeeOther {
+	if resp := phone.get(paths.Account); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the other session survived: %d", resp.StatusCode)
 	}
 	if m := a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second); !strings.Contains(m.Subject, "modifié") {

@@ -216,11 +216,12 @@ func (s *Server) activationStart(c *fiber.Ctx) error {
 		p.Errors = map[string]string{"form": t.T("activation.err_missing")}
 		return render(c, fiber.StatusUnprocessableEntity, views.Activation(p))
 	}
-	f, token, res, wait, err := s.activation.Start(c.UserContext(), p.Identifier, form.Password, t.Lang(), c.IP())
+	res, err := s.activation.Start(c.UserContext(), p.Identifier, form.Password, t.Lang(), c.IP())
 	if err != nil {
 		return err
 	}
-	switch res {
+	f, token, wait := res.Flow, res.Token, res.RetryAfter
+	switch res.Outcome {
 	case activation.Started:
 		c.Cookie(&fiber.Cookie{Name: s.cookieName(activationCookie), Value: f.ID + "." + token, Path: "/", Expires: f.ExpiresAt,
 			HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})

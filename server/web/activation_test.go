@@ -12,6 +12,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 const provisional = "Prov-7731"
@@ -36,7 +37,7 @@ func (a *testApp) seedStaff() {
 // act posts a wizard form and returns the page.
 func (a *testApp) act(path string, form url.Values) (*http.Response, *goquery.Document) {
 	a.t.Helper()
-	form.Set(csrfField, a.csrfToken("/activation"))
+	form.Set(csrfField, a.csrfToken(paths.Activation))
 	resp := a.postForm(path, form)
 	return resp, doc(a.t, resp)
 }
@@ -57,7 +58,7 @@ func (a *testApp) confirmLink(t *testing.T, to string, n int) {
 	if d.Find(`form[action="/activation/confirm"] button`).Length() != 1 {
 		t.Fatalf("link page: %s", d.Find("main").Text())
 	}
-	resp := phone.postForm("/activation/confirm", url.Values{csrfField: {phone.csrfToken(link.RequestURI())},
+	resp := phone.postForm(paths.ActivationConfirm, url.Values{csrfField: {phone.csrfToken(link.RequestURI())},
 		"flow": {link.Query().Get("flow")}, "token": {link.Query().Get("token")}})
 	if txt := doc(t, resp).Find("main").Text(); !strings.Contains(txt, "est confirmée") {
 		t.Fatalf("confirm: %s", txt)
@@ -74,15 +75,15 @@ func TestActivationPermanentStaff(t *testing.T) {
 		t.Fatal("could not reserve the colliding address")
 	}
 
-	d := doc(t, a.get("/activation"))
+	d := doc(t, a.get(paths.Activation))
 	if stepNum(d) != "start" || d.Find("ol.steps li").Length() != 7 {
 		t.Fatalf("start page: step %s, %d steps", stepNum(d), d.Find("ol.steps li").Length())
 	}
-	_, d = a.act("/activation/start", url.Values{"identifier": {"s200"}, "password": {provisional}})
+	_, d = a.act(paths.ActivationStart, url.Values{"identifier": {"s200"}, "password": {provisional}})
 	if stepNum(d) != "rescue" {
 		t.Fatalf("after step 1: step %s: %s", stepNum(d), d.Find("main").Text())
 	}
-	_, d = a.act("/activation/rescue", url.Values{"email": {"mh.dupont@example.org"}})
+	_, d = a.act(paths.ActivationRescue, url.Values{"email": {"mh.dupont@example.org"}})
 	if !strings.Contains(d.Find("main").Text(), "valable aujourd'hui jusqu'à 23 h 59") {
 		t.Errorf("rescue sent page: %s", d.Find("main").Text())
 	}
@@ -90,36 +91,36 @@ func TestActivationPermanentStaff(t *testing.T) {
 	m := a.smtp.Wait("mh.dupont@example.org", 1, 5*time.Second)
 	link, _ := url.Parse(m.Links()[0])
 	a.browser().get(link.RequestURI())
-	if d := doc(t, a.get("/activation")); stepNum(d) != "rescue" {
+	if d := doc(t, a.get(paths.Activation)); stepNum(d) != "rescue" {
 		t.Fatalf("opening the link moved the wizard to step %s", stepNum(d))
 	}
 	a.confirmLink(t, "mh.dupont@example.org", 1)
 
-	d = doc(t, a.get("/activation"))
+	d = doc(t, a.get(paths.Activation))
 	if stepNum(d) != "charter" || d.Find("section.charter p").Length() < 3 {
 		t.Fatalf("charter step: %s %s", stepNum(d), d.Find("main").Text())
 	}
-	resp, _ := a.act("/activation/charter", url.Values{})
+	resp, _ := a.act(paths.ActivationCharter, url.Values{})
 	if resp.StatusCode != 422 {
 		t.Errorf("charter not ticked: status %d", resp.StatusCode)
 	}
-	_, d = a.act("/activation/charter", url.Values{"accept": {"yes"}})
-	_, d = a.act("/activation/directory", url.Values{"choice": {"yes"}})
+	_, d = a.act(paths.ActivationCharter, url.Values{"accept": {"yes"}})
+	_, d = a.act(paths.ActivationDirectory, url.Values{"choice": {"yes"}})
 	if stepNum(d) != "redirect" || !strings.Contains(d.Find("main").Text(), "marie-helene.dupont@lycee-jean-moulin.example") {
 		t.Fatalf("redirect step: %s %s", stepNum(d), d.Find("main").Text())
 	}
 	if v, ok := d.Find("#act-keep").Attr("checked"); !ok {
 		t.Errorf("« conserver une copie » is not checked by default (%q)", v)
 	}
-	_, d = a.act("/activation/redirect", url.Values{"keep_copy": {"yes"}}) // optional: no redirection
+	_, d = a.act(paths.ActivationRedirect, url.Values{"keep_copy": {"yes"}}) // optional: no redirection
 	if stepNum(d) != "password" {
 		t.Fatalf("password step: %s", stepNum(d))
 	}
-	resp, d = a.act("/activation/password", url.Values{"password": {"court"}, "confirm": {"court"}})
+	resp, d = a.act(paths.ActivationPassword, url.Values{"password": {"court"}, "confirm": {"court"}})
 	if resp.StatusCode != 422 || d.Find("#act-password-error").Length() != 1 {
 		t.Errorf("weak password accepted: %d", resp.StatusCode)
 	}
-	_, d = a.act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
+	_, d = a.act(paths.ActivationPassword, url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
 	if stepNum(d) != "done" {
 		t.Fatalf("summary: %s %s", stepNum(d), d.Find("main").Text())
 	}
@@ -144,8 +145,8 @@ func TestActivationPermanentStaff(t *testing.T) {
 	// send people to sign-in: saying « déjà activé » would confirm the
 	// password to whoever typed it (security issue, point 8).
 	b := a.browser()
-	_, d = b.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"Une phrase de passe solide"}})
-	_, wrong := b.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"Pas le bon mot de passe"}})
+	_, d = b.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {"Une phrase de passe solide"}})
+	_, wrong := b.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {"Pas le bon mot de passe"}})
 	if stepNum(d) != "start" || !strings.Contains(d.Text(), "ne correspondent pas") || !strings.Contains(d.Text(), "déjà activé, connectez-vous") {
 		t.Errorf("second activation: step %s: %s", stepNum(d), d.Find(".alert").Text())
 	}
@@ -157,11 +158,11 @@ func TestActivationPermanentStaff(t *testing.T) {
 func TestActivationContractStaffMandatoryRedirect(t *testing.T) {
 	a := newTestApp(t)
 	a.seedStaff()
-	a.act("/activation/start", url.Values{"identifier": {"C300"}, "password": {provisional}})
-	a.act("/activation/rescue", url.Values{"email": {"eric.noel@example.org"}})
+	a.act(paths.ActivationStart, url.Values{"identifier": {"C300"}, "password": {provisional}})
+	a.act(paths.ActivationRescue, url.Values{"email": {"eric.noel@example.org"}})
 	a.confirmLink(t, "eric.noel@example.org", 1)
-	a.act("/activation/charter", url.Values{"accept": {"yes"}})
-	_, d := a.act("/activation/directory", url.Values{"choice": {"no"}})
+	a.act(paths.ActivationCharter, url.Values{"accept": {"yes"}})
+	_, d := a.act(paths.ActivationDirectory, url.Values{"choice": {"no"}})
 	if stepNum(d) != "redirect" || d.Find("#act-redirect").Length() != 0 || !strings.Contains(d.Text(), "obligatoire") {
 		t.Fatalf("mandatory redirect step: %s", d.Find("main").Text())
 	}
@@ -169,21 +170,21 @@ func TestActivationContractStaffMandatoryRedirect(t *testing.T) {
 		t.Errorf("rescue address not proposed: %q", v)
 	}
 	// Refusing the redirection is not possible: an empty address is refused.
-	resp, d := a.act("/activation/redirect", url.Values{"to": {""}})
+	resp, d := a.act(paths.ActivationRedirect, url.Values{"to": {""}})
 	if resp.StatusCode != 422 || d.Find("#act-redirect-error").Length() != 1 {
 		t.Errorf("empty mandatory redirect: %d", resp.StatusCode)
 	}
 	// Another address than the rescue one must be confirmed by its own link.
-	_, d = a.act("/activation/redirect", url.Values{"to": {"eric.perso@example.net"}, "keep_copy": {"yes"}})
+	_, d = a.act(paths.ActivationRedirect, url.Values{"to": {"eric.perso@example.net"}, "keep_copy": {"yes"}})
 	if d.Find(`[data-testid="redirect-sent"]`).Length() != 1 {
 		t.Fatalf("redirect link not sent: %s", d.Find("main").Text())
 	}
-	resp, d = a.act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
+	resp, d = a.act(paths.ActivationPassword, url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
 	if resp.StatusCode != http.StatusConflict || stepNum(d) != "redirect" {
 		t.Errorf("password before the redirect is confirmed: %d step %s", resp.StatusCode, stepNum(d))
 	}
 	a.confirmLink(t, "eric.perso@example.net", 1)
-	_, d = a.act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
+	_, d = a.act(paths.ActivationPassword, url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
 	if stepNum(d) != "done" {
 		t.Fatalf("summary: %s", d.Find("main").Text())
 	}
@@ -196,9 +197,9 @@ func TestActivationContractStaffMandatoryRedirect(t *testing.T) {
 func TestActivationSkippingStepsChangesNothing(t *testing.T) {
 	a := newTestApp(t)
 	a.seedStaff()
-	a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
+	a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}})
 	before := account1(t, a, "s200")
-	for _, path := range []string{"/activation/charter", "/activation/directory", "/activation/redirect", "/activation/password"} {
+	for _, path := range []string{paths.ActivationCharter, paths.ActivationDirectory, paths.ActivationRedirect, paths.ActivationPassword} {
 		t.Run(path, func(t *testing.T) {
 			resp, d := a.act(path, url.Values{"accept": {"yes"}, "choice": {"yes"}, "to": {"x@example.org"}, "password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
 			if resp.StatusCode != http.StatusConflict || stepNum(d) != "rescue" {
@@ -210,7 +211,7 @@ func TestActivationSkippingStepsChangesNothing(t *testing.T) {
 		t.Errorf("skipping changed the account")
 	}
 	// Without the flow's cookie, no step is reachable at all.
-	_, d := a.browser().act("/activation/password", url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
+	_, d := a.browser().act(paths.ActivationPassword, url.Values{"password": {"Une phrase de passe solide"}, "confirm": {"Une phrase de passe solide"}})
 	if stepNum(d) != "start" {
 		t.Errorf("another browser reached step %s", stepNum(d))
 	}
@@ -227,8 +228,8 @@ func TestActivationLinkExpiresAt2359(t *testing.T) {
 		target = target.AddDate(0, 0, 1)
 	}
 	a.advance(target.Sub(now))
-	a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
-	a.act("/activation/rescue", url.Values{"email": {"mh.dupont@example.org"}})
+	a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}})
+	a.act(paths.ActivationRescue, url.Values{"email": {"mh.dupont@example.org"}})
 	m := a.smtp.Wait("mh.dupont@example.org", 1, 5*time.Second)
 	if !strings.Contains(m.Text, "jusqu'à 23:59") {
 		t.Errorf("mail does not give the deadline:\n%s", m.Text)
@@ -240,10 +241,10 @@ func TestActivationLinkExpiresAt2359(t *testing.T) {
 		t.Errorf("link after midnight: %s", d.Find("main").Text())
 	}
 	// The person starts again from step 1.
-	if d := doc(t, a.get("/activation")); stepNum(d) != "start" {
+	if d := doc(t, a.get(paths.Activation)); stepNum(d) != "start" {
 		t.Errorf("after midnight the wizard is at step %s", stepNum(d))
 	}
-	_, d = a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
+	_, d = a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}})
 	if stepNum(d) != "rescue" {
 		t.Errorf("starting again: step %s", stepNum(d))
 	}
@@ -253,21 +254,21 @@ func TestActivationWrongProvisionalPassword(t *testing.T) {
 	a := newTestApp(t)
 	a.seedStaff()
 	msg := func(d *goquery.Document) string { return strings.TrimSpace(d.Find("#act-form-error").Text()) }
-	_, d := a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"wrong"}})
+	_, d := a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {"wrong"}})
 	wrongPassword := msg(d)
-	_, d = a.act("/activation/start", url.Values{"identifier": {"NOBODY"}, "password": {provisional}})
+	_, d = a.act(paths.ActivationStart, url.Values{"identifier": {"NOBODY"}, "password": {provisional}})
 	if wrongPassword == "" || msg(d) != wrongPassword {
 		t.Errorf("a wrong pair tells which part was wrong: %q vs %q", wrongPassword, msg(d))
 	}
 	for range 5 {
-		a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {"wrong"}})
+		a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {"wrong"}})
 	}
-	resp, d := a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
+	resp, d := a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}})
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(msg(d), "réessayez dans") {
 		t.Errorf("after 6 wrong pairs: %d %q", resp.StatusCode, msg(d))
 	}
 	a.advance(16 * time.Minute)
-	if _, d := a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}}); stepNum(d) != "rescue" {
+	if _, d := a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}}); stepNum(d) != "rescue" {
 		t.Errorf("after the wait: step %s", stepNum(d))
 	}
 }
@@ -275,18 +276,18 @@ func TestActivationWrongProvisionalPassword(t *testing.T) {
 func TestActivationResumesOnAnotherDevice(t *testing.T) {
 	a := newTestApp(t)
 	a.seedStaff()
-	a.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
-	a.act("/activation/rescue", url.Values{"email": {"mh.dupont@example.org"}})
+	a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}})
+	a.act(paths.ActivationRescue, url.Values{"email": {"mh.dupont@example.org"}})
 	a.confirmLink(t, "mh.dupont@example.org", 1)
-	a.act("/activation/charter", url.Values{"accept": {"yes"}})
+	a.act(paths.ActivationCharter, url.Values{"accept": {"yes"}})
 	// The next morning... no: the same day, on a phone.
 	phone := a.browser()
-	_, d := phone.act("/activation/start", url.Values{"identifier": {"S200"}, "password": {provisional}})
+	_, d := phone.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}})
 	if stepNum(d) != "directory" {
 		t.Errorf("resumed at step %s, want 4", stepNum(d))
 	}
 	// The first browser no longer holds the flow.
-	if d := doc(t, a.get("/activation")); stepNum(d) != "start" {
+	if d := doc(t, a.get(paths.Activation)); stepNum(d) != "start" {
 		t.Errorf("the old browser still holds the flow at step %s", stepNum(d))
 	}
 }
@@ -300,19 +301,19 @@ func TestNewCharterVersionMustBeAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.signIn("P003", annePassword)
-	resp := a.get("/account")
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account/charter" {
+	resp := a.get(paths.Account)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != paths.AccountCharter {
 		t.Fatalf("account page with an old charter: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	tok := a.csrfToken("/account/charter")
-	if resp := a.postForm("/account/charter", url.Values{csrfField: {tok}}); resp.StatusCode != 422 {
+	tok := a.csrfToken(paths.AccountCharter)
+	if resp := a.postForm(paths.AccountCharter, url.Values{csrfField: {tok}}); resp.StatusCode != 422 {
 		t.Errorf("not ticked: %d", resp.StatusCode)
 	}
-	a.postForm("/account/charter", url.Values{csrfField: {tok}, "accept": {"yes"}})
+	a.postForm(paths.AccountCharter, url.Values{csrfField: {tok}, "accept": {"yes"}})
 	if got := account1(t, a, "p003"); got.CharterVersion != "2026-09" || !got.CharterAt.After(acc.CharterAt) {
 		t.Errorf("charter = %q at %v", got.CharterVersion, got.CharterAt)
 	}
-	if resp := a.get("/account"); resp.StatusCode != 200 {
+	if resp := a.get(paths.Account); resp.StatusCode != 200 {
 		t.Errorf("after accepting: %d", resp.StatusCode)
 	}
 }

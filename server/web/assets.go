@@ -36,17 +36,49 @@ func newAssetSet() *assetSet {
 }
 
 // addFS adds every file of fsys; suffix appends bytes to named files.
+// A file the build compressed (name.br and name.gz beside it) is served as
+// it is; the others are compressed here, once.
 func (s *assetSet) addFS(fsys fs.FS, suffix map[string][]byte) error {
 	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") ||
+			strings.HasSuffix(p, ".br") || strings.HasSuffix(p, ".gz") {
 			return err
 		}
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return fmt.Errorf("web: read asset %s: %w", p, err)
 		}
+		if suffix[p] == nil {
+			br, errBr := fs.ReadFile(fsys, p+".br")
+			gz, errGz := fs.ReadFile(fsys, p+".gz")
+			if errBr == nil && errGz == nil {
+				return s.addCompressed(p, b, gz, br)
+			}
+		}
 		return s.add(p, append(b, suffix[p]...))
 	})
+}
+
+// addCompressed adds a file with the compressed forms the build made.
+func (s *assetSet) addCompressed(name string, raw, gz, br []byte) error {
+	a, url := s.describe(name, raw)
+	a.gz, a.br = gz, br
+	s.byURL[url] = a
+	s.byName[name] = url
+	return nil
+}
+
+// describe fingerprints a file: its URL and its type.
+func (s *assetSet) describe(name string, b []byte) (*asset, string) {
+	sum := sha256.Sum256(b)
+	fp := hex.EncodeToString(sum[:])[:10]
+	ext := path.Ext(name)
+	url := "/assets/" + strings.TrimSuffix(name, ext) + "." + fp + ext
+	ct := mime.TypeByExtension(ext)
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	return &asset{contentType: ct, raw: b, etag: `"` + fp + `"`}, url
 }
 
 // dataURI is a small file inlined into the page, one request less.
@@ -61,16 +93,8 @@ func (s *assetSet) dataURI(name string) string {
 // add fingerprints and compresses one file. The fingerprint is part of the
 // URL, so browsers may keep the file for a year: a new build has new URLs.
 func (s *assetSet) add(name string, b []byte) error {
-	sum := sha256.Sum256(b)
-	fp := hex.EncodeToString(sum[:])[:10]
-	ext := path.Ext(name)
-	url := "/assets/" + strings.TrimSuffix(name, ext) + "." + fp + ext
-	ct := mime.TypeByExtension(ext)
-	if ct == "" {
-		ct = "application/octet-stream"
-	}
-	a := &asset{contentType: ct, raw: b, etag: `"` + fp + `"`}
-	if len(b) > 512 && !strings.HasPrefix(ct, "image/png") {
+	a, url := s.describe(name, b)
+	if len(b) > 512 && !strings.HasPrefix(a.contentType, "image/png") {
 		var gz, br bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 		_, _ = zw.Write(b)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/policy"
 )
 
@@ -16,7 +17,7 @@ import (
 func (a *testApp) liveCheck(t *testing.T, fields url.Values) []bool {
 	t.Helper()
 	fields.Set(csrfField, a.csrfToken("/"))
-	d := doc(t, a.postForm("/password/check", fields, "HX-Request", "true"))
+	d := doc(t, a.postForm(paths.PasswordCheck, fields, "HX-Request", "true"))
 	var met []bool
 	d.Find("#pw-rules li").Each(func(_ int, li *goquery.Selection) {
 		met = append(met, li.AttrOr("data-met", "") == "true")
@@ -44,7 +45,7 @@ func TestLiveChecklistAgreesWithTheServer(t *testing.T) {
 	rec := a.browser()
 	rec.request("parents", "P003")
 	code := a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second).Code()
-	rec.step("/recovery/code", url.Values{"code": {code}})
+	rec.step(paths.RecoveryCode, url.Values{"code": {code}})
 	// The personal page of P001 (Anne Durand), guardian of E600 (Lina).
 	me := a.browser()
 	me.signIn("P001", annePassword)
@@ -85,7 +86,7 @@ func TestLiveChecklistAgreesWithTheServer(t *testing.T) {
 
 	// And the server does refuse what the checklist shows unmet: a
 	// password holding the person's name, on the personal page.
-	resp := me.postForm("/account/password", url.Values{csrfField: {me.csrfToken("/account")}, "current": {annePassword},
+	resp := me.postForm(paths.AccountPassword, url.Values{csrfField: {me.csrfToken(paths.Account)}, "current": {annePassword},
 		"password": {"Anne Durand 2026!"}, "confirm": {"Anne Durand 2026!"}})
 	if d := doc(t, resp); !strings.Contains(d.Find("#pf-password-error").Text(), "règles") {
 		t.Errorf("a password with the person's name was not refused: %q", d.Find("#pf-password-error").Text())

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/web"
 )
 
@@ -116,7 +117,7 @@ func TestPerAddressLimitsBehindProxy(t *testing.T) {
 			for i := range sent {
 				form := url.Values{csrfField: {tok}, "kind": {"password"}, "population": {"parents"},
 					"input": {fmt.Sprintf("nobody%d@example.fr", i)}, "consent": {"yes"}}
-				resp := w.send(a, http.MethodPost, "/recovery/request", "application/x-www-form-urlencoded",
+				resp := w.send(a, http.MethodPost, paths.RecoveryRequest, "application/x-www-form-urlencoded",
 					strings.NewReader(form.Encode()), "X-Forwarded-For", tt.xff(i))
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()

@@ -20,6 +20,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/store/storetest"
 )
@@ -99,7 +100,7 @@ func newFuzzApp(tb testing.TB) *fuzzApp {
 		tb.Fatal("no CSRF cookie or token on the login page")
 	}
 	form := url.Values{csrfField: {fx.token}, "identifier": {"P003"}, "password": {annePassword}}
-	req := fx.request(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+	req := fx.request(http.MethodPost, paths.Login, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(&http.Cookie{Name: "sesame_csrf", Value: fx.csrf})
 	resp = fx.send(tb, req)
@@ -155,7 +156,7 @@ func listen(tb testing.TB, app *fiber.App) (string, *http.Client) {
 
 // fuzzRoutes are the forms that read outside input (route % 5; new ones
 // go at the end, so that the corpus keeps its meaning).
-var fuzzRoutes = []string{"/recovery/request", "/recovery/code", "/login", "/account", "/activation/start"}
+var fuzzRoutes = []string{paths.RecoveryRequest, paths.RecoveryCode, paths.Login, paths.Account, paths.ActivationStart}
 
 // FuzzFormPost posts arbitrary bodies, with arbitrary content types, to
 // the forms (/recovery/request, /recovery/code, /login, /account — signed
@@ -219,7 +220,7 @@ func FuzzFormPost(f *testing.F) {
 		}
 		req.Header.Set("X-CSRF-Token", fx.token)
 		req.AddCookie(&http.Cookie{Name: "sesame_csrf", Value: fx.csrf})
-		if path == "/account" {
+		if path == paths.Account {
 			req.AddCookie(&http.Cookie{Name: "sesame_session", Value: fx.session})
 		}
 		resp := fx.send(t, req)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // TestForwardedHostNotBelieved holds finding 15(a): Fiber believes
@@ -52,7 +53,7 @@ func TestMailLinksIgnoreRequestHost(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	form := url.Values{csrfField: {a.csrfToken("/")}, "kind": {"password"}, "population": {"parents"}, "input": {"P001"}, "consent": {"yes"}}
-	req := httptest.NewRequest(http.MethodPost, "/recovery/request", strings.NewReader(form.Encode()))
+	req := httptest.NewRequest(http.MethodPost, paths.RecoveryRequest, strings.NewReader(form.Encode()))
 	req.Host = "evil.example"
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Forwarded-Host", "evil.example")

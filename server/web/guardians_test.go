@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // seedFamily adds, to seed's school, a student with no address whose two
@@ -41,7 +42,7 @@ func TestGuardiansRecoveryCode(t *testing.T) {
 	a.seedFamily()
 	student := a.browser()
 	form := url.Values{"kind": {"password"}, "population": {"students"}, "input": {"E600"}, "consent": {"yes"}, csrfField: {student.csrfToken("/")}}
-	resp := student.postForm("/recovery/request", form, "User-Agent", phoneUA)
+	resp := student.postForm(paths.RecoveryRequest, form, "User-Agent", phoneUA)
 	d := doc(t, resp)
 	if !strings.Contains(d.Text(), "Si un compte correspond, un code vous a été envoyé.") {
 		t.Fatalf("step 1 answer: %s", d.Find("#recovery-step").Text())
@@ -65,12 +66,12 @@ func TestGuardiansRecoveryCode(t *testing.T) {
 		t.Errorf("two guardians, two codes (%s, %s): one request has one code", m1.Code(), m2.Code())
 	}
 	// The student types the code their parent gives them, on their phone.
-	_, html := student.step("/recovery/code", url.Values{"code": {m1.Code()}})
+	_, html := student.step(paths.RecoveryCode, url.Values{"code": {m1.Code()}})
 	if !strings.Contains(html, `data-step="password"`) || !strings.Contains(html, `value="E600"`) {
 		t.Fatalf("after the guardian's code: %s", html)
 	}
 	// The students' rules (6 to 15 letters and digits, no accent).
-	_, html = student.step("/recovery/password", url.Values{"password": {"Chat42Lune"}, "confirm": {"Chat42Lune"}})
+	_, html = student.step(paths.RecoveryPassword, url.Values{"password": {"Chat42Lune"}, "confirm": {"Chat42Lune"}})
 	if !strings.Contains(html, "Votre mot de passe a été modifié") {
 		t.Fatalf("finish: %s", html)
 	}
@@ -80,7 +81,7 @@ func TestGuardiansRecoveryCode(t *testing.T) {
 	// Single use: the same code again, on another device, does nothing.
 	other := a.browser()
 	other.request("students", "E600")
-	if _, html := other.step("/recovery/code", url.Values{"code": {m1.Code()}}); strings.Contains(html, `data-step="password"`) {
+	if _, html := other.step(paths.RecoveryCode, url.Values{"code": {m1.Code()}}); strings.Contains(html, `data-step="password"`) {
 		t.Error("the used code works a second time")
 	}
 	// The audit names the child, not a guardian.
@@ -140,7 +141,7 @@ func TestGuardianSetsChildPassword(t *testing.T) {
 		t.Fatalf("child sign-in: %d", resp.StatusCode)
 	}
 	a.signIn("P001", annePassword)
-	d := doc(t, a.get("/account"))
+	d := doc(t, a.get(paths.Account))
 	links := d.Find(`[data-testid="children"] a`)
 	if links.Length() != 2 || !strings.Contains(links.Text(), "Lina Durand (E600)") || !strings.Contains(links.Text(), "Tom Durand (E601)") {
 		t.Fatalf("« Mes enfants » = %q", links.Text())
@@ -169,7 +170,7 @@ func TestGuardianSetsChildPassword(t *testing.T) {
 	if resp := a.browser().signIn("E601", "Soleil7Mars"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the child cannot sign in with the new password: %d", resp.StatusCode)
 	}
-	if resp := child.get("/account"); resp.StatusCode != http.StatusSeeOther {
+	if resp := child.get(paths.Account); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("the child's old session still works: %d", resp.StatusCode)
 	}
 	// The child is told at their own address.
@@ -182,11 +183,11 @@ func TestGuardianSetsChildPassword(t *testing.T) {
 	}
 	// Another parent's child, or any other account: 404, nothing changes.
 	for _, id := range []string{"e602", "p002", "nobody", "..%2Fp002"} {
-		path := "/account/children/" + id
+		path := paths.AccountChildren + id
 		if resp := a.get(path); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", path, resp.StatusCode)
 		}
-		resp := a.postForm(path, url.Values{csrfField: {a.csrfToken("/account")}, "current": {annePassword}, "password": {"Soleil7Mars"}, "confirm": {"Soleil7Mars"}})
+		resp := a.postForm(path, url.Values{csrfField: {a.csrfToken(paths.Account)}, "current": {annePassword}, "password": {"Soleil7Mars"}, "confirm": {"Soleil7Mars"}})
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("POST %s: status %d, want 404", path, resp.StatusCode)
 		}
@@ -202,7 +203,7 @@ func TestGuardiansForgottenIdentifier(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
 	a.seedFamily()
-	a.browser().step("/recovery/request", url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"leo.martin@example.fr"}, "consent": {"yes"}})
+	a.browser().step(paths.RecoveryRequest, url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"leo.martin@example.fr"}, "consent": {"yes"}})
 	m := a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second)
 	if !strings.Contains(m.Text, "P003") || !strings.Contains(m.Text, "E600 (Lina Durand, votre enfant)") {
 		t.Errorf("reminder:\n%s", m.Text)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata"
+
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 func TestHelpPage(t *testing.T) {
@@ -15,9 +17,9 @@ func TestHelpPage(t *testing.T) {
 		wantStatus         string
 		wantOpen           bool
 	}{
-		{"support open", "/help", "fr", time.Date(2026, 11, 24, 10, 0, 0, 0, loc), "Ouvert maintenant, jusqu'à 17 h 30", true},
-		{"support closed at night", "/help", "fr", time.Date(2026, 11, 24, 20, 0, 0, 0, loc), "Fermé actuellement. Prochaine ouverture : demain à 08 h 30", false},
-		{"support closed on Saturday, English", "/help", "en", time.Date(2026, 11, 28, 10, 0, 0, 0, loc), "Closed now. Next opening: Monday November 30 at 08:30", false},
+		{"support open", paths.Help, "fr", time.Date(2026, 11, 24, 10, 0, 0, 0, loc), "Ouvert maintenant, jusqu'à 17 h 30", true},
+		{"support closed at night", paths.Help, "fr", time.Date(2026, 11, 24, 20, 0, 0, 0, loc), "Fermé actuellement. Prochaine ouverture : demain à 08 h 30", false},
+		{"support closed on Saturday, English", paths.Help, "en", time.Date(2026, 11, 28, 10, 0, 0, 0, loc), "Closed now. Next opening: Monday November 30 at 08:30", false},
 		{"parents open Tuesday afternoon", "/help/parents", "fr", time.Date(2026, 11, 24, 15, 0, 0, 0, loc), "Ouvert maintenant, jusqu'à 16 h 00", true},
 		{"parents closed at 16:00 sharp", "/help/parents", "fr", time.Date(2026, 11, 24, 16, 0, 0, 0, loc), "Fermé actuellement. Prochaine ouverture : demain à 14 h 00", false},
 		{"parents during the holidays", "/help/parents", "fr", time.Date(2026, 10, 20, 15, 0, 0, 0, loc), "Fermé (Vacances de la Toussaint). Prochaine ouverture : mardi 3 novembre à 14 h 00", false},
@@ -55,7 +57,7 @@ func TestHelpPage(t *testing.T) {
 		t.Errorf("closures = %q", d.Find("ul.closures").Text())
 	}
 	// The support page lists the populations with a desk of their own.
-	d = doc(t, a.get("/help"))
+	d = doc(t, a.get(paths.Help))
 	if d.Find(`a[href="/help/parents"]`).Length() != 1 {
 		t.Error("the support page does not link to the parents' desk")
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/mail/mailtest"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/store"
@@ -187,7 +188,7 @@ func (a *testApp) csrfToken(path string) string {
 	tok, ok := d.Find(`input[name="_csrf"]`).First().Attr("value")
 	if !ok && path == "/" {
 		// Signed in, the login page redirects; the personal page has forms.
-		d = doc(a.t, a.get("/account"))
+		d = doc(a.t, a.get(paths.Account))
 		tok, ok = d.Find(`input[name="_csrf"]`).First().Attr("value")
 	}
 	if !ok || tok == "" {

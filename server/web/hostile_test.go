@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // wire sends requests to a over a real loopback connection, carrying and
@@ -175,7 +176,7 @@ func TestHostileRequests(t *testing.T) {
 	if resp := user.signIn("P003", annePassword); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}
-	utok := user.csrfToken("/account")
+	utok := user.csrfToken(paths.Account)
 
 	rec := func(input string, extra ...string) string {
 		v := url.Values{csrfField: {tok}, "kind": {"password"}, "population": {"parents"}, "input": {input}, "consent": {"yes"}}
@@ -241,80 +242,80 @@ func TestHostileRequests(t *testing.T) {
 		want    string // French text the page must show
 	}{
 		// Bodies over Fiber's BodyLimit (64 KiB): the friendly 413 page.
-		{"oversized recovery form", anon, "POST", "/recovery/request", formType, rec("P003") + pad, false, nil, 413, tooBig},
-		{"oversized sign-in form", anon, "POST", "/login", formType, login("P003", annePassword) + pad, false, nil, 413, tooBig},
-		{"oversized profile form", user, "POST", "/account", formType, profile("x@example.fr", "") + pad, false, nil, 413, tooBig},
-		{"oversized chunked body", anon, "POST", "/recovery/request", formType, rec("P003") + pad, true, nil, 413, tooBig},
-		{"oversized multipart body", anon, "POST", "/recovery/request", mpCT, strings.Replace(mpBody, "P003", "P003"+strings.Repeat("x", 70<<10), 1), false, nil, 413, tooBig},
-		{"huge number of fields, over the limit", anon, "POST", "/recovery/request", formType, manyFields(manyFields(rec("P003"))), false, nil, 413, tooBig},
+		{"oversized recovery form", anon, "POST", paths.RecoveryRequest, formType, rec("P003") + pad, false, nil, 413, tooBig},
+		{"oversized sign-in form", anon, "POST", paths.Login, formType, login("P003", annePassword) + pad, false, nil, 413, tooBig},
+		{"oversized profile form", user, "POST", paths.Account, formType, profile("x@example.fr", "") + pad, false, nil, 413, tooBig},
+		{"oversized chunked body", anon, "POST", paths.RecoveryRequest, formType, rec("P003") + pad, true, nil, 413, tooBig},
+		{"oversized multipart body", anon, "POST", paths.RecoveryRequest, mpCT, strings.Replace(mpBody, "P003", "P003"+strings.Repeat("x", 70<<10), 1), false, nil, 413, tooBig},
+		{"huge number of fields, over the limit", anon, "POST", paths.RecoveryRequest, formType, manyFields(manyFields(rec("P003"))), false, nil, 413, tooBig},
 
 		// Invalid UTF-8 (%FF decodes to the byte 0xFF).
-		{"invalid UTF-8 e-mail in recovery", anon, "POST", "/recovery/request", formType, rec("l\xffo@example.fr"), false, nil, 422, emailInvalid},
-		{"invalid UTF-8 address, forgotten identifier", anon, "POST", "/recovery/request", formType, rec("\xff@example.fr", "kind", "identifier"), false, nil, 422, emailInvalid},
-		{"invalid UTF-8 profile e-mail", user, "POST", "/account", formType, profile("l\xffo@example.fr", ""), false, nil, 422, emailInvalid},
-		{"invalid UTF-8 profile phone", user, "POST", "/account", formType, profile("leo.martin@example.fr", "06\xff12345678"), false, nil, 422, phoneInvalid},
-		{"invalid UTF-8 password at sign-in", anon, "POST", "/login", formType, login("P003", "\xff\xfe"+annePassword), false, nil, 200, loginInvalid},
+		{"invalid UTF-8 e-mail in recovery", anon, "POST", paths.RecoveryRequest, formType, rec("l\xffo@example.fr"), false, nil, 422, emailInvalid},
+		{"invalid UTF-8 address, forgotten identifier", anon, "POST", paths.RecoveryRequest, formType, rec("\xff@example.fr", "kind", "identifier"), false, nil, 422, emailInvalid},
+		{"invalid UTF-8 profile e-mail", user, "POST", paths.Account, formType, profile("l\xffo@example.fr", ""), false, nil, 422, emailInvalid},
+		{"invalid UTF-8 profile phone", user, "POST", paths.Account, formType, profile("leo.martin@example.fr", "06\xff12345678"), false, nil, 422, phoneInvalid},
+		{"invalid UTF-8 password at sign-in", anon, "POST", paths.Login, formType, login("P003", "\xff\xfe"+annePassword), false, nil, 200, loginInvalid},
 
 		// Very long fields: refused by the form's shape, before any lookup.
-		{"10 KB identifier in recovery", anon, "POST", "/recovery/request", formType, rec(long), false, nil, 400, badRequest},
-		{"10 KB identifier at sign-in", anon, "POST", "/login", formType, login(long, annePassword), false, nil, 400, badRequest},
-		{"10 KB profile e-mail", user, "POST", "/account", formType, profile(long+"@example.fr", ""), false, nil, 400, badRequest},
-		{"10 KB flow id at step 2", anon, "POST", "/recovery/code", formType, url.Values{csrfField: {tok}, "flow": {long}, "code": {"T3A8XQ"}}.Encode(), false, nil, 400, badRequest},
+		{"10 KB identifier in recovery", anon, "POST", paths.RecoveryRequest, formType, rec(long), false, nil, 400, badRequest},
+		{"10 KB identifier at sign-in", anon, "POST", paths.Login, formType, login(long, annePassword), false, nil, 400, badRequest},
+		{"10 KB profile e-mail", user, "POST", paths.Account, formType, profile(long+"@example.fr", ""), false, nil, 400, badRequest},
+		{"10 KB flow id at step 2", anon, "POST", paths.RecoveryCode, formType, url.Values{csrfField: {tok}, "flow": {long}, "code": {"T3A8XQ"}}.Encode(), false, nil, 400, badRequest},
 
 		// CSRF: no token, another browser's token, a cross-site request.
-		{"no token, recovery", anon, "POST", "/recovery/request", formType, without(rec("P003"), csrfField), false, nil, 403, expired},
-		{"no token, sign-in", anon, "POST", "/login", formType, without(login("P003", annePassword), csrfField), false, nil, 403, expired},
-		{"no token, profile", user, "POST", "/account", formType, without(profile("x@example.fr", "0699999999"), csrfField), false, nil, 403, expired},
-		{"another browser's token, recovery", anon, "POST", "/recovery/request", formType, rec("P003", csrfField, otherTok), false, nil, 403, expired},
-		{"another browser's token, profile", user, "POST", "/account", formType, url.Values{csrfField: {otherTok}, "email": {"x@example.fr"}}.Encode(), false, nil, 403, expired},
-		{"another browser's token in the header", anon, "POST", "/login", formType, without(login("P003", annePassword), csrfField), false, []string{"X-CSRF-Token", otherTok}, 403, expired},
-		{"Sec-Fetch-Site cross-site", anon, "POST", "/recovery/request", formType, rec("P003"), false, []string{"Sec-Fetch-Site", "cross-site"}, 403, expired},
-		{"Sec-Fetch-Site same-site (a sibling sub-domain)", user, "POST", "/account", formType, profile("x@example.fr", ""), false, []string{"Sec-Fetch-Site", "same-site"}, 403, expired},
-		{"foreign Origin without Sec-Fetch-Site", anon, "POST", "/login", formType, login("P003", annePassword), false, []string{"Origin", "https://evil.example"}, 403, expired},
+		{"no token, recovery", anon, "POST", paths.RecoveryRequest, formType, without(rec("P003"), csrfField), false, nil, 403, expired},
+		{"no token, sign-in", anon, "POST", paths.Login, formType, without(login("P003", annePassword), csrfField), false, nil, 403, expired},
+		{"no token, profile", user, "POST", paths.Account, formType, without(profile("x@example.fr", "0699999999"), csrfField), false, nil, 403, expired},
+		{"another browser's token, recovery", anon, "POST", paths.RecoveryRequest, formType, rec("P003", csrfField, otherTok), false, nil, 403, expired},
+		{"another browser's token, profile", user, "POST", paths.Account, formType, url.Values{csrfField: {otherTok}, "email": {"x@example.fr"}}.Encode(), false, nil, 403, expired},
+		{"another browser's token in the header", anon, "POST", paths.Login, formType, without(login("P003", annePassword), csrfField), false, []string{"X-CSRF-Token", otherTok}, 403, expired},
+		{"Sec-Fetch-Site cross-site", anon, "POST", paths.RecoveryRequest, formType, rec("P003"), false, []string{"Sec-Fetch-Site", "cross-site"}, 403, expired},
+		{"Sec-Fetch-Site same-site (a sibling sub-domain)", user, "POST", paths.Account, formType, profile("x@example.fr", ""), false, []string{"Sec-Fetch-Site", "same-site"}, 403, expired},
+		{"foreign Origin without Sec-Fetch-Site", anon, "POST", paths.Login, formType, login("P003", annePassword), false, []string{"Origin", "https://evil.example"}, 403, expired},
 
 		// Methods no form uses.
-		{"PUT recovery", anon, "PUT", "/recovery/request", formType, rec("P003"), false, nil, 405, notAllowed},
-		{"DELETE account", user, "DELETE", "/account", formType, profile("x@example.fr", ""), false, nil, 405, notAllowed},
-		{"PATCH account", user, "PATCH", "/account", formType, profile("x@example.fr", ""), false, nil, 405, notAllowed},
-		{"PATCH sign-in", anon, "PATCH", "/login", formType, login("P003", annePassword), false, nil, 405, notAllowed},
-		{"DELETE logout", user, "DELETE", "/logout", formType, url.Values{csrfField: {utok}}.Encode(), false, nil, 405, notAllowed},
+		{"PUT recovery", anon, "PUT", paths.RecoveryRequest, formType, rec("P003"), false, nil, 405, notAllowed},
+		{"DELETE account", user, "DELETE", paths.Account, formType, profile("x@example.fr", ""), false, nil, 405, notAllowed},
+		{"PATCH account", user, "PATCH", paths.Account, formType, profile("x@example.fr", ""), false, nil, 405, notAllowed},
+		{"PATCH sign-in", anon, "PATCH", paths.Login, formType, login("P003", annePassword), false, nil, 405, notAllowed},
+		{"DELETE logout", user, "DELETE", paths.Logout, formType, url.Values{csrfField: {utok}}.Encode(), false, nil, 405, notAllowed},
 
 		// Header injection in every address a mail may be sent to.
-		{"CRLF in the recovery input", anon, "POST", "/recovery/request", formType, rec("leo.martin@example.fr\r\nBcc: x@evil.example"), false, nil, 422, emailInvalid},
-		{"LF in the recovery input", anon, "POST", "/recovery/request", formType, rec("leo.martin@example.fr\nBcc: x@evil.example"), false, nil, 422, emailInvalid},
-		{"CRLF in the forgotten-identifier address", anon, "POST", "/recovery/request", formType, rec(anneMail+"\r\nBcc: x@evil.example", "kind", "identifier"), false, nil, 422, emailInvalid},
-		{"CRLF in the profile e-mail", user, "POST", "/account", formType, profile("leo@example.fr\r\nBcc: x@evil.example", ""), false, nil, 422, emailInvalid},
-		{"encoded-word in the profile e-mail", user, "POST", "/account", formType, profile("=?utf-8?q?x=0D=0ABcc:_a@evil.example?= <leo@example.fr>", ""), false, nil, 422, emailInvalid},
-		{"two addresses in the profile e-mail", user, "POST", "/account", formType, profile("leo@example.fr, x@evil.example", ""), false, nil, 422, emailInvalid},
+		{"CRLF in the recovery input", anon, "POST", paths.RecoveryRequest, formType, rec("leo.martin@example.fr\r\nBcc: x@evil.example"), false, nil, 422, emailInvalid},
+		{"LF in the recovery input", anon, "POST", paths.RecoveryRequest, formType, rec("leo.martin@example.fr\nBcc: x@evil.example"), false, nil, 422, emailInvalid},
+		{"CRLF in the forgotten-identifier address", anon, "POST", paths.RecoveryRequest, formType, rec(anneMail+"\r\nBcc: x@evil.example", "kind", "identifier"), false, nil, 422, emailInvalid},
+		{"CRLF in the profile e-mail", user, "POST", paths.Account, formType, profile("leo@example.fr\r\nBcc: x@evil.example", ""), false, nil, 422, emailInvalid},
+		{"encoded-word in the profile e-mail", user, "POST", paths.Account, formType, profile("=?utf-8?q?x=0D=0ABcc:_a@evil.example?= <leo@example.fr>", ""), false, nil, 422, emailInvalid},
+		{"two addresses in the profile e-mail", user, "POST", paths.Account, formType, profile("leo@example.fr, x@evil.example", ""), false, nil, 422, emailInvalid},
 
 		// NUL bytes.
-		{"NUL in the recovery e-mail", anon, "POST", "/recovery/request", formType, rec("leo.martin@example.fr\x00"), false, nil, 422, emailInvalid},
-		{"NUL in the profile e-mail", user, "POST", "/account", formType, profile("leo\x00@example.fr", ""), false, nil, 422, emailInvalid},
-		{"NUL in the profile phone", user, "POST", "/account", formType, profile("leo.martin@example.fr", "06\x0012345678"), false, nil, 422, phoneInvalid},
-		{"NUL in the identifier at sign-in", anon, "POST", "/login", formType, login("P003\x00", annePassword), false, nil, 200, loginInvalid},
-		{"invalid UTF-8 identifier at sign-in", anon, "POST", "/login", formType, login("P0\xff03", annePassword), false, nil, 200, loginInvalid},
-		{"NUL in the password at sign-in", anon, "POST", "/login", formType, login("P003", annePassword+"\x00"), false, nil, 200, loginInvalid},
+		{"NUL in the recovery e-mail", anon, "POST", paths.RecoveryRequest, formType, rec("leo.martin@example.fr\x00"), false, nil, 422, emailInvalid},
+		{"NUL in the profile e-mail", user, "POST", paths.Account, formType, profile("leo\x00@example.fr", ""), false, nil, 422, emailInvalid},
+		{"NUL in the profile phone", user, "POST", paths.Account, formType, profile("leo.martin@example.fr", "06\x0012345678"), false, nil, 422, phoneInvalid},
+		{"NUL in the identifier at sign-in", anon, "POST", paths.Login, formType, login("P003\x00", annePassword), false, nil, 200, loginInvalid},
+		{"invalid UTF-8 identifier at sign-in", anon, "POST", paths.Login, formType, login("P0\xff03", annePassword), false, nil, 200, loginInvalid},
+		{"NUL in the password at sign-in", anon, "POST", paths.Login, formType, login("P003", annePassword+"\x00"), false, nil, 200, loginInvalid},
 
 		// Many fields under the limit: ignored, the form is still checked.
-		{"6,000 extra fields", anon, "POST", "/recovery/request", formType, manyFields(without(rec("P003"), "consent")), false, nil, 422, consent},
-		{"the input field repeated", anon, "POST", "/recovery/request", formType, without(rec("P003"), "consent") + strings.Repeat("&input=P001", 2000), false, nil, 422, consent},
+		{"6,000 extra fields", anon, "POST", paths.RecoveryRequest, formType, manyFields(without(rec("P003"), "consent")), false, nil, 422, consent},
+		{"the input field repeated", anon, "POST", paths.RecoveryRequest, formType, without(rec("P003"), "consent") + strings.Repeat("&input=P001", 2000), false, nil, 422, consent},
 
 		// A population that does not exist: back to the chooser.
-		{"unknown population", anon, "POST", "/recovery/request", formType, rec("P003", "population", "aliens"), false, nil, 200, chooser},
-		{"population path", anon, "POST", "/recovery/request", formType, rec("P003", "population", "../parents"), false, nil, 200, chooser},
-		{"population too long", anon, "POST", "/recovery/request", formType, rec("P003", "population", strings.Repeat("p", 40)), false, nil, 400, badRequest},
+		{"unknown population", anon, "POST", paths.RecoveryRequest, formType, rec("P003", "population", "aliens"), false, nil, 200, chooser},
+		{"population path", anon, "POST", paths.RecoveryRequest, formType, rec("P003", "population", "../parents"), false, nil, 200, chooser},
+		{"population too long", anon, "POST", paths.RecoveryRequest, formType, rec("P003", "population", strings.Repeat("p", 40)), false, nil, 400, badRequest},
 
 		// Other encodings where a form is expected.
-		{"JSON with the token inside", anon, "POST", "/recovery/request", "application/json", jsonBody(map[string]string{csrfField: tok, "population": "parents", "input": "P003", "consent": "yes"}), false, nil, 403, expired},
-		{"JSON with the header token, wrong types", anon, "POST", "/recovery/request", "application/json", `{"population":["parents"],"input":{"$ne":null},"consent":true}`, false, []string{"X-CSRF-Token", tok}, 400, badRequest},
-		{"JSON profile with the header token, CRLF address", user, "POST", "/account", "application/json", jsonBody(map[string]string{"email": "x@y.fr\r\nBcc: z@evil.example"}), false, []string{"X-CSRF-Token", utok}, 422, emailInvalid},
-		{"XML sign-in", anon, "POST", "/login", "application/xml", "<loginForm><Identifier>P003</Identifier><Password>x</Password></loginForm>", false, nil, 403, expired},
-		{"multipart without a token", anon, "POST", "/recovery/request", mpCT, mpBody, false, nil, 403, expired},
-		{"multipart with a token, CRLF address", anon, "POST", "/recovery/request", mpTokCT, mpTokBody, false, nil, 422, emailInvalid},
-		{"multipart without its closing boundary", anon, "POST", "/recovery/request", mpTokCT, strings.TrimSuffix(mpTokBody, "--\r\n"), false, nil, 400, badRequest},
+		{"JSON with the token inside", anon, "POST", paths.RecoveryRequest, "application/json", jsonBody(map[string]string{csrfField: tok, "population": "parents", "input": "P003", "consent": "yes"}), false, nil, 403, expired},
+		{"JSON with the header token, wrong types", anon, "POST", paths.RecoveryRequest, "application/json", `{"population":["parents"],"input":{"$ne":null},"consent":true}`, false, []string{"X-CSRF-Token", tok}, 400, badRequest},
+		{"JSON profile with the header token, CRLF address", user, "POST", paths.Account, "application/json", jsonBody(map[string]string{"email": "x@y.fr\r\nBcc: z@evil.example"}), false, []string{"X-CSRF-Token", utok}, 422, emailInvalid},
+		{"XML sign-in", anon, "POST", paths.Login, "application/xml", "<loginForm><Identifier>P003</Identifier><Password>x</Password></loginForm>", false, nil, 403, expired},
+		{"multipart without a token", anon, "POST", paths.RecoveryRequest, mpCT, mpBody, false, nil, 403, expired},
+		{"multipart with a token, CRLF address", anon, "POST", paths.RecoveryRequest, mpTokCT, mpTokBody, false, nil, 422, emailInvalid},
+		{"multipart without its closing boundary", anon, "POST", paths.RecoveryRequest, mpTokCT, strings.TrimSuffix(mpTokBody, "--\r\n"), false, nil, 400, badRequest},
 		// Without a boundary the token cannot be read: refused as a forgery.
-		{"multipart without a boundary", anon, "POST", "/recovery/request", "multipart/form-data", mpTokBody, false, nil, 403, expired},
-		{"text/plain body", anon, "POST", "/recovery/request", "text/plain", rec("P003"), false, []string{"X-CSRF-Token", tok}, 400, badRequest},
+		{"multipart without a boundary", anon, "POST", paths.RecoveryRequest, "multipart/form-data", mpTokBody, false, nil, 403, expired},
+		{"text/plain body", anon, "POST", paths.RecoveryRequest, "text/plain", rec("P003"), false, []string{"X-CSRF-Token", tok}, 400, badRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,7 +345,7 @@ func TestHostileRequests(t *testing.T) {
 		})
 	}
 	// Still signed in, still the same person: no case above touched them.
-	if resp := user.get("/account"); resp.StatusCode != http.StatusOK {
+	if resp := user.get(paths.Account); resp.StatusCode != http.StatusOK {
 		t.Errorf("the signed-in browser lost its session: %d", resp.StatusCode)
 	}
 }
@@ -366,7 +367,7 @@ func TestHostileIdentifiersAnswerLikeUnknown(t *testing.T) {
 			tok := b.csrfToken("/")
 			before := snapshot(t, a)
 			form := url.Values{csrfField: {tok}, "kind": {"password"}, "population": {"parents"}, "input": {in}, "consent": {"yes"}}
-			resp := w.send(b, "POST", "/recovery/request", formType, strings.NewReader(form.Encode()))
+			resp := w.send(b, "POST", paths.RecoveryRequest, formType, strings.NewReader(form.Encode()))
 			d, err := goquery.NewDocumentFromReader(resp.Body)
 			resp.Body.Close()
 			if err != nil {
@@ -383,7 +384,7 @@ func TestHostileIdentifiersAnswerLikeUnknown(t *testing.T) {
 			// A person types the code once the mail has come: after the
 			// dispatcher (a guess racing it may get 409 « réessayez »).
 			settleRecovery(t, a, b)
-			resp = w.send(b, "POST", "/recovery/code", formType, strings.NewReader(url.Values{csrfField: {tok}, "code": {"T3A8XQ"}}.Encode()))
+			resp = w.send(b, "POST", paths.RecoveryCode, formType, strings.NewReader(url.Values{csrfField: {tok}, "code": {"T3A8XQ"}}.Encode()))
 			if _, text, _ := pageText(t, resp); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(text, "Il vous reste 4 essais") {
 				t.Errorf("step 2: status %d: %.300s", resp.StatusCode, text)
 			}
@@ -407,7 +408,7 @@ func TestHostileReplayAfterSignOut(t *testing.T) {
 	if resp := b.signIn("P001", annePassword); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}
-	tok := b.csrfToken("/account")
+	tok := b.csrfToken(paths.Account)
 	captured := map[string]string{}
 	for k, v := range b.jar {
 		captured[k] = v
@@ -416,13 +417,13 @@ func TestHostileReplayAfterSignOut(t *testing.T) {
 		t.Fatalf("jar = %v", captured)
 	}
 	change := url.Values{csrfField: {tok}, "email": {"attaquant@evil.example"}, "phone": {"0699999999"}}.Encode()
-	if resp := w.send(b, "POST", "/logout", formType, strings.NewReader(url.Values{csrfField: {tok}}.Encode())); resp.StatusCode != http.StatusSeeOther {
+	if resp := w.send(b, "POST", paths.Logout, formType, strings.NewReader(url.Values{csrfField: {tok}}.Encode())); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
 	before := snapshot(t, a)
 
 	// The same browser, signed out, replays the profile form.
-	resp := w.send(b, "POST", "/account", formType, strings.NewReader(change))
+	resp := w.send(b, "POST", paths.Account, formType, strings.NewReader(change))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Errorf("signed-out browser: status %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -432,7 +433,7 @@ func TestHostileReplayAfterSignOut(t *testing.T) {
 	for k, v := range captured {
 		thief.jar[k] = v
 	}
-	resp = w.send(thief, "POST", "/account", formType, strings.NewReader(change))
+	resp = w.send(thief, "POST", paths.Account, formType, strings.NewReader(change))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Errorf("replayed request: status %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -440,12 +441,12 @@ func TestHostileReplayAfterSignOut(t *testing.T) {
 		t.Error("the dead session cookie was not cleared")
 	}
 	thief.jar["sesame_session"] = captured["sesame_session"]
-	resp = w.send(thief, "POST", "/account/password", formType, strings.NewReader(url.Values{csrfField: {tok}, "current": {annePassword}, "password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}}.Encode()))
+	resp = w.send(thief, "POST", paths.AccountPassword, formType, strings.NewReader(url.Values{csrfField: {tok}, "current": {annePassword}, "password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}}.Encode()))
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("replayed password change: status %d", resp.StatusCode)
 	}
 	// Signing out twice is harmless.
-	if resp := w.send(thief, "POST", "/logout", formType, strings.NewReader(url.Values{csrfField: {tok}}.Encode())); resp.StatusCode != http.StatusSeeOther {
+	if resp := w.send(thief, "POST", paths.Logout, formType, strings.NewReader(url.Values{csrfField: {tok}}.Encode())); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("second logout: %d", resp.StatusCode)
 	}
 	if d := before.diff(snapshot(t, a)); d != "" {
@@ -455,14 +456,14 @@ func TestHostileReplayAfterSignOut(t *testing.T) {
 		t.Error("the replayed password change went through")
 	}
 	// The token still serves its own browser's anonymous forms…
-	resp = w.send(b, "POST", "/login", formType, strings.NewReader(url.Values{csrfField: {tok}, "identifier": {"P001"}, "password": {"nope-nope-nope"}}.Encode()))
+	resp = w.send(b, "POST", paths.Login, formType, strings.NewReader(url.Values{csrfField: {tok}, "identifier": {"P001"}, "password": {"nope-nope-nope"}}.Encode()))
 	if _, text, _ := pageText(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(text, "Identifiant ou mot de passe incorrect") {
 		t.Errorf("login form with the old token: %d %.200s", resp.StatusCode, text)
 	}
 	// …and no other browser's.
 	stranger := a.browser()
 	stranger.csrfToken("/")
-	resp = w.send(stranger, "POST", "/login", formType, strings.NewReader(url.Values{csrfField: {tok}, "identifier": {"P001"}, "password": {annePassword}}.Encode()))
+	resp = w.send(stranger, "POST", paths.Login, formType, strings.NewReader(url.Values{csrfField: {tok}, "identifier": {"P001"}, "password": {annePassword}}.Encode()))
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("old token in another browser: %d", resp.StatusCode)
 	}
@@ -478,7 +479,7 @@ func TestHostileProfileEmailC1Control(t *testing.T) {
 	a.seed()
 	a.signIn("P003", annePassword)
 	before := snapshot(t, a)
-	resp := a.postForm("/account", url.Values{csrfField: {a.csrfToken("/account")}, "email": {"leo\u0085@example.fr"}, "phone": {""}})
+	resp := a.postForm(paths.Account, url.Values{csrfField: {a.csrfToken(paths.Account)}, "email": {"leo\u0085@example.fr"}, "phone": {""}})
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("status %d, want 422", resp.StatusCode)
 	}
@@ -508,7 +509,7 @@ func TestHostileEarlyErrorPages(t *testing.T) {
 		{"10 KB identifier", formType, url.Values{csrfField: {tok}, "identifier": {strings.Repeat("A", 10<<10)}, "password": {"x"}}.Encode(), 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := w.send(b, "POST", "/login", tt.ct, strings.NewReader(tt.body))
+			resp := w.send(b, "POST", paths.Login, tt.ct, strings.NewReader(tt.body))
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
 			}

@@ -3,6 +3,8 @@ package web_test
 import (
 	"net/url"
 	"testing"
+
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 func TestCheckPassword(t *testing.T) {
@@ -20,7 +22,7 @@ func TestCheckPassword(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := a.postForm("/password/check", url.Values{
+			resp := a.postForm(paths.PasswordCheck, url.Values{
 				csrfField: {tok}, "population": {tt.population}, "password": {tt.password}, "confirm": {tt.confirm},
 			}, "HX-Request", "true")
 			if resp.StatusCode != 200 {
@@ -46,7 +48,7 @@ func TestCheckPassword(t *testing.T) {
 			}
 		})
 	}
-	if resp := a.postForm("/password/check", url.Values{"password": {"x"}}); resp.StatusCode != 403 {
+	if resp := a.postForm(paths.PasswordCheck, url.Values{"password": {"x"}}); resp.StatusCode != 403 {
 		t.Errorf("without CSRF token: status %d", resp.StatusCode)
 	}
 }

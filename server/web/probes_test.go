@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/web"
 )
 
@@ -39,17 +40,17 @@ func TestProbesSayOnlyUpOrDown(t *testing.T) {
 		status   int
 		wantBody string // exact body; "" when details are expected
 	}{
-		{"ready, no token configured", noToken, "/readyz", "", false, 200, `{"status":"ready"}`},
-		{"ready, no token configured, a bearer guessed", noToken, "/readyz", "Bearer ", false, 200, `{"status":"ready"}`},
-		{"ready, no header", backlog, "/readyz", "", false, 200, `{"status":"ready"}`},
-		{"ready, wrong token", backlog, "/readyz", "Bearer " + token + "x", false, 200, `{"status":"ready"}`},
-		{"ready, token prefix", backlog, "/readyz", "Bearer " + token[:20], false, 200, `{"status":"ready"}`},
-		{"ready, token without Bearer", backlog, "/readyz", token, false, 200, `{"status":"ready"}`},
-		{"ready, basic auth", backlog, "/readyz", "Basic " + token, false, 200, `{"status":"ready"}`},
-		{"down, no header", backlog, "/readyz", "", true, 503, `{"status":"unavailable"}`},
-		{"healthz, no header", backlog, "/healthz", "", false, 200, `{"status":"ok"}`},
-		{"ready, right token", backlog, "/readyz", "Bearer " + token, false, 200, ""},
-		{"ready, right token, lower-case scheme", backlog, "/readyz", "bearer " + token, false, 200, ""},
+		{"ready, no token configured", noToken, paths.Readyz, "", false, 200, `{"status":"ready"}`},
+		{"ready, no token configured, a bearer guessed", noToken, paths.Readyz, "Bearer ", false, 200, `{"status":"ready"}`},
+		{"ready, no header", backlog, paths.Readyz, "", false, 200, `{"status":"ready"}`},
+		{"ready, wrong token", backlog, paths.Readyz, "Bearer " + token + "x", false, 200, `{"status":"ready"}`},
+		{"ready, token prefix", backlog, paths.Readyz, "Bearer " + token[:20], false, 200, `{"status":"ready"}`},
+		{"ready, token without Bearer", backlog, paths.Readyz, token, false, 200, `{"status":"ready"}`},
+		{"ready, basic auth", backlog, paths.Readyz, "Basic " + token, false, 200, `{"status":"ready"}`},
+		{"down, no header", backlog, paths.Readyz, "", true, 503, `{"status":"unavailable"}`},
+		{"healthz, no header", backlog, paths.Healthz, "", false, 200, `{"status":"ok"}`},
+		{"ready, right token", backlog, paths.Readyz, "Bearer " + token, false, 200, ""},
+		{"ready, right token, lower-case scheme", backlog, paths.Readyz, "bearer " + token, false, 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -228,11 +228,6 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 		p.Errors = words(t, "recovery", refused)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 	}
-	if d, err := s.limiter.Allow(c.UserContext(), "ip:recovery:"+c.IP(), s.school.Recovery.RequestsPerIPHour, time.Hour); err != nil {
-		return err
-	} else if !d.Allowed {
-		return s.rateLimited(c, p, d.RetryAfter)
-	}
 	flow, token, err := s.recovery.SubmitRequest(c.UserContext(), form)
 	var rl *recovery.RateLimitedError
 	if errors.As(err, &rl) {

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 const (
@@ -57,7 +58,7 @@ func (a *testApp) step(path string, form url.Values) (*http.Response, string) {
 }
 
 func (a *testApp) request(population, input string) (*http.Response, string) {
-	return a.step("/recovery/request", url.Values{"kind": {"password"}, "population": {population}, "input": {input}, "consent": {"yes"}})
+	return a.step(paths.RecoveryRequest, url.Values{"kind": {"password"}, "population": {population}, "input": {input}, "consent": {"yes"}})
 }
 
 func passwordOK(t *testing.T, a *testApp, id, password string) bool {
@@ -80,7 +81,7 @@ func TestRecoveryFullPath(t *testing.T) {
 	}
 
 	// Step 1: the chooser first (several populations), then the form.
-	d := doc(t, a.get("/recovery"))
+	d := doc(t, a.get(paths.Recovery))
 	if d.Find(`[data-testid="chooser"] a.choice`).Length() != 6 || !strings.Contains(d.Text(), "J'ai besoin de support") {
 		t.Fatalf("chooser = %q", d.Find(`[data-testid="chooser"]`).Text())
 	}
@@ -110,7 +111,7 @@ func TestRecoveryFullPath(t *testing.T) {
 		t.Errorf("headers: %v", m.Header)
 	}
 	// Typed as people type it: lower case, with a space.
-	_, html = a.step("/recovery/code", url.Values{"code": {strings.ToLower(code[:3]) + " " + code[3:]}})
+	_, html = a.step(paths.RecoveryCode, url.Values{"code": {strings.ToLower(code[:3]) + " " + code[3:]}})
 	if !strings.Contains(html, `data-step="password"`) || !strings.Contains(html, `value="P003"`) {
 		t.Fatalf("after the right code: %s", html)
 	}
@@ -123,7 +124,7 @@ func TestRecoveryFullPath(t *testing.T) {
 		{"password": {"court"}, "confirm": {"court"}},
 		{"password": {"un mot de passe très long"}, "confirm": {"un autre mot de passe long"}},
 	} {
-		resp, html = a.step("/recovery/password", bad)
+		resp, html = a.step(paths.RecoveryPassword, bad)
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(html, `class="error"`) {
 			t.Errorf("bad password accepted: %d", resp.StatusCode)
 		}
@@ -131,7 +132,7 @@ func TestRecoveryFullPath(t *testing.T) {
 	if !passwordOK(t, a, "p003", annePassword) {
 		t.Fatal("a refused password changed the account")
 	}
-	resp, html = a.step("/recovery/password", url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
+	resp, html = a.step(paths.RecoveryPassword, url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 	if resp.StatusCode != 200 || !strings.Contains(html, "Votre mot de passe a été modifié") || !strings.Contains(html, "P003") {
 		t.Fatalf("step 3 answer: %d %s", resp.StatusCode, html)
 	}
@@ -153,7 +154,7 @@ func TestRecoveryFullPath(t *testing.T) {
 		t.Errorf("%d flows left after the reset (GDPR: deleted once processed)", n)
 	}
 	// The code is single-use: the link no longer leads anywhere.
-	_, html = a.step("/recovery/code", url.Values{"code": {code}})
+	_, html = a.step(paths.RecoveryCode, url.Values{"code": {code}})
 	if strings.Contains(html, `data-step="password"`) {
 		t.Error("a used code worked again")
 	}
@@ -189,7 +190,7 @@ func TestRecoveryRequestUnknownIdentifierSameAnswer(t *testing.T) {
 		t.Errorf("%d mails sent, want 1 (none for the unknown identifier nor the other population)", n)
 	}
 	// The unknown flow behaves like a real one at step 2.
-	_, html := b.step("/recovery/code", url.Values{"code": {"T3A8XQ"}})
+	_, html := b.step(paths.RecoveryCode, url.Values{"code": {"T3A8XQ"}})
 	if !strings.Contains(html, "Il vous reste 4 essais") {
 		t.Errorf("unknown flow, wrong code: %s", html)
 	}
@@ -205,12 +206,12 @@ func TestRecoveryCodeWrong(t *testing.T) {
 		wrong = "YYYYYY"
 	}
 	// A malformed code costs no try.
-	resp, html := a.step("/recovery/code", url.Values{"code": {"12"}})
+	resp, html := a.step(paths.RecoveryCode, url.Values{"code": {"12"}})
 	if resp.StatusCode != 422 || !strings.Contains(html, "6 lettres et chiffres") {
 		t.Errorf("malformed: %d %s", resp.StatusCode, html)
 	}
 	for left := 4; left >= 1; left-- {
-		_, html = a.step("/recovery/code", url.Values{"code": {wrong}})
+		_, html = a.step(paths.RecoveryCode, url.Values{"code": {wrong}})
 		want := "Il vous reste " + itoa(left) + " essai"
 		if !strings.Contains(html, want) {
 			t.Fatalf("try %d: want %q in %s", 5-left, want, html)
@@ -219,12 +220,12 @@ func TestRecoveryCodeWrong(t *testing.T) {
 			t.Error("the error is not linked to the field")
 		}
 	}
-	_, html = a.step("/recovery/code", url.Values{"code": {wrong}})
+	_, html = a.step(paths.RecoveryCode, url.Values{"code": {wrong}})
 	if !strings.Contains(html, "essais avec un code incorrect") {
 		t.Fatalf("5th wrong code: %s", html)
 	}
 	// The flow is over: even the right code does nothing now.
-	_, html = a.step("/recovery/code", url.Values{"code": {code}})
+	_, html = a.step(paths.RecoveryCode, url.Values{"code": {code}})
 	if strings.Contains(html, `data-step="password"`) {
 		t.Error("the right code worked after 5 wrong ones")
 	}
@@ -241,12 +242,12 @@ func TestRecoveryCodeExpired(t *testing.T) {
 	a.request("parents", "P003")
 	code := a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second).Code()
 	a.advance(16 * time.Minute)
-	_, html := a.step("/recovery/code", url.Values{"code": {code}})
+	_, html := a.step(paths.RecoveryCode, url.Values{"code": {code}})
 	if !strings.Contains(html, "Ce code a expiré") {
 		t.Fatalf("expired code: %s", html)
 	}
 	// A new code, after the cooldown, works; the old one stays dead.
-	_, html = a.step("/recovery/resend", url.Values{})
+	_, html = a.step(paths.RecoveryResend, url.Values{})
 	if !strings.Contains(html, "Un nouveau code vous a été envoyé") {
 		t.Fatalf("resend: %s", html)
 	}
@@ -254,11 +255,11 @@ func TestRecoveryCodeExpired(t *testing.T) {
 	if code2 == code {
 		t.Fatal("the same code twice")
 	}
-	_, html = a.step("/recovery/code", url.Values{"code": {code}})
+	_, html = a.step(paths.RecoveryCode, url.Values{"code": {code}})
 	if strings.Contains(html, `data-step="password"`) {
 		t.Fatal("the voided code worked")
 	}
-	_, html = a.step("/recovery/code", url.Values{"code": {code2}})
+	_, html = a.step(paths.RecoveryCode, url.Values{"code": {code2}})
 	if !strings.Contains(html, `data-step="password"`) {
 		t.Fatalf("the new code failed: %s", html)
 	}
@@ -269,7 +270,7 @@ func TestRecoveryCodeResendCooldown(t *testing.T) {
 	a.seed()
 	a.request("parents", "P003")
 	a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second)
-	_, html := a.step("/recovery/resend", url.Values{})
+	_, html := a.step(paths.RecoveryResend, url.Values{})
 	if !strings.Contains(html, "Patientez encore") {
 		t.Fatalf("resend within 60 s: %s", html)
 	}
@@ -287,11 +288,11 @@ func TestRecoverySharedEmail(t *testing.T) {
 	if !strings.Contains(m.Text, "P001") || !strings.Contains(m.Text, "P002") {
 		t.Fatalf("shared-address mail lacks an identifier:\n%s", m.Text)
 	}
-	_, html := a.step("/recovery/code", url.Values{"code": {m.Code()}})
+	_, html := a.step(paths.RecoveryCode, url.Values{"code": {m.Code()}})
 	if !strings.Contains(html, "Plusieurs comptes utilisent cette adresse") {
 		t.Fatalf("step 3 does not ask which account: %s", html)
 	}
-	resp, html := a.step("/recovery/password", url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
+	resp, html := a.step(paths.RecoveryPassword, url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 	if resp.StatusCode != 422 || !strings.Contains(html, "Choisissez le compte") {
 		t.Errorf("no account chosen: %d", resp.StatusCode)
 	}
@@ -299,7 +300,7 @@ func TestRecoverySharedEmail(t *testing.T) {
 	if n := strings.Count(html, `name="account"`); n != 2 {
 		t.Errorf("the refused step offers %d accounts, want 2", n)
 	}
-	_, html = a.step("/recovery/password", url.Values{"account": {"p002"}, "password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
+	_, html = a.step(paths.RecoveryPassword, url.Values{"account": {"p002"}, "password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 	if !strings.Contains(html, "P002") {
 		t.Fatalf("done: %s", html)
 	}
@@ -311,11 +312,11 @@ func TestRecoverySharedEmail(t *testing.T) {
 func TestForgottenIdentifier(t *testing.T) {
 	a := newTestApp(t)
 	a.seed()
-	_, html := a.step("/recovery/request", url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"P001"}, "consent": {"yes"}})
+	_, html := a.step(paths.RecoveryRequest, url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"P001"}, "consent": {"yes"}})
 	if !strings.Contains(html, "adresse e-mail valide") {
 		t.Errorf("an identifier accepted where an address is asked: %s", html)
 	}
-	_, html = a.step("/recovery/request", url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {anneMail}, "consent": {"yes"}})
+	_, html = a.step(paths.RecoveryRequest, url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {anneMail}, "consent": {"yes"}})
 	if !strings.Contains(html, "un e-mail listant vos identifiants vous a été envoyé") {
 		t.Fatalf("answer: %s", html)
 	}
@@ -361,11 +362,11 @@ func TestRecoveryCodeLinkConsumesNothing(t *testing.T) {
 	phone := a.browser()
 	d := doc(t, phone.get(link.RequestURI()))
 	flowID, _ := d.Find(`input[name="flow"]`).Attr("value")
-	_, html := phone.step("/recovery/code", url.Values{"flow": {flowID}, "code": {m.Code()}})
+	_, html := phone.step(paths.RecoveryCode, url.Values{"flow": {flowID}, "code": {m.Code()}})
 	if !strings.Contains(html, `data-step="password"`) {
 		t.Fatalf("code from the link on another device: %s", html)
 	}
-	_, html = phone.step("/recovery/password", url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
+	_, html = phone.step(paths.RecoveryPassword, url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 	if !strings.Contains(html, "Votre mot de passe a été modifié") {
 		t.Fatalf("finish on the phone: %s", html)
 	}
@@ -380,7 +381,7 @@ func TestRecoveryResumesAfterReload(t *testing.T) {
 		t.Fatal("reloading the login page does not reopen the dialog at step 2")
 	}
 	// Closing with « Fermer quand même » ends the flow and its data.
-	resp := a.postForm("/recovery/cancel", url.Values{csrfField: {a.csrfToken("/")}})
+	resp := a.postForm(paths.RecoveryCancel, url.Values{csrfField: {a.csrfToken("/")}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("cancel: %d", resp.StatusCode)
 	}
@@ -427,7 +428,7 @@ func TestRecoveryRequestBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, html := a.step("/recovery/request", tt.form)
+			resp, html := a.step(paths.RecoveryRequest, tt.form)
 			if resp.StatusCode != 422 || !strings.Contains(html, tt.want) {
 				t.Errorf("%d %s", resp.StatusCode, html)
 			}
@@ -435,7 +436,7 @@ func TestRecoveryRequestBadInput(t *testing.T) {
 	}
 	// Too long, or not a form at all: refused before anything is stored.
 	form := url.Values{csrfField: {a.csrfToken("/")}, "population": {"parents"}, "input": {strings.Repeat("x", 300)}, "consent": {"yes"}}
-	if resp := a.postForm("/recovery/request", form); resp.StatusCode != 400 {
+	if resp := a.postForm(paths.RecoveryRequest, form); resp.StatusCode != 400 {
 		t.Errorf("300-character input: status %d", resp.StatusCode)
 	}
 	if n, _ := a.st.DB().Collection("recovery_flows").CountDocuments(context.Background(), bson.D{}); n != 0 {

@@ -3,6 +3,8 @@ package web_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // TestRequestIDsAreRandom holds finding 15(c): Fiber's default request ids
@@ -13,7 +15,7 @@ func TestRequestIDsAreRandom(t *testing.T) {
 	a := newTestApp(t)
 	tests := []struct{ name, path string }{
 		{"page", "/"},
-		{"probe", "/healthz"},
+		{"probe", paths.Healthz},
 		{"not found", "/nowhere"},
 		{"asset", "/assets/app.css"},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // burst sends every form at once, each from its own browser with its own
@@ -75,7 +76,7 @@ func TestConcurrentGuessesAreCountedBeforeTheCheck(t *testing.T) {
 		}
 		forms = append(forms, url.Values{"identifier": {"P003"}, "password": {annePassword}})
 		evaluated, signedIn := 0, 0
-		for _, st := range a.burst("/login", "/", forms) {
+		for _, st := range a.burst(paths.Login, "/", forms) {
 			if st != http.StatusTooManyRequests {
 				evaluated++
 			}
@@ -97,7 +98,7 @@ func TestConcurrentGuessesAreCountedBeforeTheCheck(t *testing.T) {
 			forms = append(forms, url.Values{"identifier": {"GHOST9"}, "password": {"wrong-password"}})
 		}
 		evaluated := 0
-		for _, st := range a.burst("/login", "/", forms) {
+		for _, st := range a.burst(paths.Login, "/", forms) {
 			if st != http.StatusTooManyRequests {
 				evaluated++
 			}
@@ -113,7 +114,7 @@ func TestConcurrentGuessesAreCountedBeforeTheCheck(t *testing.T) {
 			forms = append(forms, url.Values{"identifier": {"S100"}, "password": {"Prov-" + itoa(i%10)}})
 		}
 		evaluated := 0
-		for _, st := range a.burst("/activation/start", "/activation", forms) {
+		for _, st := range a.burst(paths.ActivationStart, paths.Activation, forms) {
 			if st != http.StatusTooManyRequests {
 				evaluated++
 			}
@@ -126,7 +127,7 @@ func TestConcurrentGuessesAreCountedBeforeTheCheck(t *testing.T) {
 	t.Run("one throttle per account for sign-in and activation", func(t *testing.T) {
 		// P001 failed nowhere yet; 6 wrong activations throttle its sign-in.
 		for i := range 6 {
-			a.browser().act("/activation/start", url.Values{"identifier": {"P001"}, "password": {"wrong-" + itoa(i)}})
+			a.browser().act(paths.ActivationStart, url.Values{"identifier": {"P001"}, "password": {"wrong-" + itoa(i)}})
 		}
 		if resp := a.browser().signIn("P001", annePassword); resp.StatusCode != http.StatusTooManyRequests {
 			t.Errorf("sign-in after 6 wrong activations: status %d, want 429", resp.StatusCode)
@@ -138,8 +139,8 @@ func TestConcurrentGuessesAreCountedBeforeTheCheck(t *testing.T) {
 // become to, and returns the confirmation and cancellation links.
 func (a *testApp) requestEmailChange(t *testing.T, to, oldAddress string, nOld int) (confirm, cancel *url.URL) {
 	t.Helper()
-	form := url.Values{csrfField: {a.csrfToken("/account")}, "email": {to}, "phone": {""}, "current": {annePassword}}
-	if resp := a.postForm("/account", form); resp.StatusCode != http.StatusOK {
+	form := url.Values{csrfField: {a.csrfToken(paths.Account)}, "email": {to}, "phone": {""}, "current": {annePassword}}
+	if resp := a.postForm(paths.Account, form); resp.StatusCode != http.StatusOK {
 		t.Fatalf("change to %s: status %d", to, resp.StatusCode)
 	}
 	m := a.smtp.Wait(to, 1, 5*time.Second)
@@ -175,8 +176,8 @@ func TestEmailChangeCannotOutliveTheOwner(t *testing.T) {
 		owner := a.browser()
 		owner.request("parents", "P003")
 		code := a.smtp.Wait("leo.martin@example.fr", 2, 5*time.Second).Code()
-		owner.step("/recovery/code", url.Values{"code": {code}})
-		_, html := owner.step("/recovery/password", url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
+		owner.step(paths.RecoveryCode, url.Values{"code": {code}})
+		_, html := owner.step(paths.RecoveryPassword, url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 		if !strings.Contains(html, "Votre mot de passe a été modifié") {
 			t.Fatalf("reset: %s", html)
 		}
@@ -193,7 +194,7 @@ func TestEmailChangeCannotOutliveTheOwner(t *testing.T) {
 		a.seed()
 		a.signIn("P003", annePassword)
 		confirm, _ := a.requestEmailChange(t, "attacker@example.net", "leo.martin@example.fr", 1)
-		resp := a.postForm("/account/password", url.Values{csrfField: {a.csrfToken("/account")}, "current": {annePassword}, "password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
+		resp := a.postForm(paths.AccountPassword, url.Values{csrfField: {a.csrfToken(paths.Account)}, "current": {annePassword}, "password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("password change: %d", resp.StatusCode)
 		}
@@ -384,7 +385,7 @@ func (a *testApp) toStep3(t *testing.T, nth int) {
 	t.Helper()
 	a.request("parents", "P003")
 	code := a.smtp.Wait("leo.martin@example.fr", nth, 5*time.Second).Code()
-	if _, html := a.step("/recovery/code", url.Values{"code": {code}}); !strings.Contains(html, `data-step="password"`) {
+	if _, html := a.step(paths.RecoveryCode, url.Values{"code": {code}}); !strings.Contains(html, `data-step="password"`) {
 		t.Fatalf("code refused: %s", html)
 	}
 }
@@ -399,7 +400,7 @@ func TestLostRacesAreNotErrors(t *testing.T) {
 	for range 10 {
 		forms = append(forms, url.Values{"password": {"Trois chats sur le toit 42"}, "confirm": {"Trois chats sur le toit 42"}})
 	}
-	statuses, bodies := a.burstSame("/recovery/password", forms)
+	statuses, bodies := a.burstSame(paths.RecoveryPassword, forms)
 	done := 0
 	for i, st := range statuses {
 		if st >= 500 {
@@ -423,7 +424,7 @@ func TestLostRacesAreNotErrors(t *testing.T) {
 	for range 10 {
 		forms = append(forms, url.Values{})
 	}
-	statuses, _ = b.burstSame("/recovery/resend", forms)
+	statuses, _ = b.burstSame(paths.RecoveryResend, forms)
 	for _, st := range statuses {
 		if st >= 500 {
 			t.Errorf("concurrent resend: status %d", st)
@@ -441,7 +442,7 @@ func TestStrangerCannotKeepTheOwnerOut(t *testing.T) {
 	for range 12 {
 		forms = append(forms, url.Values{"identifier": {"P003"}, "password": {"wrong-password"}})
 	}
-	stranger.burst("/login", "/", forms)
+	stranger.burst(paths.Login, "/", forms)
 	for range 3 {
 		stranger.signIn("P003", "wrong-password")
 	}
@@ -466,7 +467,7 @@ func TestRecoveryOneBudgetPerAccount(t *testing.T) {
 	for range 3 {
 		a.browser().request("parents", "leo.martin@example.fr")
 	}
-	a.browser().step("/recovery/request", url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"leo.martin@example.fr"}, "consent": {"yes"}})
+	a.browser().step(paths.RecoveryRequest, url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"leo.martin@example.fr"}, "consent": {"yes"}})
 	// Give the dispatcher time to (not) mail: it has mailed the five in
 	// well under this.
 	time.Sleep(time.Second)
@@ -483,7 +484,7 @@ func TestPasswordsAreNormalisedEverywhere(t *testing.T) {
 	a.toStep3(t, 1)
 	decomposed := "Le the\u0301 de l'e\u0301te\u0301 2024"
 	composed := "Le thé de l'été 2024"
-	if _, html := a.step("/recovery/password", url.Values{"password": {decomposed}, "confirm": {decomposed}}); !strings.Contains(html, "Votre mot de passe a été modifié") {
+	if _, html := a.step(paths.RecoveryPassword, url.Values{"password": {decomposed}, "confirm": {decomposed}}); !strings.Contains(html, "Votre mot de passe a été modifié") {
 		t.Fatalf("reset: %s", html)
 	}
 	for _, pw := range []string{composed, decomposed} {
@@ -501,7 +502,7 @@ func TestConfirmationMailsHaveABudget(t *testing.T) {
 	a.signIn("P003", annePassword)
 	for i := range 7 {
 		to := "new" + itoa(i) + "@example.net"
-		resp := a.postForm("/account", url.Values{csrfField: {a.csrfToken("/account")}, "email": {to}, "phone": {""}, "current": {annePassword}})
+		resp := a.postForm(paths.Account, url.Values{csrfField: {a.csrfToken(paths.Account)}, "email": {to}, "phone": {""}, "current": {annePassword}})
 		d := doc(t, resp)
 		switch {
 		case i < 5 && resp.StatusCode != http.StatusOK:
@@ -526,7 +527,7 @@ func TestCookiesBehindHTTPSAreHostPrefixed(t *testing.T) {
 	a := newTestApp(t, func(o *app.Options) { o.BaseURL, _ = url.Parse("https://sesame.test") })
 	a.seed()
 	a.request("parents", "P003")
-	a.browser().act("/activation/start", url.Values{"identifier": {"S100"}, "password": {annePassword}})
+	a.browser().act(paths.ActivationStart, url.Values{"identifier": {"S100"}, "password": {annePassword}})
 	a.signIn("P001", annePassword)
 	var names []string
 	for name := range a.jar {
@@ -538,7 +539,7 @@ func TestCookiesBehindHTTPSAreHostPrefixed(t *testing.T) {
 		}
 	}
 	b := a.browser()
-	b.act("/activation/start", url.Values{"identifier": {"S100"}, "password": {annePassword}})
+	b.act(paths.ActivationStart, url.Values{"identifier": {"S100"}, "password": {annePassword}})
 	if _, ok := b.jar["__Host-sesame_activation"]; !ok {
 		t.Errorf("activation cookie not prefixed: %v", b.jar)
 	}

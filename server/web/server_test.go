@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
 func TestLoginPageLanguage(t *testing.T) {
@@ -121,7 +123,7 @@ func TestErrorPages(t *testing.T) {
 		{"404 French", "GET", "/nowhere", "", 404, "Page introuvable"},
 		{"404 English", "GET", "/nowhere", "en", 404, "Page not found"},
 		{"unexpected method", "DELETE", "/", "", 405, "Action non autorisée"},
-		{"unexpected method English", "PUT", "/login", "en", 405, "Action not allowed"},
+		{"unexpected method English", "PUT", paths.Login, "en", 405, "Action not allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,18 +203,18 @@ func TestAssets(t *testing.T) {
 
 func TestReadiness(t *testing.T) {
 	a := newTestApp(t)
-	if resp := a.get("/readyz"); resp.StatusCode != 200 {
+	if resp := a.get(paths.Readyz); resp.StatusCode != 200 {
 		t.Fatalf("readyz status %d", resp.StatusCode)
 	}
 	a.store.down.Store(true)
-	if resp := a.get("/readyz"); resp.StatusCode != 503 {
+	if resp := a.get(paths.Readyz); resp.StatusCode != 503 {
 		t.Fatalf("readyz with the store down: status %d", resp.StatusCode)
 	}
-	if resp := a.get("/healthz"); resp.StatusCode != 200 {
+	if resp := a.get(paths.Healthz); resp.StatusCode != 200 {
 		t.Errorf("healthz with the store down: status %d", resp.StatusCode)
 	}
 	a.store.down.Store(false)
-	if resp := a.get("/readyz"); resp.StatusCode != 200 {
+	if resp := a.get(paths.Readyz); resp.StatusCode != 200 {
 		t.Errorf("readyz after the store came back: status %d", resp.StatusCode)
 	}
 }
@@ -223,7 +225,7 @@ func TestPrivacyPage(t *testing.T) {
 		{"fr", "Vos données personnelles", "400 jours"},
 		{"en", "Your personal data", "400 days"},
 	} {
-		d := doc(t, a.get("/privacy", "Accept-Language", tt.accept))
+		d := doc(t, a.get(paths.Privacy, "Accept-Language", tt.accept))
 		if got := d.Find("h1").Text(); got != tt.h1 || !strings.Contains(d.Text(), tt.must) {
 			t.Errorf("%s: h1 %q", tt.accept, got)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/web"
 )
 
@@ -279,7 +280,7 @@ func TestTimingRecoveryRequest(t *testing.T) {
 	start := time.Now()
 	existing, unknown := measure(t, a, plan,
 		func(p probe, token string) *http.Request {
-			return formRequest("/recovery/request", url.Values{csrfField: {token}, "kind": {"password"}, "population": {"parents"}, "input": {p.identifier}, "consent": {"yes"}})
+			return formRequest(paths.RecoveryRequest, url.Values{csrfField: {token}, "kind": {"password"}, "population": {"parents"}, "input": {p.identifier}, "consent": {"yes"}})
 		},
 		func(p probe, resp *http.Response) {
 			if resp.StatusCode != http.StatusOK {
@@ -310,7 +311,7 @@ func TestTimingSignIn(t *testing.T) {
 	start := time.Now()
 	existing, unknown := measure(t, a, plan,
 		func(p probe, token string) *http.Request {
-			return formRequest("/login", url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
+			return formRequest(paths.Login, url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
 		},
 		func(p probe, resp *http.Response) {
 			if resp.StatusCode != http.StatusOK {
@@ -384,7 +385,7 @@ func TestTimingSignInSharedEmail(t *testing.T) {
 	plan = blockShuffle(plan, 3)
 	existing, unknown := measure(t, a, plan,
 		func(p probe, token string) *http.Request {
-			return formRequest("/login", url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
+			return formRequest(paths.Login, url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
 		},
 		func(p probe, resp *http.Response) {
 			if resp.StatusCode != http.StatusOK {
