@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -311,12 +312,6 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 	if err != nil {
 		return err
 	}
-	if len(bad) > 0 {
-		for _, b := range bad {
-			fmt.Fprintf(stdout, "%s:%d: %s\n", path, b.Line, b.Reason)
-		}
-		return fmt.Errorf("accounts import: %d bad row(s); nothing was imported", len(bad))
-	}
 	st, _, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -327,9 +322,15 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 	}
 	start := time.Now()
 	im := account.NewImporter(st.Accounts(), account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now)
-	if bad, err := im.CheckGuardians(ctx, rows); err != nil {
+	// Every bad row at once, the guardians' too, so that the school fixes
+	// its file in one pass.
+	unknown, err := im.CheckGuardians(ctx, rows)
+	if err != nil {
 		return err
-	} else if len(bad) > 0 {
+	}
+	bad = append(bad, unknown...)
+	if len(bad) > 0 {
+		slices.SortStableFunc(bad, func(a, b account.RowError) int { return a.Line - b.Line })
 		for _, b := range bad {
 			fmt.Fprintf(stdout, "%s:%d: %s\n", path, b.Line, b.Reason)
 		}

@@ -69,6 +69,18 @@ func TestImportSurvivesRestart(t *testing.T) {
 	if !strings.Contains(out.String(), "bad.csv:3: identifier") {
 		t.Errorf("bad-row report = %q", out.String())
 	}
+	// Every bad row at once, an unknown guardian with the others, in order.
+	mixed := filepath.Join(dir, "mixed.csv")
+	os.WriteFile(mixed, []byte("identifier;email;first_name;last_name;population;password;guardians\n"+
+		"E1;;Lou;Bert;students;pw-three-3;P999\nE 2;;Max;Bert;students;pw-four-4;\nE3;;Léa;Bert;students;pw-five-5;P1\n"), 0o600)
+	out.Reset()
+	if err := run(context.Background(), []string{"accounts", "import", mixed}, env, &out); err == nil || !strings.Contains(err.Error(), "2 bad row(s)") {
+		t.Fatalf("mixed file: err = %v", err)
+	}
+	if got := out.String(); !strings.Contains(got, "mixed.csv:2: unknown guardian") || !strings.Contains(got, "mixed.csv:3: identifier") ||
+		strings.Index(got, "mixed.csv:2:") > strings.Index(got, "mixed.csv:3:") {
+		t.Errorf("mixed bad-row report = %q", got)
+	}
 
 	// Serve, then stop: the data directory keeps the accounts.
 	ctx, cancel := context.WithCancel(context.Background())
