@@ -88,6 +88,11 @@ func TestSignInSharedEmailAsksWhichIdentifier(t *testing.T) {
 	if links.Length() != 2 || !strings.Contains(links.Text(), "P001") || !strings.Contains(links.Text(), "P002") {
 		t.Fatalf("choices = %q", d.Find("#login-choose").Text())
 	}
+	// The identifier and the name read apart (« P001 — Anne Durand », not
+	// « P001Anne Durand »).
+	if got := links.Eq(0).Text(); got != "P001 — Anne Durand" {
+		t.Errorf("first choice reads %q", got)
+	}
 	href, _ := links.Eq(1).Attr("href")
 	d = doc(t, a.get(href))
 	if v, _ := d.Find("#identifier").Attr("value"); v != "P002" {

@@ -117,7 +117,11 @@ func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps)
 		// precise status (422, 429).
 		return render(c, fiber.StatusOK, views.RecoveryStep(p))
 	}
-	return render(c, status, views.RecoveryPage(s.page(c, p.T.T("recovery.request_title")), p))
+	title := p.T.T("recovery.request_title")
+	if p.Kind == string(recovery.KindIdentifier) {
+		title = p.T.T("recovery.identifier_title")
+	}
+	return render(c, status, views.RecoveryPage(s.page(c, title), p))
 }
 
 // recoveryStart is GET /recovery and /recovery/identifier: the current step

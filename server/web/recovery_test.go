@@ -310,6 +310,10 @@ func TestRecoverySharedEmail(t *testing.T) {
 }
 
 func TestForgottenIdentifier(t *testing.T) {
+	// Its page is titled for what was forgotten.
+	if title := doc(t, newTestApp(t).get(paths.RecoveryIdentifier+"?population=parents")).Find("title").Text(); !strings.Contains(title, "Identifiant oublié") {
+		t.Errorf("the forgotten-identifier page is titled %q", title)
+	}
 	a := newTestApp(t)
 	a.seed()
 	_, html := a.step(paths.RecoveryRequest, url.Values{"kind": {"identifier"}, "population": {"parents"}, "input": {"P001"}, "consent": {"yes"}})
