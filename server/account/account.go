@@ -142,6 +142,11 @@ type Looker interface {
 	ChildrenOf(ctx context.Context, id string) ([]Account, error)
 }
 
+// FullName is the name as printed on letters and shown on pages.
+func (a Account) FullName() string {
+	return strings.TrimSpace(a.FirstName + " " + a.LastName)
+}
+
 // IsGuardianOf reports whether guardianID is one of child's guardians.
 func (a Account) IsGuardianOf(child Account) bool {
 	for _, g := range child.Guardians {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/sesame-edu/sesame/frontend/views"
@@ -116,7 +115,7 @@ func (n *Notifier) GuardianCodeProps(r recovery.GuardianCodeNotice) views.MailPr
 	if r.Device != "" {
 		device = t.T("mail.device." + string(r.Device))
 	}
-	child := strings.TrimSpace(r.Child.FirstName + " " + r.Child.LastName)
+	child := r.Child.FullName()
 	p.Why = t.T("mail.guardian_code.why", "School", n.school, "Child", child, "Identifier", r.Child.Identifier,
 		"Device", device, "Date", at.Format("02/01/2006"), "Time", at.Format("15:04"))
 	p.CodeLabel = t.T("mail.guardian_code.label", "Child", child)
@@ -146,7 +145,7 @@ func (n *Notifier) IdentifierReminderProps(r recovery.ReminderNotice) views.Mail
 		// A child's identifier with the name: a parent of three needs to
 		// know which is whose.
 		p.Identifiers = append(p.Identifiers, t.T("mail.reminder.child", "Identifier", c.Identifier,
-			"Name", strings.TrimSpace(c.FirstName+" "+c.LastName)))
+			"Name", c.FullName()))
 	}
 	if len(r.Children) > 0 {
 		p.IDLabel = t.T("mail.reminder.with_children")

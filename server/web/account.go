@@ -22,7 +22,7 @@ func (s *Server) accountProps(c *fiber.Ctx, acc account.Account) views.AccountPr
 	t := s.t(c)
 	p := views.AccountProps{
 		Base:       s.page(c, t.T("profile.title")),
-		Identifier: acc.Identifier, Name: strings.TrimSpace(acc.FirstName + " " + acc.LastName),
+		Identifier: acc.Identifier, Name: acc.FullName(),
 		Email: acc.Email, PendingEmail: acc.PendingEmail, Phone: acc.Phone, Newsletter: acc.Newsletter,
 		FormEmail: acc.Email, FormPhone: displayPhone(acc.Phone), FormNewsletter: acc.Newsletter,
 		Population: acc.Population,
@@ -47,7 +47,7 @@ func (s *Server) withChildren(c *fiber.Ctx, acc account.Account, p views.Account
 	}
 	for _, ch := range children {
 		p.Children = append(p.Children, views.ChildLink{Identifier: ch.Identifier,
-			Name: strings.TrimSpace(ch.FirstName + " " + ch.LastName), Href: paths.AccountChildren + url.PathEscape(ch.ID)})
+			Name: ch.FullName(), Href: paths.AccountChildren + url.PathEscape(ch.ID)})
 	}
 	return p, nil
 }
@@ -90,7 +90,7 @@ func (s *Server) accountPage(c *fiber.Ctx) error {
 // childProps fills a guardian's page for one child.
 func (s *Server) childProps(c *fiber.Ctx, child account.Account) views.ChildPasswordProps {
 	t := s.t(c)
-	name := strings.TrimSpace(child.FirstName + " " + child.LastName)
+	name := child.FullName()
 	return views.ChildPasswordProps{
 		Base: s.page(c, t.T("children.page_title", "Name", name)), Action: paths.AccountChildren + url.PathEscape(child.ID),
 		Name: name, Identifier: child.Identifier, Population: child.Population,

@@ -66,7 +66,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return render(c, fiber.StatusOK, views.Login(p))
 	case account.Choose:
 		for _, a := range res.Choices {
-			p.Choices = append(p.Choices, views.AccountChoice{ID: a.ID, Identifier: a.Identifier, Name: a.FirstName + " " + a.LastName})
+			p.Choices = append(p.Choices, views.AccountChoice{ID: a.ID, Identifier: a.Identifier, Name: a.FullName()})
 		}
 		return render(c, fiber.StatusOK, views.Login(p))
 	case account.Throttled:

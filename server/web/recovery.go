@@ -196,7 +196,7 @@ func (s *Server) fillPassword(c *fiber.Ctx, p *views.RecoveryProps, f recovery.F
 	}
 	var pc policy.Context
 	for _, a := range accs {
-		p.Choices = append(p.Choices, views.AccountChoice{ID: a.ID, Identifier: a.Identifier, Name: a.FirstName + " " + a.LastName})
+		p.Choices = append(p.Choices, views.AccountChoice{ID: a.ID, Identifier: a.Identifier, Name: a.FullName()})
 		if len(accs) == 1 || a.ID == p.Chosen {
 			p.Identifier = a.Identifier
 			pol = s.school.PolicyOf(a.Population)
