@@ -63,6 +63,9 @@ func NewGuard(perAccountSource, perAccount, perSource *ratelimit.Throttle, key [
 // accountKey is the throttle key of an account.
 func accountKey(id string) string { return "pw:" + id }
 
+// sourceKey narrows a throttle key to one client address.
+func sourceKey(key, ip string) string { return key + "|" + ip }
+
 // typedKey is the throttle key of text that names no account: unknown
 // identifiers are throttled exactly as known ones, so throttling tells
 // nothing.
@@ -89,7 +92,7 @@ func (g *Guard) Attempt(ctx context.Context, typed string, candidates []Account,
 	}
 	var guards []ratelimit.Keyed
 	for _, k := range keys {
-		guards = append(guards, ratelimit.Keyed{T: g.perAccountSource, Key: k + "|" + ip})
+		guards = append(guards, ratelimit.Keyed{T: g.perAccountSource, Key: sourceKey(k, ip)})
 	}
 	for _, k := range keys {
 		guards = append(guards, ratelimit.Keyed{T: g.perAccount, Key: k})
@@ -105,7 +108,7 @@ func (g *Guard) Succeed(ctx context.Context, ts ratelimit.Tickets, acc Account, 
 	// drops this attempt with the failures; the others (the source, the
 	// other accounts of a shared address) are refunded. Two writes fewer
 	// on the embedded store's single writer.
-	cleared := map[string]bool{accountKey(acc.ID): true, accountKey(acc.ID) + "|" + ip: true}
+	cleared := map[string]bool{accountKey(acc.ID): true, sourceKey(accountKey(acc.ID), ip): true}
 	var refund ratelimit.Tickets
 	for _, t := range ts {
 		if !cleared[t.Ticket.Key()] {
@@ -122,7 +125,7 @@ func (g *Guard) Succeed(ctx context.Context, ts ratelimit.Tickets, acc Account, 
 // password was reset, the person who proved they own it must not wait for
 // a stranger's guesses. Another source's own throttle stays.
 func (g *Guard) Clear(ctx context.Context, accountID, ip string) error {
-	if err := g.perAccountSource.Succeed(ctx, accountKey(accountID)+"|"+ip); err != nil {
+	if err := g.perAccountSource.Succeed(ctx, sourceKey(accountKey(accountID), ip)); err != nil {
 		return err
 	}
 	return g.perAccount.Succeed(ctx, accountKey(accountID))
@@ -155,10 +158,6 @@ func (a *Authenticator) WithFailureFloor(d time.Duration) *Authenticator {
 func NewAuthenticator(accounts Looker, hasher *Hasher, guard *Guard, rec audit.Recorder, now func() time.Time, onRehash func(ctx context.Context, id, hash string) error) *Authenticator {
 	return &Authenticator{accounts: accounts, hasher: hasher, guard: guard, audit: rec, now: now, onRehash: onRehash}
 }
-
-// Guard returns the throttle of password guesses, for the other places a
-// password is checked.
-func (a *Authenticator) Guard() *Guard { return a.guard }
 
 // candidates returns the accounts what was typed names.
 func (a *Authenticator) candidates(ctx context.Context, input string) ([]Account, error) {

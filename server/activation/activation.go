@@ -303,10 +303,6 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 	return StartResult{Flow: f, Token: token, Outcome: Started}, nil
 }
 
-// PopulationOf is what the wizard knows of a population (its mailbox, for
-// the progress bar and the redirection step).
-func (s *Service) PopulationOf(key string) Population { return s.Population(key) }
-
 // Load returns the flow of a browser.
 func (s *Service) Load(ctx context.Context, id, token string) (Flow, error) {
 	f, err := s.Store.GetActivation(ctx, id)

@@ -52,7 +52,8 @@ func NewThrottle(store ThrottleStore, free int, base, max time.Duration, now fun
 const memory = 24 * time.Hour
 
 // Ticket is a reserved attempt: the caller checks the password, then
-// reports a failure with Fail or a success with Succeed.
+// reports a failure with Fail, or a success with Refund (or Succeed, which
+// starts a new generation).
 type Ticket struct {
 	key   string
 	gen   int

@@ -58,7 +58,7 @@ func (s *Server) activationProps(c *fiber.Ctx, step activation.Step, acc *accoun
 	t := s.t(c)
 	hasMailbox := true
 	if acc != nil {
-		hasMailbox = s.activation.PopulationOf(acc.Population).MailboxDomain != ""
+		hasMailbox = s.activation.Population(acc.Population).MailboxDomain != ""
 	}
 	title := t.T("activation.title_" + string(step))
 	p := views.ActivationProps{Base: s.page(c, title), Step: string(step)}
@@ -95,7 +95,7 @@ func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProp
 	case activation.StateCharter:
 		p.CharterTitle, p.CharterText, p.CharterURL = s.charterText(t.Lang())
 	case activation.StateRedirect, activation.StateRedirSent:
-		pop := s.activation.PopulationOf(acc.Population)
+		pop := s.activation.Population(acc.Population)
 		p.Mandatory = pop.RedirectMandate
 		p.Mailbox = activation.LocalPart(pop.MailboxPattern, acc.FirstName, acc.LastName) + "@" + pop.MailboxDomain
 		p.RedirectSent = f.State == activation.StateRedirSent
