@@ -364,7 +364,7 @@ func (pr *Profile) SetChildPassword(ctx context.Context, guardian Account, child
 		return PasswordResult{}, err
 	}
 	if wait > 0 {
-		return PasswordResult{Refusals: refusal.List{{Field: "current", Reason: refusal.Throttled, Wait: wait}}}, nil
+		return PasswordResult{Refusals: refusal.List{{Field: "current", Reason: refusal.Throttled, Wait: wait}}, Account: child}, nil
 	}
 	if !ok {
 		pr.recordFor(ctx, "guardian.child_password", child.ID, guardian.ID, ip, "wrong_current")
@@ -372,11 +372,11 @@ func (pr *Profile) SetChildPassword(ctx context.Context, guardian Account, child
 		if current == "" {
 			reason = refusal.Missing
 		}
-		return PasswordResult{Refusals: refusal.List{}.Add("current", reason)}, nil
+		return PasswordResult{Refusals: refusal.List{}.Add("current", reason), Account: child}, nil
 	}
 	res := pr.policy(child.Population).Evaluate(next, policy.Context{Identifier: child.Identifier, FirstName: child.FirstName, LastName: child.LastName})
 	if l := NewPasswordRefusals(res, next, confirm, ""); len(l) > 0 {
-		return PasswordResult{Refusals: l, Rules: res.Rules}, nil
+		return PasswordResult{Refusals: l, Rules: res.Rules, Account: child}, nil
 	}
 	hash, err := pr.hasher.Hash(next)
 	if err != nil {
@@ -395,7 +395,7 @@ func (pr *Profile) SetChildPassword(ctx context.Context, guardian Account, child
 		}
 	}
 	pr.recordFor(ctx, "guardian.child_password", child.ID, guardian.ID, ip, "ok")
-	return PasswordResult{}, nil
+	return PasswordResult{Account: child}, nil
 }
 
 // AcceptCharter records that the person accepted the charter's version
@@ -414,6 +414,9 @@ func (pr *Profile) AcceptCharter(ctx context.Context, acc Account, version, ip s
 type PasswordResult struct {
 	Refusals refusal.List
 	Rules    []policy.Rule
+	// Account is the account whose password was (to be) set, when it is
+	// not the caller's own: a guardian's child.
+	Account Account
 }
 
 // ChangePassword checks the current password, the policy and the

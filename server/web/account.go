@@ -126,21 +126,16 @@ func (s *Server) childPassword(c *fiber.Ctx) error {
 		return fiber.ErrBadRequest
 	}
 	t := s.t(c)
-	child, err := s.profile.Child(c.UserContext(), acc, c.Params("id"))
+	// The domain checks that the account is the guardian's child (404
+	// otherwise) and returns it for the page.
+	res, err := s.profile.SetChildPassword(c.UserContext(), acc, c.Params("id"), f.Current, f.Password, f.Confirm, t.Lang(), c.IP())
 	if errors.Is(err, account.ErrNotFound) {
 		return fiber.ErrNotFound
 	}
 	if err != nil {
 		return err
 	}
-	res, err := s.profile.SetChildPassword(c.UserContext(), acc, child.ID, f.Current, f.Password, f.Confirm, t.Lang(), c.IP())
-	if errors.Is(err, account.ErrNotFound) {
-		return fiber.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	p := s.childProps(c, child)
+	p := s.childProps(c, res.Account)
 	if len(res.Refusals) > 0 {
 		p.Errors = words(t, "children", res.Refusals)
 		if res.Rules != nil {
