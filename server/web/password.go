@@ -69,28 +69,48 @@ func (s *Server) checkPassword(c *fiber.Ctx) error {
 // stranger must not learn a name by watching a rule turn green.
 func (s *Server) passwordContext(c *fiber.Ctx, identifier string) policy.Context {
 	pc := policy.Context{Identifier: identifier}
-	var known []account.Account
-	if _, acc, ok, err := s.signedIn(c); err == nil && ok {
-		known = append(known, acc)
-		if children, err := s.profile.Children(c.UserContext(), acc); err == nil {
-			known = append(known, children...)
-		}
+	ctx := c.UserContext()
+	// Each source is read only until one holds the identifier: this answers
+	// every few keystrokes.
+	sources := []func() []account.Account{
+		func() []account.Account {
+			if _, acc, ok, err := s.signedIn(c); err == nil && ok {
+				if matches(acc, identifier) {
+					return []account.Account{acc}
+				}
+				children, _ := s.profile.Children(ctx, acc)
+				return children
+			}
+			return nil
+		},
+		func() []account.Account {
+			if f, ok, err := s.currentFlow(c); err == nil && ok && f.State == recovery.StateVerified {
+				accs, _ := s.recovery.Candidates(ctx, f)
+				return accs
+			}
+			return nil
+		},
+		func() []account.Account {
+			if f, ok, err := s.currentActivation(c); err == nil && ok {
+				if acc, err := s.activation.Account(ctx, f); err == nil {
+					return []account.Account{acc}
+				}
+			}
+			return nil
+		},
 	}
-	if f, ok, err := s.currentFlow(c); err == nil && ok && f.State == recovery.StateVerified {
-		if accs, err := s.recovery.Candidates(c.UserContext(), f); err == nil {
-			known = append(known, accs...)
-		}
-	}
-	if f, ok, err := s.currentActivation(c); err == nil && ok {
-		if acc, err := s.activation.Account(c.UserContext(), f); err == nil {
-			known = append(known, acc)
-		}
-	}
-	for _, a := range known {
-		if account.NormaliseIdentifier(a.Identifier) == account.NormaliseIdentifier(identifier) {
-			pc.FirstName, pc.LastName = a.FirstName, a.LastName
-			break
+	for _, source := range sources {
+		for _, a := range source() {
+			if matches(a, identifier) {
+				pc.FirstName, pc.LastName = a.FirstName, a.LastName
+				return pc
+			}
 		}
 	}
 	return pc
+}
+
+// matches tells whether an account is the one an identifier names.
+func matches(a account.Account, identifier string) bool {
+	return account.NormaliseIdentifier(a.Identifier) == account.NormaliseIdentifier(identifier)
 }
