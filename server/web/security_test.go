@@ -25,31 +25,43 @@ func (a *testApp) burst(path, tokenPage string, forms []url.Values) []int {
 	for i, f := range forms {
 		b := a.browser()
 		f.Set(csrfField, b.csrfToken(tokenPage))
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(f.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		a.setIP(req)
-		for k, v := range b.jar {
-			req.AddCookie(&http.Cookie{Name: k, Value: v})
-		}
-		reqs[i] = req
+		reqs[i] = b.formRequest(path, f)
 	}
-	statuses := make([]int, len(reqs))
+	statuses, _ := a.sendAtOnce(reqs)
+	return statuses
+}
+
+// formRequest is a form post from this browser: its address and cookies.
+func (a *testApp) formRequest(path string, f url.Values) *http.Request {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(f.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	a.setIP(req)
+	for k, v := range a.jar {
+		req.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	return req
+}
+
+// sendAtOnce sends every request together (they wait at a barrier) and
+// returns the statuses and bodies in order.
+func (a *testApp) sendAtOnce(reqs []*http.Request) ([]int, []string) {
+	a.t.Helper()
+	statuses, bodies := make([]int, len(reqs)), make([]string, len(reqs))
 	errs := make([]error, len(reqs))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i, req := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			<-start
 			resp, err := a.app.Test(req, -1)
 			if err != nil {
 				errs[i] = err
 				return
 			}
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			statuses[i] = resp.StatusCode
-		}()
+			statuses[i], bodies[i] = resp.StatusCode, string(b)
+		})
 	}
 	close(start)
 	wg.Wait()
@@ -58,7 +70,7 @@ func (a *testApp) burst(path, tokenPage string, forms []url.Values) []int {
 			a.t.Fatal(err)
 		}
 	}
-	return statuses
+	return statuses, bodies
 }
 
 // Security issue, point 1: a failure is reserved before the password is
@@ -344,40 +356,12 @@ func TestAccountWritesNeverUndoNewerOnes(t *testing.T) {
 func (a *testApp) burstSame(path string, forms []url.Values) ([]int, []string) {
 	a.t.Helper()
 	token := a.csrfToken("/")
-	statuses, bodies := make([]int, len(forms)), make([]string, len(forms))
-	errs := make([]error, len(forms))
-	start := make(chan struct{})
-	var wg sync.WaitGroup
+	reqs := make([]*http.Request, len(forms))
 	for i, f := range forms {
 		f.Set(csrfField, token)
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(f.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		a.setIP(req)
-		for k, v := range a.jar {
-			req.AddCookie(&http.Cookie{Name: k, Value: v})
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			resp, err := a.app.Test(req, -1)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			statuses[i], bodies[i] = resp.StatusCode, string(b)
-		}()
+		reqs[i] = a.formRequest(path, f)
 	}
-	close(start)
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			a.t.Fatal(err)
-		}
-	}
-	return statuses, bodies
+	return a.sendAtOnce(reqs)
 }
 
 // toStep3 walks P003's recovery to step 3 in this browser.
