@@ -17,6 +17,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/helpdesk"
 	"github.com/sesame-edu/sesame/server/policy"
 )
@@ -32,6 +34,9 @@ type Config struct {
 	Support     helpdesk.Contact `yaml:"support"`
 	Recovery    Recovery         `yaml:"recovery"`
 	Charter     Charter          `yaml:"charter"`
+	// Clients are the school's applications that sign in with Sésame.
+	Clients     []clients.Client    `yaml:"clients"`
+	ForwardAuth clients.ForwardAuth `yaml:"forward_auth"`
 }
 
 // Charter is the IT charter accepted at activation. Raising Version asks
@@ -210,6 +215,30 @@ func (c *Config) validate() []problem {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "/") {
 			add("$.charter.url."+lang, "expected an https:// URL or a path on this site")
 		}
+	}
+	ids := map[string]bool{}
+	for i, cl := range c.Clients {
+		at := fmt.Sprintf("$.clients[%d]", i)
+		for _, pr := range cl.Validate(account.CheckHash) {
+			add(at+"."+pr.Field, pr.Message)
+		}
+		if ids[cl.ID] {
+			add(at+".id", fmt.Sprintf("client %q is declared twice", cl.ID))
+		}
+		ids[cl.ID] = true
+		for j, key := range cl.Populations {
+			if !seen[key] {
+				add(fmt.Sprintf("%s.populations[%d]", at, j), fmt.Sprintf("no population %q in this file", key))
+			}
+		}
+		for key := range cl.Categories {
+			if !seen[key] {
+				add(at+".categories."+key, fmt.Sprintf("no population %q in this file", key))
+			}
+		}
+	}
+	for _, pr := range c.ForwardAuth.Validate() {
+		add("$.forward_auth."+pr.Field, pr.Message)
 	}
 	r := c.Recovery
 	if r.CodeMinutes < 0 || r.CodeMinutes > 24*60 {
