@@ -374,8 +374,9 @@ func (s *Store) removeEmail(ctx context.Context, key, id string) error {
 	return nil
 }
 
-// absentAccount is an account _id no identifier normalises to.
-const absentAccount = "\x00absent"
+// absentAccount is an account _id no identifier can be: identifiers are
+// letters, digits and . _ @ - (account.validIdentifier).
+const absentAccount = "~absent"
 
 // AccountsByEmail returns the accounts whose address is email, ordered by
 // identifier. Index entries whose account has since changed address are
