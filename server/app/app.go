@@ -191,7 +191,8 @@ func New(o Options) (*App, error) {
 
 	console := desk.New(desk.Deps{
 		Accounts: accounts, History: audit, Mails: st.Outbox(), Throttles: guard, Codes: rec, Emails: profile,
-		Sessions: sessionsStore, Activations: act, Check: auth, Hasher: hasher,
+		Sessions: sessionsStore, Activations: act, Check: auth,
+		Hasher:    account.NewHasher(account.ProvisionalParams(), runtime.NumCPU()),
 		Role:      func(id string) desk.Role { return desk.Role(sc.DeskRole(id)) },
 		ValidDays: sc.Letters.ValidDays, Location: o.Location, Now: now,
 	})
