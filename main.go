@@ -5,6 +5,7 @@
 //	sesame version                  print the version
 //	sesame healthcheck              exit 0 when the local server is ready
 //	sesame accounts import FILE.csv load accounts from a spreadsheet
+//	sesame clients secret           a new OpenID Connect client secret and its hash
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/config"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/school"
@@ -53,7 +55,8 @@ const usage = `usage:
   sesame                           serve Sésame (configured by SESAME_* variables)
   sesame version                   print the version
   sesame healthcheck               exit 0 when the local server answers /readyz
-  sesame accounts import FILE.csv  create or update accounts from a CSV file`
+  sesame accounts import FILE.csv  create or update accounts from a CSV file
+  sesame clients secret            print a new client secret and the hash to put in the school's file`
 
 // run is the whole program; main only adapts it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -70,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return importAccounts(ctx, getenv, stdout, args[2])
 	case len(args) == 3 && args[0] == "store" && args[1] == "serve":
 		return serveStore(ctx, stdout, args[2])
+	case cmd == "clients secret":
+		return clientSecret(stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -143,6 +148,9 @@ func loadSchool(cfg config.Config, log *slog.Logger) (*school.Config, error) {
 	}
 	for _, w := range sc.WeakPolicies() {
 		log.Warn("weak password policy: " + w)
+	}
+	for _, w := range clients.NewRegistry(sc.Clients, sc.ForwardAuth, nil).Warnings() {
+		log.Warn("client secret: " + w)
 	}
 	log.Info("configuration file loaded", "file", cfg.ConfigFile, "school", sc.School.Name, "populations", len(sc.Populations))
 	return sc, nil
@@ -342,5 +350,21 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 	if sum.KeptEmails > 0 {
 		fmt.Fprintf(stdout, "%d address(es) left as their owners set them (confirmed on the personal page or chosen at activation)\n", sum.KeptEmails)
 	}
+	return err
+}
+
+// clientSecret prints a new OpenID Connect client secret, for the
+// application's settings, and its argon2id hash, for the school's file: the
+// file, often shared and versioned, never holds the secret itself.
+func clientSecret(stdout io.Writer) error {
+	secret, err := clients.NewSecret()
+	if err != nil {
+		return err
+	}
+	hash, err := account.NewHasher(account.DefaultParams(), 1).Hash(secret)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "secret: %s\n(give it to the application; it is shown only now)\n\nhash for the school's file:\n    secret: %q\n", secret, hash)
 	return err
 }

@@ -159,3 +159,10 @@ func decodePHC(s string) (Params, []byte, []byte, error) {
 	p.SaltLen, p.KeyLen = len(salt), uint32(len(key))
 	return p, salt, key, nil
 }
+
+// CheckHash reports whether s is an argon2id PHC string Verify can read:
+// the school's file holds client secrets in this form.
+func CheckHash(s string) error {
+	_, _, _, err := decodePHC(s)
+	return err
+}

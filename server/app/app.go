@@ -20,6 +20,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
@@ -143,7 +144,16 @@ func (o *Options) defaults() {
 func New(o Options) (*App, error) {
 	o.defaults()
 	st, sc, key, now, log := o.Store, o.School, o.Secret, o.Now, o.Log
-	accounts, limits, sessionsStore, audit := st.Accounts(), st.Limits(), st.Sessions(), st.Audit()
+	accounts, limits, audit := st.Accounts(), st.Limits(), st.Audit()
+	// Every way sessions end (sign-out, reset, password change, the
+	// office) tells the applications signed in through them.
+	var signOuts []session.SignOut
+	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
+	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
+	registry, err := newRegistry(sc, o.BaseURL, hasher)
+	if err != nil {
+		return nil, err
+	}
 	cat, err := i18n.New()
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -154,7 +164,6 @@ func New(o Options) (*App, error) {
 	outbox := mail.NewOutbox(st.Outbox(), key, time.Now, worker.Notify)
 	notifier := notify.New(outbox, cat, sc.School.Name, o.Location)
 	limiter := ratelimit.New(limits, now)
-	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
 
 	throttle := func(free int) *ratelimit.Throttle {
 		return ratelimit.NewThrottle(limits, free, 30*time.Second, 15*time.Minute, now)
@@ -200,7 +209,7 @@ func New(o Options) (*App, error) {
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
-		School: sc, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
+		School: sc, Clients: registry, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
 		Sessions: sessions, Auth: auth, Profile: profile, Accounts: accounts, EmailChanges: accounts,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
@@ -256,6 +265,22 @@ func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// newRegistry is the school's applications. Their secrets are checked
+// with the password hasher, so that they share its bound on concurrent
+// hashes.
+func newRegistry(sc *school.Config, base *url.URL, hasher *account.Hasher) (*clients.Registry, error) {
+	fa := sc.ForwardAuth
+	if fa.CookieDomain != "" && !clients.InDomain(base.Hostname(), fa.CookieDomain) {
+		return nil, fmt.Errorf("%w: forward_auth.cookie_domain %q does not contain SESAME_BASE_URL's host %q: the session cookie set by Sésame could not reach the protected hosts",
+			school.ErrInvalid, fa.CookieDomain, base.Hostname())
+	}
+	verify := func(hash, secret string) bool {
+		ok, _, err := hasher.Verify(hash, secret)
+		return err == nil && ok
+	}
+	return clients.NewRegistry(sc.Clients, fa, verify), nil
 }
 
 // activationPopulation tells the activation wizard what it needs of a

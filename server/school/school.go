@@ -17,6 +17,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/helpdesk"
 	"github.com/sesame-edu/sesame/server/policy"
 )
@@ -34,6 +36,9 @@ type Config struct {
 	Charter     Charter          `yaml:"charter"`
 	Desk        Desk             `yaml:"desk"`
 	Letters     Letters          `yaml:"letters"`
+	// Clients are the school's applications that sign in with Sésame.
+	Clients     []clients.Client    `yaml:"clients"`
+	ForwardAuth clients.ForwardAuth `yaml:"forward_auth"`
 }
 
 // Desk names who may use the school office's console (/desk): the
@@ -248,6 +253,30 @@ func (c *Config) validate() []problem {
 	}
 	if d := c.Letters.ValidDays; d < 0 || d > 365 {
 		add("$.letters.valid_days", "expected between 1 and 365 days")
+	}
+	ids := map[string]bool{}
+	for i, cl := range c.Clients {
+		at := fmt.Sprintf("$.clients[%d]", i)
+		for _, pr := range cl.Validate(account.CheckHash) {
+			add(at+"."+pr.Field, pr.Message)
+		}
+		if ids[cl.ID] {
+			add(at+".id", fmt.Sprintf("client %q is declared twice", cl.ID))
+		}
+		ids[cl.ID] = true
+		for j, key := range cl.Populations {
+			if !seen[key] {
+				add(fmt.Sprintf("%s.populations[%d]", at, j), fmt.Sprintf("no population %q in this file", key))
+			}
+		}
+		for key := range cl.Categories {
+			if !seen[key] {
+				add(at+".categories."+key, fmt.Sprintf("no population %q in this file", key))
+			}
+		}
+	}
+	for _, pr := range c.ForwardAuth.Validate() {
+		add("$.forward_auth."+pr.Field, pr.Message)
 	}
 	r := c.Recovery
 	if r.CodeMinutes < 0 || r.CodeMinutes > 24*60 {

@@ -73,6 +73,13 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"bad hours", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\nsupport:\n  hours:\n    slots:\n      - {day: funday, from: '10:00', to: '11:00'}\n", "x.yaml:8: support.hours.slots[0].day"},
 		{"wrong type", "school: {name: A}\npopulations: 3\n", "x.yaml:2:"},
 		{"no population", "school: {name: A}\n", "populations"},
+		{"client without protocol", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n", "x.yaml:6: clients[0].protocol"},
+		{"client redirect over http", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: oidc\n    redirect_uris: [http://app.example/cb]\n", "x.yaml:9: clients[0].redirect_uris[0]"},
+		{"client secret not a hash", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: oidc\n    secret: hunter2\n    redirect_uris: [https://app.example/cb]\n", "x.yaml:9: clients[0].secret"},
+		{"client unknown population", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: oidc\n    redirect_uris: [https://app.example/cb]\n    populations: [parents, aliens]\n", "clients[0].populations[1]: no population \"aliens\""},
+		{"cas pattern open host", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: pronote\n    name: {fr: Pronote}\n    protocol: cas\n    service: https://pronote.example*\n", "x.yaml:9: clients[0].service"},
+		{"duplicate client", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: cas\n    service: https://a.example/\n  - id: app\n    name: {fr: App}\n    protocol: cas\n    service: https://b.example/\n", "x.yaml:10: clients[1].id"},
+		{"forward-auth host outside the cookie domain", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nforward_auth:\n  cookie_domain: lycee.example\n  hosts: [cdi.lycee.example, wiki.other.example]\n", "x.yaml:7: forward_auth.hosts[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

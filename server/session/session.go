@@ -126,3 +126,62 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// SignOut is told that every session of an account ended — a sign-out, a
+// password reset or change, an office agent's action — so that the
+// applications the person signed in to through Sésame end theirs too
+// (OpenID Connect back-channel logout, CAS single logout). It queues its
+// work and logs its own failures: a sign-out never fails because an
+// application is down.
+type SignOut func(ctx context.Context, accountID string)
+
+// Notifying wraps a Store so that every deletion and revocation of
+// sessions tells the SignOut listeners, whichever package asked for it.
+func Notifying(s Store, listeners ...SignOut) Store {
+	if len(listeners) == 0 {
+		return s
+	}
+	return notifying{Store: s, listeners: listeners}
+}
+
+type notifying struct {
+	Store
+	listeners []SignOut
+}
+
+func (n notifying) tell(ctx context.Context, accountID string) {
+	for _, l := range n.listeners {
+		l(ctx, accountID)
+	}
+}
+
+func (n notifying) DeleteSession(ctx context.Context, id string) error {
+	s, err := n.Store.GetSession(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := n.Store.DeleteSession(ctx, id); err != nil {
+		return err
+	}
+	n.tell(ctx, s.AccountID)
+	return nil
+}
+
+func (n notifying) RevokeAll(ctx context.Context, accountID string) error {
+	if err := n.Store.RevokeAll(ctx, accountID); err != nil {
+		return err
+	}
+	n.tell(ctx, accountID)
+	return nil
+}
+
+func (n notifying) RevokeOthers(ctx context.Context, accountID, keepID string) error {
+	if err := n.Store.RevokeOthers(ctx, accountID, keepID); err != nil {
+		return err
+	}
+	n.tell(ctx, accountID)
+	return nil
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
@@ -42,14 +43,16 @@ type Deps struct {
 	BaseURL        *url.URL
 	TrustedProxies []string
 	School         *school.Config
-	Recovery       *recovery.Service
-	Activation     *activation.Service
-	Sessions       *session.Manager
-	Auth           *account.Authenticator
-	Profile        *account.Profile
-	Accounts       account.Looker
-	EmailChanges   EmailChangePeeker
-	Limiter        *ratelimit.Limiter
+	// Clients are the applications that sign in with Sésame (nil: none).
+	Clients      *clients.Registry
+	Recovery     *recovery.Service
+	Activation   *activation.Service
+	Sessions     *session.Manager
+	Auth         *account.Authenticator
+	Profile      *account.Profile
+	Accounts     account.Looker
+	EmailChanges EmailChangePeeker
+	Limiter      *ratelimit.Limiter
 	// Desk is the office console; nil leaves /desk a page that does not
 	// exist.
 	Desk *desk.Service
@@ -82,6 +85,7 @@ type Server struct {
 	secure       bool
 	base         *url.URL
 	school       *school.Config
+	clients      *clients.Registry
 	recovery     *recovery.Service
 	activation   *activation.Service
 	sessions     *session.Manager
@@ -127,7 +131,7 @@ func New(d Deps) (*fiber.App, error) {
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
+		school: d.School, clients: d.Clients, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
 		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, desk: d.Desk, letters: d.Letters, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
