@@ -35,6 +35,9 @@ const (
 	// which worker claimed each delivery attempt (see ClaimOutbox).
 	colOutbox       = "mail_outbox"
 	colOutboxClaims = "mail_outbox_claims"
+	// colOutboxLog keeps the trace of each mail sent or given up, for a
+	// day, out of the outbox the workers poll.
+	colOutboxLog = "mail_outbox_log"
 )
 
 // Store is a connected database. Close it when done.
@@ -226,6 +229,8 @@ func indexes() []index {
 		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "nextAttemptAt", Value: 1}}}},
 		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
 		{colOutboxClaims, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+		{colOutboxLog, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+		{colOutboxLog, mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}}}},
 	}
 }
 

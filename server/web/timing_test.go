@@ -164,7 +164,7 @@ func purge(t *testing.T, a *testApp) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, c := range []string{"recovery_flows", "rate_limits", "claims", "throttle", "audit", "mail_outbox", "mail_outbox_claims"} {
+	for _, c := range []string{"recovery_flows", "rate_limits", "claims", "throttle", "audit", "mail_outbox", "mail_outbox_claims", "mail_outbox_log"} {
 		if _, err := a.st.DB().Collection(c).DeleteMany(ctx, bson.D{}); err != nil {
 			t.Fatal(err)
 		}
