@@ -46,7 +46,7 @@ const (
 func collections() []string {
 	return []string{
 		colAccounts, colEmails, colChildren, colOutbox, colOutboxClaims, colOutboxLog, colClaims, colRecovery, colRateLimits,
-		colThrottle, colAudit, colSessions, colEmailChanges, colActivation, colMailboxes,
+		colThrottle, colAudit, colSessions, colAccountSessions, colEmailChanges, colActivation, colMailboxes,
 	}
 }
 
