@@ -47,6 +47,7 @@ func collections() []string {
 	return []string{
 		colAccounts, colEmails, colChildren, colOutbox, colOutboxClaims, colClaims, colRecovery, colRateLimits,
 		colThrottle, colAudit, colSessions, colEmailChanges, colActivation, colMailboxes,
+		colCASTickets, colCASLogins, colCASLogouts,
 	}
 }
 
