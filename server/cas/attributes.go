@@ -64,14 +64,13 @@ func Attributes(c clients.Client, acc account.Account) []Attribute {
 			one("categories", Category(c, acc.Population)),
 		}
 	}
-	out := []Attribute{
-		one("uid", acc.Identifier),
-		one("displayName", acc.FullName()),
-		one("givenName", acc.FirstName),
-		one("sn", acc.LastName),
-	}
+	out := []Attribute{one("uid", acc.Identifier)}
 	if acc.Email != "" {
 		out = append(out, one("mail", acc.Email))
 	}
-	return append(out, one("groups", acc.Population))
+	return append(out,
+		one("displayName", acc.FullName()),
+		one("givenName", acc.FirstName),
+		one("sn", acc.LastName),
+		one("groups", acc.Population))
 }

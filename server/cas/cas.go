@@ -87,9 +87,6 @@ type Service struct {
 	audit    audit.Recorder
 	log      *slog.Logger
 	now      func() time.Time
-	// logouts queues the single logout requests (see WithSingleLogout).
-	logouts LogoutQueue
-	wake    func()
 }
 
 // New returns the CAS service.

@@ -61,22 +61,28 @@ type LogoutQueue interface {
 	DeleteLogout(ctx context.Context, id string) error
 }
 
-// WithSingleLogout makes sign-outs queue LogoutRequests in q; wake tells
-// the sender there is work.
-func (s *Service) WithSingleLogout(q LogoutQueue, wake func()) *Service {
-	s.logouts, s.wake = q, wake
-	return s
+// SingleLogout turns a sign-out into LogoutRequests for the services that
+// validated the person's tickets and asked for it.
+type SingleLogout struct {
+	logins  Store
+	logouts LogoutQueue
+	wake    func()
+	log     *slog.Logger
+	now     func() time.Time
 }
 
-// SignedOut is the session.SignOut listener of single logout: every
-// service that validated a ticket for the account, and asked for it, is
-// sent a LogoutRequest — later, by the Sender, so that a sign-out never
-// waits for, nor fails because of, an application.
-func (s *Service) SignedOut(ctx context.Context, accountID string) {
-	if s.logouts == nil {
-		return
-	}
-	ls, err := s.store.TakeLogins(ctx, accountID)
+// NewSingleLogout returns the listener; wake tells the Sender there is
+// work.
+func NewSingleLogout(logins Store, q LogoutQueue, wake func(), log *slog.Logger, now func() time.Time) *SingleLogout {
+	return &SingleLogout{logins: logins, logouts: q, wake: wake, log: log, now: now}
+}
+
+// SignedOut is a session.SignOut: every service that validated a ticket
+// for the account, and asked for single logout, is sent a LogoutRequest —
+// later, by the Sender, so that a sign-out never waits for, nor fails
+// because of, an application. It logs its own failures.
+func (s *SingleLogout) SignedOut(ctx context.Context, accountID string) {
+	ls, err := s.logins.TakeLogins(ctx, accountID)
 	if err != nil {
 		s.log.Error("cas: single logout: read the account's logins", "account_id", accountID, "err", err)
 		return

@@ -87,7 +87,13 @@ func (a *testApp) browser() *testApp {
 // change any option (a fixed clock, trusted proxies, a web dependency).
 func newTestApp(t *testing.T, opts ...func(*app.Options)) *testApp {
 	t.Helper()
-	st := storetest.New(t)
+	return newTestAppOn(t, storetest.New(t), opts...)
+}
+
+// newTestAppOn is newTestApp on a given store: a second instance of the
+// application sharing the first one's database.
+func newTestAppOn(t *testing.T, st *store.Store, opts ...func(*app.Options)) *testApp {
+	t.Helper()
 	skew := &atomic.Int64{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	st.SetClock(clock)
