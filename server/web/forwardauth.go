@@ -86,18 +86,20 @@ func (s *Server) forwardAuth(c *fiber.Ctx) error {
 	if m := c.Get("X-Forwarded-Method"); m != "" && m != fiber.MethodGet && m != fiber.MethodHead {
 		status = fiber.StatusSeeOther
 	}
-	return c.Redirect(s.base.String()+SignInURL("", original, false), status)
+	return c.Redirect(strings.TrimSuffix(s.base.String(), "/")+SignInURL("", original, false), status)
 }
 
 // authRequest is nginx's auth_request endpoint: signed in, 200 and the
-// person's headers; signed out, 401 (nginx's error_page sends the browser
-// to the sign-in page).
+// person's headers; signed out, 401 with the sign-in page's address in
+// Location, which nginx's error_page sends the browser to (nginx cannot
+// URL-encode the original address itself).
 func (s *Server) authRequest(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if !s.fromTrustedProxy(c) {
 		return c.Status(fiber.StatusForbidden).SendString("auth-request answers only SESAME_TRUSTED_PROXIES\n")
 	}
-	if _, ok := s.forwardedURL(c.Get("X-Original-URL")); !ok {
+	original, ok := s.forwardedURL(c.Get("X-Original-URL"))
+	if !ok {
 		return c.Status(fiber.StatusForbidden).SendString("host not served by forward-auth\n")
 	}
 	_, acc, signedIn, err := s.signedIn(c)
@@ -105,6 +107,7 @@ func (s *Server) authRequest(c *fiber.Ctx) error {
 		return err
 	}
 	if !signedIn {
+		c.Set(fiber.HeaderLocation, strings.TrimSuffix(s.base.String(), "/")+SignInURL("", original, false))
 		return c.SendStatus(fiber.StatusUnauthorized)
 	}
 	return s.forwardAllowed(c, acc)

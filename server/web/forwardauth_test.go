@@ -42,12 +42,12 @@ func TestForwardAuth(t *testing.T) {
 		path         string
 		headers      []string
 		wantStatus   int
-		wantLocation string // for a signed-out Traefik: the continue= target
+		wantLocation string // signed out: the sign-in page's continue= target
 	}{
 		{"traefik signed out", out, paths.ForwardAuth, traefik("GET", page), http.StatusFound, page},
 		{"traefik signed out, a form's POST", out, paths.ForwardAuth, traefik("POST", page), http.StatusSeeOther, page},
 		{"traefik signed in", in, paths.ForwardAuth, traefik("GET", page), http.StatusOK, ""},
-		{"nginx signed out", out, paths.AuthRequest, nginx("GET", page), http.StatusUnauthorized, ""},
+		{"nginx signed out", out, paths.AuthRequest, nginx("GET", page), http.StatusUnauthorized, page},
 		{"nginx signed in", in, paths.AuthRequest, nginx("GET", page), http.StatusOK, ""},
 		// Not configured: refused, signed in or not, and never redirected.
 		{"traefik, another host", out, paths.ForwardAuth, traefik("GET", "https://attacker.example/x"), http.StatusForbidden, ""},
