@@ -482,3 +482,21 @@ func TestCASLogout(t *testing.T) {
 		}
 	}
 }
+
+// TestFormActionListsApplications: browsers hold the sign-in form's
+// redirects to form-action, so the policy lists the school's applications'
+// origins — and nothing else — or the person would never get back to them.
+func TestFormActionListsApplications(t *testing.T) {
+	a := newTestApp(t, withCAS())
+	csp := a.get(paths.Login).Header.Get("Content-Security-Policy")
+	var formAction string
+	for _, d := range strings.Split(csp, ";") {
+		if f := strings.Fields(d); len(f) > 0 && f[0] == "form-action" {
+			formAction = strings.Join(f[1:], " ")
+		}
+	}
+	want := "'self' https://pronote.sesame.test https://cdi.sesame.test https://eleves.sesame.test http://cdi.sesame.test"
+	if formAction != want {
+		t.Errorf("form-action %q, want %q", formAction, want)
+	}
+}

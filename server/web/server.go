@@ -83,6 +83,9 @@ type Server struct {
 	school  *school.Config
 	clients *clients.Registry
 	cas     *cas.Service
+	// csp is the Content-Security-Policy of every response (see
+	// contentSecurityPolicy).
+	csp string
 	// casKey signs the CAS login's sign-in marker (see casMark).
 	casKey       []byte
 	recovery     *recovery.Service
@@ -132,6 +135,7 @@ func New(d Deps) (*fiber.App, error) {
 		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
+	s.csp = contentSecurityPolicy(returnOrigins(d.Clients, d.BaseURL.Scheme))
 	if d.MetricsToken != "" {
 		h := sha256.Sum256([]byte(d.MetricsToken))
 		s.metricsToken = &h
