@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
@@ -42,7 +43,13 @@ var ErrBadHash = errors.New("account: malformed password hash")
 type Hasher struct {
 	params Params
 	sem    chan struct{}
+	// derived counts derivations, for tests that check that two paths
+	// hash the same number of times.
+	derived atomic.Uint64
 }
+
+// Derivations returns how many argon2id derivations this Hasher has run.
+func (h *Hasher) Derivations() uint64 { return h.derived.Load() }
 
 // NewHasher returns a Hasher with params, running at most parallel hashes
 // at a time.
@@ -100,6 +107,7 @@ func (h *Hasher) Burn(password string) {
 func (h *Hasher) derive(password, salt []byte, p Params) []byte {
 	h.sem <- struct{}{}
 	defer func() { <-h.sem }()
+	h.derived.Add(1)
 	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 }
 

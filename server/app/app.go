@@ -97,8 +97,10 @@ type App struct {
 	Auth       *account.Authenticator
 	Profile    *account.Profile
 	Worker     *mail.Worker
-	store      *store.Store
-	log        *slog.Logger
+	// Hasher hashes and checks every password; tests count its work.
+	Hasher *account.Hasher
+	store  *store.Store
+	log    *slog.Logger
 
 	// CASLogout delivers the CAS single logout requests.
 	CASLogout *cas.Sender
@@ -225,7 +227,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Worker: worker, CASLogout: casLogouts, store: st, log: log}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Worker: worker, Hasher: hasher, CASLogout: casLogouts, store: st, log: log}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has

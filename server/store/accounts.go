@@ -374,6 +374,10 @@ func (s *Store) removeEmail(ctx context.Context, key, id string) error {
 	return nil
 }
 
+// absentAccount is an account _id no identifier can be: identifiers are
+// letters, digits and . _ @ - (account.validIdentifier).
+const absentAccount = "~absent"
+
 // AccountsByEmail returns the accounts whose address is email, ordered by
 // identifier. Index entries whose account has since changed address are
 // skipped.
@@ -382,6 +386,12 @@ func (s Accounts) AccountsByEmail(ctx context.Context, email string) ([]account.
 	var e emailDoc
 	err := s.db.Collection(colEmails).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&e)
 	if errors.Is(err, mongo.ErrNoDocuments) {
+		// An address nobody has costs what an address of one account
+		// costs, the same two lookups by _id, so that the time of a
+		// sign-in does not tell whether an address is known.
+		if _, err := s.GetAccount(ctx, absentAccount); !errors.Is(err, account.ErrNotFound) {
+			return nil, fmt.Errorf("store: accounts by e-mail: %w", err)
+		}
 		return nil, nil
 	}
 	if err != nil {

@@ -44,16 +44,17 @@ func (p *switchPinger) Ping(ctx context.Context) error {
 }
 
 type testApp struct {
-	t     *testing.T
-	app   *fiber.App
-	store *switchPinger
-	st    *store.Store
-	smtp  *mailtest.Server
-	rec   *recovery.Service
-	prof  *account.Profile
-	jar   map[string]string
-	ip    string
-	skew  *atomic.Int64 // nanoseconds added to the clock of the flows
+	t      *testing.T
+	app    *fiber.App
+	store  *switchPinger
+	st     *store.Store
+	smtp   *mailtest.Server
+	rec    *recovery.Service
+	prof   *account.Profile
+	hasher *account.Hasher
+	jar    map[string]string
+	ip     string
+	skew   *atomic.Int64 // nanoseconds added to the clock of the flows
 }
 
 // csrfField is the name of the form token's field (web's csrfField).
@@ -87,12 +88,25 @@ func (a *testApp) browser() *testApp {
 // change any option (a fixed clock, trusted proxies, a web dependency).
 func newTestApp(t *testing.T, opts ...func(*app.Options)) *testApp {
 	t.Helper()
-	return newTestAppOn(t, storetest.New(t), opts...)
+	return startTestApp(t, true, opts...)
 }
 
 // newTestAppOn is newTestApp on a given store: a second instance of the
 // application sharing the first one's database.
 func newTestAppOn(t *testing.T, st *store.Store, opts ...func(*app.Options)) *testApp {
+	t.Helper()
+	return startTestAppOn(t, st, true, opts...)
+}
+
+// startTestApp is newTestApp; without background, the mail worker, the
+// recovery dispatcher and the sweeper do not run, so that the store sees
+// only what requests do.
+func startTestApp(t *testing.T, background bool, opts ...func(*app.Options)) *testApp {
+	t.Helper()
+	return startTestAppOn(t, storetest.New(t), background, opts...)
+}
+
+func startTestAppOn(t *testing.T, st *store.Store, background bool, opts ...func(*app.Options)) *testApp {
 	t.Helper()
 	skew := &atomic.Int64{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
@@ -132,11 +146,13 @@ func newTestAppOn(t *testing.T, st *store.Store, opts ...func(*app.Options)) *te
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testApp{t: t, app: a.HTTP, store: sp, st: st, smtp: smtpSrv, rec: a.Recovery, prof: a.Profile, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
+	if background {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { a.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	return &testApp{t: t, app: a.HTTP, hasher: a.Hasher, store: sp, st: st, smtp: smtpSrv, rec: a.Recovery, prof: a.Profile, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
 }
 
 // do sends a request with the jar's cookies and keeps the ones set.
