@@ -24,8 +24,10 @@ func casFlag(c *fiber.Ctx, name string) bool {
 }
 
 // casSignInWindow is how long after an application's request the sign-in
-// it led to counts as a new login (renew, isFromNewLogin).
-const casSignInWindow = 10 * time.Minute
+// it led to counts as a new login (renew, isFromNewLogin): as long as the
+// continuation lives, since a detour through the recovery dialog (a code
+// by mail) can take a while.
+const casSignInWindow = continueMaxAge * time.Second
 
 // casMark is the sign-in marker the continuation carries back to
 // /cas/login: when the application's request went to the sign-in page,
