@@ -34,6 +34,16 @@ func DefaultParams() Params {
 	return Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 }
 
+// ProvisionalParams hash the provisional passwords Sésame draws for
+// letters: 64 random bits cannot be guessed offline whatever the hash's
+// cost (2^64 tries), so the slow hash that protects passwords people choose
+// buys nothing here, and it would make a batch of 500 letters outlast the
+// request. Each is still a salted argon2id in the same PHC form, and
+// Verify reads the parameters from the hash.
+func ProvisionalParams() Params {
+	return Params{Memory: 2 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
+
 // ErrBadHash means a stored hash is not a PHC argon2id string.
 var ErrBadHash = errors.New("account: malformed password hash")
 

@@ -94,3 +94,12 @@ func TestLogoutQueue(t *testing.T) {
 		storetest.TestLogoutQueue(t, func(t *testing.T) cas.LogoutQueue { return open(t).Logouts() })
 	})
 }
+
+func TestDeskStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestDeskStore(t, func(t *testing.T) storetest.DeskStore {
+			s := open(t)
+			return storetest.DeskStore{Accounts: s.Accounts(), History: s.Audit(), Mails: s.Outbox(), Throttles: s.Limits()}
+		})
+	})
+}
