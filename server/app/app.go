@@ -20,6 +20,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
@@ -80,6 +81,9 @@ type Options struct {
 	Throttles Throttles
 	// Worker tunes the mail worker (zero: production's timings).
 	Worker mail.WorkerOptions
+	// CASLogout tunes the CAS single logout sender (zero: production's
+	// timings).
+	CASLogout cas.SenderOptions
 	// Web, if set, adjusts the web server's dependencies before it is
 	// built: a test takes the database "down" for the probes, or sets the
 	// outbox statistics they show.
@@ -100,6 +104,9 @@ type App struct {
 	Hasher *account.Hasher
 	store  *store.Store
 	log    *slog.Logger
+
+	// CASLogout delivers the CAS single logout requests.
+	CASLogout *cas.Sender
 }
 
 func (o *Options) defaults() {
@@ -150,6 +157,10 @@ func New(o Options) (*App, error) {
 	// Every way sessions end (sign-out, reset, password change, the
 	// office) tells the applications signed in through them.
 	var signOuts []session.SignOut
+	// CAS single logout: the services that validated the person's
+	// tickets are sent a LogoutRequest, queued and retried.
+	casLogouts := cas.NewSender(st.Logouts(), cas.HTTPPoster(cas.NewHTTPClient()), log, o.CASLogout)
+	signOuts = append(signOuts, cas.NewSingleLogout(st.Tickets(), st.Logouts(), casLogouts.Notify, log, now).SignedOut)
 	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
 	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
 	registry, err := newRegistry(sc, o.BaseURL, hasher)
@@ -211,7 +222,8 @@ func New(o Options) (*App, error) {
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
-		School: sc, Clients: registry, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
+		School: sc, Clients: registry, CAS: cas.New(st.Tickets(), registry, accounts, audit, log, now),
+		Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
 		Sessions: sessions, Auth: auth, Profile: profile, Accounts: accounts, EmailChanges: accounts,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
@@ -227,7 +239,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, store: st, log: log}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, CASLogout: casLogouts, store: st, log: log}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has
@@ -238,6 +250,7 @@ func (a *App) Run(ctx context.Context) {
 	wg.Go(func() { _ = a.Worker.Run(ctx) })
 	wg.Go(func() { a.Recovery.Run(ctx, 2) })
 	wg.Go(func() { sweep(ctx, a.store, a.log) })
+	wg.Go(func() { a.CASLogout.Run(ctx) })
 	wg.Wait()
 }
 

@@ -71,3 +71,21 @@ const (
 	Readyz  = "/readyz"
 	Assets  = "/assets/"
 )
+
+// The CAS server (Apereo CAS protocol 3.0): the browser's login and
+// logout, and the validation endpoints applications call.
+const (
+	CASLogin             = "/cas/login"
+	CASLogout            = "/cas/logout"
+	CASValidate          = "/cas/validate"
+	CASServiceValidate   = "/cas/serviceValidate"
+	CASP3ServiceValidate = "/cas/p3/serviceValidate"
+)
+
+// Forward-auth for reverse proxies, under Authelia's names so that
+// existing proxy guides work: Traefik and Caddy's forward-auth, nginx's
+// auth_request.
+const (
+	ForwardAuth = "/api/authz/forward-auth"
+	AuthRequest = "/api/authz/auth-request"
+)

@@ -6,6 +6,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
@@ -79,6 +80,18 @@ func TestOutboxStore(t *testing.T) {
 func TestAuditRecorder(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
 		storetest.TestAuditRecorder(t, func(t *testing.T) audit.Recorder { return open(t).Audit() })
+	})
+}
+
+func TestCASStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestCASStore(t, func(t *testing.T) cas.Store { return open(t).Tickets() })
+	})
+}
+
+func TestLogoutQueue(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestLogoutQueue(t, func(t *testing.T) cas.LogoutQueue { return open(t).Logouts() })
 	})
 }
 

@@ -47,6 +47,7 @@ func collections() []string {
 	return []string{
 		colAccounts, colEmails, colChildren, colOutbox, colOutboxClaims, colOutboxLog, colClaims, colRecovery, colRateLimits,
 		colThrottle, colAudit, colSessions, colAccountSessions, colEmailChanges, colActivation, colMailboxes,
+		colCASTickets, colCASLogins, colCASLogouts,
 	}
 }
 

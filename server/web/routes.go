@@ -26,6 +26,12 @@ func (s *Server) routes(app *fiber.App) {
 	app.Use(s.securityHeaders)
 	app.Get(paths.Healthz, s.healthz)
 	app.Get(paths.Readyz, s.readyz)
+	// Forward-auth is asked by the reverse proxy with the original
+	// request's method, whatever it is, and carries no form token.
+	if s.clients != nil {
+		app.All(paths.ForwardAuth, s.forwardAuth)
+		app.All(paths.AuthRequest, s.authRequest)
+	}
 
 	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}))
 	app.Use(s.language)
@@ -35,6 +41,16 @@ func (s *Server) routes(app *fiber.App) {
 	// account not in the desk list (a form posted without its token
 	// included).
 	app.Use(paths.Desk, s.deskGuard)
+	// CAS: applications validate tickets server to server, without a
+	// form token (they bear the ticket); the browser's login and logout
+	// are GET links from the applications.
+	if s.cas != nil && s.clients != nil {
+		app.Get(paths.CASValidate, s.casValidate)
+		app.Get(paths.CASServiceValidate, s.casServiceValidate)
+		app.Get(paths.CASP3ServiceValidate, s.casServiceValidate)
+		app.Get(paths.CASLogin, s.casLogin)
+		app.Get(paths.CASLogout, s.casLogout)
+	}
 	app.Use(s.csrf.handler)
 
 	app.Get(paths.Home, s.loginPage)
