@@ -28,7 +28,6 @@ func casIndexes() []index {
 	}
 	return []index{
 		ttl(colCASTickets), ttl(colCASLogins),
-		{colCASLogins, mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}}}},
 		{colCASLogouts, mongo.IndexModel{Keys: bson.D{{Key: "nextAttemptAt", Value: 1}}}},
 	}
 }
@@ -82,43 +81,61 @@ func (s Tickets) TakeTicket(ctx context.Context, id string) (cas.Ticket, error) 
 }
 
 type casLoginDoc struct {
-	ID        string    `bson:"_id"`
-	AccountID string    `bson:"accountId"`
+	ID        string    `bson:"id"`
 	ClientID  string    `bson:"clientId"`
 	Service   string    `bson:"service"`
 	Ticket    string    `bson:"ticket"`
 	ExpiresAt time.Time `bson:"expiresAt"`
 }
 
+// casLoginsDoc holds an account's validated tickets (_id is the account),
+// so that a sign-out reads them by _id: on the embedded store a filter on
+// accountId reads every login of the school. On MongoDB the $push is
+// atomic; on FerretDB one process's writes take turns on one connection.
+type casLoginsDoc struct {
+	ID        string        `bson:"_id"`
+	Logins    []casLoginDoc `bson:"logins"`
+	ExpiresAt time.Time     `bson:"expiresAt"`
+}
+
 // SaveLogin remembers a validated ticket for single logout.
 func (s Tickets) SaveLogin(ctx context.Context, l cas.Login) error {
-	_, err := s.wdb.Collection(colCASLogins).InsertOne(ctx, casLoginDoc{ID: l.ID, AccountID: l.AccountID, ClientID: l.ClientID,
-		Service: l.Service, Ticket: l.Ticket, ExpiresAt: l.ExpiresAt})
+	_, err := s.wdb.Collection(colCASLogins).UpdateOne(ctx, bson.D{{Key: "_id", Value: l.AccountID}}, bson.D{
+		{Key: "$push", Value: bson.D{{Key: "logins", Value: casLoginDoc{ID: l.ID, ClientID: l.ClientID,
+			Service: l.Service, Ticket: l.Ticket, ExpiresAt: l.ExpiresAt}}}},
+		{Key: "$max", Value: bson.D{{Key: "expiresAt", Value: l.ExpiresAt}}},
+	}, options.UpdateOne().SetUpsert(true))
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("store: save login: %w", err)
 	}
 	return nil
 }
 
-// TakeLogins returns and deletes an account's logins. Two sign-outs at
-// once may both read one login; the queue keeps a single request per
-// login id, so that costs nothing.
+// TakeLogins returns and deletes an account's logins still in force. Two
+// sign-outs at once may both read them; the queue keeps a single request
+// per login id, so that costs nothing.
 func (s Tickets) TakeLogins(ctx context.Context, accountID string) ([]cas.Login, error) {
-	cur, err := s.db.Collection(colCASLogins).Find(ctx, bson.D{{Key: "accountId", Value: accountID}})
+	var d casLoginsDoc
+	err := s.db.Collection(colCASLogins).FindOne(ctx, bson.D{{Key: "_id", Value: accountID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: take logins: %w", err)
 	}
-	var docs []casLoginDoc
-	if err := cur.All(ctx, &docs); err != nil {
+	if _, err := s.wdb.Collection(colCASLogins).DeleteOne(ctx, bson.D{{Key: "_id", Value: accountID}}); err != nil {
 		return nil, fmt.Errorf("store: take logins: %w", err)
 	}
-	out := make([]cas.Login, 0, len(docs))
-	for _, d := range docs {
-		if _, err := s.wdb.Collection(colCASLogins).DeleteOne(ctx, bson.D{{Key: "_id", Value: d.ID}}); err != nil {
-			return out, fmt.Errorf("store: take logins: %w", err)
+	now := s.now()
+	out := make([]cas.Login, 0, len(d.Logins))
+	seen := map[string]bool{}
+	for _, l := range d.Logins {
+		if seen[l.ID] || !l.ExpiresAt.After(now) {
+			continue
 		}
-		out = append(out, cas.Login{ID: d.ID, AccountID: d.AccountID, ClientID: d.ClientID, Service: d.Service,
-			Ticket: d.Ticket, ExpiresAt: utc(d.ExpiresAt)})
+		seen[l.ID] = true
+		out = append(out, cas.Login{ID: l.ID, AccountID: accountID, ClientID: l.ClientID, Service: l.Service,
+			Ticket: l.Ticket, ExpiresAt: utc(l.ExpiresAt)})
 	}
 	return out, nil
 }
