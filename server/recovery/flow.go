@@ -250,6 +250,19 @@ type ReminderNotice struct {
 	Key string
 }
 
+// ActivateFirstNotice tells the address of an account not yet activated
+// that a request named it: nothing can be reset before activation, and the
+// mail says how to activate. The screen said the same as for anyone.
+type ActivateFirstNotice struct {
+	Lang     string
+	To       string
+	Accounts []account.Account
+	// Links open the activation, one per account, with its identifier.
+	Links []string
+	// Key makes queueing idempotent.
+	Key string
+}
+
 // ChangedNotice tells someone their password was changed.
 type ChangedNotice struct {
 	Lang    string
@@ -263,5 +276,6 @@ type Notifier interface {
 	RecoveryCode(ctx context.Context, n CodeNotice) error
 	GuardianCode(ctx context.Context, n GuardianCodeNotice) error
 	IdentifierReminder(ctx context.Context, n ReminderNotice) error
+	ActivateFirst(ctx context.Context, n ActivateFirstNotice) error
 	PasswordChanged(ctx context.Context, n ChangedNotice) error
 }

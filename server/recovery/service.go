@@ -48,9 +48,6 @@ type Deps struct {
 	Policy func(population string) policy.Policy
 	Log    *slog.Logger
 	Now    func() time.Time
-	// SinglePopulation is true when the school configured no populations:
-	// every account is then in the one default population.
-	SinglePopulation bool
 }
 
 // Service runs recovery flows.

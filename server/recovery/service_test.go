@@ -75,6 +75,7 @@ type mailbox struct {
 	reminders []recovery.ReminderNotice
 	changed   []recovery.ChangedNotice
 	guardians []recovery.GuardianCodeNotice
+	activate  []recovery.ActivateFirstNotice
 	// failCodes makes the next queueing of codes fail, as a full or
 	// unreachable outbox would.
 	failCodes int
@@ -103,6 +104,26 @@ func (m *mailbox) IdentifierReminder(_ context.Context, n recovery.ReminderNotic
 	defer m.mu.Unlock()
 	m.reminders = append(m.reminders, n)
 	return nil
+}
+
+func (m *mailbox) ActivateFirst(_ context.Context, n recovery.ActivateFirstNotice) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.activate = append(m.activate, n)
+	return nil
+}
+
+// activateTo returns the activation notices mailed to an address.
+func (m *mailbox) activateTo(to string) []recovery.ActivateFirstNotice {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []recovery.ActivateFirstNotice
+	for _, n := range m.activate {
+		if n.To == to {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (m *mailbox) PasswordChanged(_ context.Context, n recovery.ChangedNotice) error {
@@ -482,7 +503,6 @@ func TestRecoveryRequest(t *testing.T) {
 			{"pending account", &account.Account{ID: "p111", Email: "anne.p111@example.fr", Status: account.StatusPending}, "", "P111"},
 			{"pending account by address", &account.Account{ID: "p112", Email: "anne.p112@example.fr", Status: account.StatusPending}, "", "anne.p112@example.fr"},
 			{"no address", &account.Account{ID: "p113"}, "", "P113"},
-			{"another population", &account.Account{ID: "p114", Email: "anne.p114@example.fr"}, "eleves", "P114"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				if tt.acc != nil {
@@ -512,6 +532,53 @@ func TestRecoveryRequest(t *testing.T) {
 					t.Errorf("SubmitCode = %v (%d left), %v; want CodeWrong (4 left) as for a real account", res.Outcome, res.Remaining, err)
 				}
 			})
+		}
+	})
+
+	// A pending account has no password to reset: its address, when it has
+	// one, is told how to activate it (issue 16: « Un code vous a été
+	// envoyé » and nothing ever came). The flow looks like any other.
+	t.Run("pending account is told to activate", func(t *testing.T) {
+		for _, tt := range []struct{ name, id, email, input string }{
+			{"by identifier", "p121", "anne.p121@example.fr", "P121"},
+			{"by address", "p122", "anne.p122@example.fr", "Anne.P122@example.fr"},
+			{"in another population", "p123", "anne.p123@example.fr", "P123"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				e.account(t, account.Account{ID: tt.id, Email: tt.email, Status: account.StatusPending, Population: "personnels"})
+				f, _ := e.request(t, "parents", tt.input)
+				f = e.dispatch(t, f.ID)
+				if f.State != recovery.StateCodeSent || f.Pending || len(f.Accounts) != 0 || f.CodeHash != "" {
+					t.Errorf("dispatched flow: %+v; want one waiting for a code like any other", f)
+				}
+				got := e.mail.activateTo(tt.email)
+				if len(got) != 1 || len(got[0].Accounts) != 1 || got[0].Accounts[0].ID != tt.id ||
+					len(got[0].Links) != 1 || !strings.Contains(got[0].Links[0], "/activation?identifier="+strings.ToUpper(tt.id)) {
+					t.Fatalf("activation notices to %s: %+v; want one for %s with its link", tt.email, got, tt.id)
+				}
+				if n := e.mail.codesTo(tt.email); n != 0 {
+					t.Errorf("%d codes mailed to a pending account", n)
+				}
+				// Processing the flow again (another instance, a crash)
+				// mails nothing more.
+				if err := e.svc.Process(ctx, f.ID); err != nil || len(e.mail.activateTo(tt.email)) != 1 {
+					t.Errorf("after a second pass: %v, %d notices", err, len(e.mail.activateTo(tt.email)))
+				}
+			})
+		}
+	})
+
+	// The population chosen on the chooser picks the words and the help
+	// desk, never which accounts are found: a parent who clicked « Je suis
+	// élève » still receives a code.
+	t.Run("another population is still found", func(t *testing.T) {
+		e.account(t, account.Account{ID: "p131", Email: "anne.p131@example.fr", Population: "parents"})
+		for _, input := range []string{"P131", "anne.p131@example.fr"} {
+			f, _ := e.request(t, "eleves", input)
+			f = e.dispatch(t, f.ID)
+			if len(f.Accounts) != 1 || f.Accounts[0] != "p131" || len(e.mail.codesOf(f.ID)) != 1 {
+				t.Errorf("%s from the students' population: accounts %v, %d codes; want p131 and one code", input, f.Accounts, len(e.mail.codesOf(f.ID)))
+			}
 		}
 	})
 

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"encoding/base64"
 	"errors"
 	"math"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -57,7 +59,36 @@ func (s *Server) setRecoveryCookie(c *fiber.Ctx, f recovery.Flow, token string) 
 	})
 }
 
-func (s *Server) clearRecoveryCookie(c *fiber.Ctx) { s.clearCookie(c, s.cookieName(recoveryCookie)) }
+func (s *Server) clearRecoveryCookie(c *fiber.Ctx) {
+	s.clearCookie(c, s.cookieName(recoveryCookie))
+	s.clearCookie(c, s.cookieName(recoveryInputCookie))
+}
+
+// recoveryInputCookie holds "flowID.base64(what was typed at step 1)", so
+// that step 2 shows it with « Modifier »: a typo in an address otherwise
+// leaves the person waiting for a mail that went nowhere. It stays in the
+// browser that typed it; the server erases its own copy once looked up.
+const recoveryInputCookie = "sesame_recovery_input"
+
+func (s *Server) setRecoveryInput(c *fiber.Ctx, f recovery.Flow, input string) {
+	c.Cookie(&fiber.Cookie{
+		Name: s.cookieName(recoveryInputCookie), Value: f.ID + "." + base64.RawURLEncoding.EncodeToString([]byte(input)), Path: "/",
+		Expires: f.ExpiresAt, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// recoveryInput returns what this browser typed at step 1 of flow id.
+func (s *Server) recoveryInput(c *fiber.Ctx, id string) string {
+	fid, enc, ok := strings.Cut(c.Cookies(s.cookieName(recoveryInputCookie)), ".")
+	if !ok || fid != id {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(b) > 254 || !utf8.Valid(b) {
+		return ""
+	}
+	return string(b)
+}
 
 // currentFlow returns the browser's live flow, if any.
 func (s *Server) currentFlow(c *fiber.Ctx) (recovery.Flow, bool, error) {
@@ -177,6 +208,7 @@ func (s *Server) stepOf(c *fiber.Ctx, f recovery.Flow, code string) views.Recove
 		s.fillPassword(c, &p, f, "")
 	default:
 		p.Code = code
+		p.Sent = s.recoveryInput(c, f.ID)
 	}
 	return p
 }
@@ -247,7 +279,10 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 		return s.renderRecovery(c, fiber.StatusOK, p)
 	}
 	s.setRecoveryCookie(c, flow, token)
+	typed := p.Input
+	s.setRecoveryInput(c, flow, typed)
 	p = s.stepOf(c, flow, "")
+	p.Sent = typed
 	p.Notice = t.T("recovery.sent_notice")
 	return s.renderRecovery(c, fiber.StatusOK, p)
 }
@@ -477,6 +512,8 @@ func (s *Server) recoveryRestart(c *fiber.Ctx) error {
 	}
 	p := s.baseRecovery(c, kind, pop)
 	p.Step = string(recovery.StepRequest)
+	// « Modifier » at step 2 comes back with what was typed, to correct it.
+	p.Input = strings.TrimSpace(form.Input)
 	return s.renderRecovery(c, fiber.StatusOK, p)
 }
 

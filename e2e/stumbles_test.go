@@ -1,0 +1,78 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sesame-edu/sesame/server/mail/mailtest"
+)
+
+// stumbleAccounts are issue 16's people: a parent, a pending staff member.
+const stumbleAccounts = "identifier,email,first_name,last_name,population,password,provisional_password\n" +
+	"P003,leo.martin@example.fr,Léo,Martin,parents,Ancien-mdp-2024,\n" +
+	"S100,eric.noel@example.fr,Éric,Noël,staff,,Prov-7731\n"
+
+// startStumbles starts a server with the example configuration, the
+// accounts above and a real SMTP server.
+func startStumbles(t *testing.T) (*server, *mailtest.Server) {
+	t.Helper()
+	smtp := mailtest.Start(t)
+	dataDir := t.TempDir()
+	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}
+	importAccounts(t, dataDir, stumbleAccounts, env...)
+	return startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...), smtp
+}
+
+// openRecovery opens « Mot de passe oublié ? » for a population and submits
+// step 1 with what the person typed.
+func (b *browser) openRecovery(t *testing.T, base, population, typed string) {
+	t.Helper()
+	b.run(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible("h1"))
+	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.waitStep(t, "choose")
+	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=`+population+`"]`))
+	b.waitStep(t, "request")
+	b.run(t, chromedp.SendKeys("#rec-input", typed), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.waitStep(t, "code")
+}
+
+// TestRecoveryShowsWhatWasTyped: a typo in the address leaves a parent
+// waiting for a mail that went nowhere; step 2 shows what was typed, and
+// « Modifier » brings it back into step 1 to correct (issue 16, item 2).
+func TestRecoveryShowsWhatWasTyped(t *testing.T) {
+	srv, smtp := startStumbles(t)
+	b := newBrowser(t)
+	b.openRecovery(t, srv.URL, "parents", "leo.martin@exemple.fr")
+	if got := eval[string](t, b, `document.querySelector("[data-testid=sent-for]").textContent`); got != "leo.martin@exemple.fr" {
+		t.Errorf("step 2 shows %q; want what was typed", got)
+	}
+	b.axe(t, "step 2 with what was typed")
+	b.screenshot(t, "stumbles-2-sent-for")
+
+	b.run(t, chromedp.Click(`form.sent-to button`))
+	b.waitStep(t, "request")
+	if v := eval[string](t, b, `document.querySelector("#rec-input").value`); v != "leo.martin@exemple.fr" {
+		t.Errorf("« Modifier » shows %q in step 1", v)
+	}
+	b.axe(t, "step 1 after « Modifier »")
+	eval[bool](t, b, `(document.querySelector("#rec-input").value = "", true)`)
+	b.run(t, chromedp.SendKeys("#rec-input", "leo.martin@example.fr"), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.waitStep(t, "code")
+	if smtp.Wait("leo.martin@example.fr", 1, 10*time.Second).Code() == "" {
+		t.Error("no code after the correction")
+	}
+
+	// A pending account: the same screen, and a mail saying how to
+	// activate instead of a code that never comes.
+	p := newBrowser(t)
+	p.openRecovery(t, srv.URL, "staff", "S100")
+	if txt := eval[string](t, p, `document.querySelector("#recovery-step").textContent`); !strings.Contains(txt, "Si un compte correspond") {
+		t.Errorf("pending account's step 2: %q", txt)
+	}
+	if m := smtp.Wait("eric.noel@example.fr", 1, 10*time.Second); !strings.Contains(m.Text, "pas encore activé") {
+		t.Errorf("pending account's mail:\n%s", m.Text)
+	}
+}
