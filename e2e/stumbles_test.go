@@ -76,3 +76,25 @@ func TestRecoveryShowsWhatWasTyped(t *testing.T) {
 		t.Errorf("pending account's mail:\n%s", m.Text)
 	}
 }
+
+// TestActivationBackAndForward: after a step of the wizard, Back then
+// Forward shows pages, never « Confirmer le nouvel envoi du formulaire »
+// (ERR_CACHE_MISS): every accepted step answers with a redirect to a GET
+// (issue 16, item 3).
+func TestActivationBackAndForward(t *testing.T) {
+	srv, _ := startStumbles(t)
+	b := newBrowser(t)
+	b.run(t, chromedp.Navigate(srv.URL+"/activation"), chromedp.WaitVisible("#act-identifier"))
+	b.run(t, chromedp.SendKeys("#act-identifier", "S100"), chromedp.SendKeys("#act-provisional", "Prov-7731"),
+		chromedp.Click(`form[action="/activation/start"] button[type=submit]`))
+	b.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="rescue"]`))
+	b.run(t, chromedp.NavigateBack())
+	b.run(t, chromedp.WaitReady("body"))
+	b.run(t, chromedp.NavigateForward())
+	b.run(t, chromedp.WaitReady("body"))
+	if step := eval[string](t, b, `(document.querySelector("[data-testid=activation]") || {dataset: {}}).dataset.step || location.href`); step != "rescue" {
+		t.Errorf("Back then Forward shows %q; want the rescue step", step)
+	}
+	b.axe(t, "activation after Back and Forward")
+	b.screenshot(t, "stumbles-3-back-forward")
+}

@@ -75,6 +75,10 @@ type RequestForm struct {
 	Consent    bool
 	// Device is the kind of device asking (DeviceOf the User-Agent).
 	Device Device
+	// Current is the flow this browser already has, if any: the same
+	// request sent again within the resend delay (Back, then submit again)
+	// returns it unchanged, so that its code keeps working.
+	Current Flow
 }
 
 // Validate checks the request form's shape; the refusals are shown and
@@ -97,7 +101,7 @@ func (r RequestForm) Validate() refusal.List {
 
 // SubmitRequest carries out the "request" step (what was forgotten, and
 // the identifier or address): it records the flow and returns it with the
-// browser's token.
+// browser's token (empty when r.Current is returned unchanged).
 //
 // It does exactly the same work whatever the input: one rate-limit hit,
 // one insert, one audit record. Finding the account, drawing the code and
@@ -121,6 +125,13 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 		}
 	}
 	rk := requestKey(s.Key, r.Kind, r.Population+"\x00"+norm)
+	if c := r.Current; c.ID != "" && c.Kind == r.Kind && c.Kind == KindPassword && c.State == StateCodeSent &&
+		equalHash(c.RequestKey, rk) && now.Before(c.CodeSentAt.Add(s.cfg.ResendCooldown)) {
+		// The same request again, from the same browser, too soon for a
+		// new code: nothing is recorded and the code already mailed stays
+		// the one to type. The browser keeps its token (none is returned).
+		return c, "", nil
+	}
 	if !account.Plausible(r.Input) {
 		// Text that cannot name an account is not kept for a lookup that
 		// would find nothing (the flow waits like any other).

@@ -535,6 +535,37 @@ func TestRecoveryRequest(t *testing.T) {
 		}
 	})
 
+	// Back, then « Envoyer » again: the same request from the same browser
+	// within the resend delay returns the flow unchanged (no new token, no
+	// new code); after the delay, or for another input, it is a new request.
+	t.Run("sent again within the resend delay", func(t *testing.T) {
+		e.account(t, account.Account{ID: "p141", Email: "anne.p141@example.fr"})
+		f, _ := e.request(t, "parents", "P141")
+		f = e.dispatch(t, f.ID)
+		again := func(input string) (recovery.Flow, string) {
+			g, tok, err := e.svc.SubmitRequest(ctx, recovery.RequestForm{Kind: recovery.KindPassword, Population: "parents",
+				Input: input, Lang: "fr", IP: e.nextIP(), Consent: true, Current: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g, tok
+		}
+		e.clock.Advance(30 * time.Second)
+		if g, tok := again(" p141 "); g.ID != f.ID || tok != "" || g.CodeHash != f.CodeHash {
+			t.Errorf("within the delay: flow %s (was %s), token %q; want the same flow and no token", g.ID, f.ID, tok)
+		}
+		if g, tok := again("P142"); g.ID == f.ID || tok == "" {
+			t.Error("another input within the delay returned the same flow")
+		}
+		e.clock.Advance(31 * time.Second)
+		if g, tok := again("P141"); g.ID == f.ID || tok == "" {
+			t.Error("after the delay, the same input returned the same flow")
+		}
+		if n := len(e.mail.codesOf(f.ID)); n != 1 {
+			t.Errorf("%d codes for the first flow; want 1", n)
+		}
+	})
+
 	// A pending account has no password to reset: its address, when it has
 	// one, is told how to activate it (issue 16: « Un code vous a été
 	// envoyé » and nothing ever came). The flow looks like any other.

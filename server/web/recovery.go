@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -84,10 +83,12 @@ func (s *Server) recoveryInput(c *fiber.Ctx, id string) string {
 		return ""
 	}
 	b, err := base64.RawURLEncoding.DecodeString(enc)
-	if err != nil || len(b) > 254 || !utf8.Valid(b) {
+	if err != nil || len(b) > 1024 {
 		return ""
 	}
-	return string(b)
+	// Bytes that are not text are shown as « � », never dropped: the page
+	// looks the same whatever was typed.
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // currentFlow returns the browser's live flow, if any.
@@ -160,20 +161,76 @@ func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps)
 // several populations, else step 1.
 func (s *Server) recoveryStart(kind recovery.Kind) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		fl := s.takeFlash(c)
+		if fl.Step == string(recovery.StepDone) {
+			// The request is over and its flow gone: the flash says how.
+			pop, _ := s.population(fl.Population)
+			return s.renderRecovery(c, fiber.StatusOK, s.finished(c, kind, pop, fl.Identifier))
+		}
 		if f, ok, err := s.currentFlow(c); err != nil {
 			return err
 		} else if ok && f.Kind == kind && kind == recovery.KindPassword {
-			return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+			p := s.stepOf(c, f, "")
+			p.Notice = s.flashNotice(c, fl)
+			return s.renderRecovery(c, fiber.StatusOK, p)
 		}
 		pop, ok := s.population(c.Query("population"))
+		if !ok {
+			pop, ok = s.population(fl.Population)
+		}
 		if !ok {
 			return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
 		}
 		p := s.baseRecovery(c, kind, pop)
 		p.Step = string(recovery.StepRequest)
 		p.Input = c.Query("identifier")
+		if fl.Input != "" {
+			p.Input = fl.Input
+		}
 		return s.renderRecovery(c, fiber.StatusOK, p)
 	}
+}
+
+// flashNotice words a notice left by the POST before the redirect; only
+// the notices below can be shown.
+func (s *Server) flashNotice(c *fiber.Ctx, fl flash) string {
+	t := s.t(c)
+	switch fl.Notice {
+	case "recovery.sent_notice", "recovery.resent":
+		return t.T(fl.Notice)
+	case "recovery.resend_wait":
+		return t.T(fl.Notice, "Seconds", fl.Seconds, "Count", fl.Seconds)
+	}
+	return ""
+}
+
+// finished is the last step: the password is set, or the identifiers
+// mailed.
+func (s *Server) finished(c *fiber.Ctx, kind recovery.Kind, pop *school.Population, identifier string) views.RecoveryProps {
+	t := s.t(c)
+	p := s.baseRecovery(c, kind, pop)
+	p.Step = string(recovery.StepDone)
+	if kind == recovery.KindIdentifier {
+		p.Message, p.Heading = t.T("recovery.identifier_sent"), t.T("recovery.sent_title")
+		return p
+	}
+	p.Message = t.T("recovery.done", "Identifier", identifier)
+	return p
+}
+
+// answerStep answers an accepted step: HTMX swaps in the next step, a
+// plain form is redirected to the page showing it (POST/Redirect/GET),
+// with what the step has to say kept in the flash.
+func (s *Server) answerStep(c *fiber.Ctx, p views.RecoveryProps, fl flash) error {
+	if isHTMX(c) {
+		return s.renderRecovery(c, fiber.StatusOK, p)
+	}
+	target := paths.Recovery
+	if p.Kind == string(recovery.KindIdentifier) {
+		target = paths.RecoveryIdentifier
+	}
+	c.Set("Referrer-Policy", "no-referrer")
+	return s.redirectAfterPost(c, target, fl)
 }
 
 // chooser routes each population to its own rules.
@@ -260,6 +317,11 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	p.Step, p.Input, p.Consent = string(recovery.StepRequest), strings.TrimSpace(f.Input), f.Consent == "yes"
 	form := recovery.RequestForm{Kind: kind, Population: pop.Key, Input: p.Input, Lang: t.Lang(), IP: c.IP(), Consent: p.Consent,
 		Device: recovery.DeviceOf(c.Get(fiber.HeaderUserAgent))}
+	if cur, ok, err := s.currentFlow(c); err != nil {
+		return err
+	} else if ok {
+		form.Current = cur
+	}
 	if refused := form.Validate(); len(refused) > 0 {
 		p.Errors = words(t, "recovery", refused)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
@@ -274,17 +336,19 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	}
 	// The same words whether or not an account matched.
 	if kind == recovery.KindIdentifier {
-		p.Step, p.Message, p.Input = string(recovery.StepDone), t.T("recovery.identifier_sent"), ""
-		p.Heading = t.T("recovery.sent_title")
-		return s.renderRecovery(c, fiber.StatusOK, p)
+		return s.answerStep(c, s.finished(c, kind, pop, ""), flash{Step: string(recovery.StepDone), Population: pop.Key})
 	}
-	s.setRecoveryCookie(c, flow, token)
 	typed := p.Input
-	s.setRecoveryInput(c, flow, typed)
+	if token != "" {
+		// A new request; an empty token is this browser's request sent
+		// again within the resend delay, which keeps its code.
+		s.setRecoveryCookie(c, flow, token)
+		s.setRecoveryInput(c, flow, typed)
+	}
 	p = s.stepOf(c, flow, "")
-	p.Sent = typed
+	p.Sent = strings.ToValidUTF8(typed, "\uFFFD")
 	p.Notice = t.T("recovery.sent_notice")
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	return s.answerStep(c, p, flash{Notice: "recovery.sent_notice"})
 }
 
 // rateLimited says how long to wait; it never locks an account.
@@ -395,7 +459,7 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	switch res.Outcome {
 	case recovery.CodeOK:
 		s.setRecoveryCookie(c, f, res.Token)
-		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+		return s.answerStep(c, s.stepOf(c, f, ""), flash{})
 	case recovery.CodeMalformed:
 		p.Errors["code"] = t.T("recovery.err_code_format")
 	case recovery.CodeWrong:
@@ -431,10 +495,10 @@ func (s *Server) recoveryResend(c *fiber.Ctx) error {
 	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		p.Notice = t.T("recovery.resend_wait", "Seconds", secs, "Count", secs)
-		return s.renderRecovery(c, fiber.StatusOK, p)
+		return s.answerStep(c, p, flash{Notice: "recovery.resend_wait", Seconds: secs})
 	}
 	p.Notice = t.T("recovery.resent")
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	return s.answerStep(c, p, flash{Notice: "recovery.resent"})
 }
 
 // recoveryPassword is step 3's submit.
@@ -479,9 +543,8 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	acc := res.Account
 	s.clearRecoveryCookie(c)
 	pop, _ := s.population(f.Population)
-	p := s.baseRecovery(c, recovery.KindPassword, pop)
-	p.Step, p.Message = string(recovery.StepDone), t.T("recovery.done", "Identifier", acc.Identifier)
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	return s.answerStep(c, s.finished(c, recovery.KindPassword, pop, acc.Identifier),
+		flash{Step: string(recovery.StepDone), Population: f.Population, Identifier: acc.Identifier})
 }
 
 // recoveryCancel is « Fermer quand même »: the request and its data go.
@@ -514,7 +577,7 @@ func (s *Server) recoveryRestart(c *fiber.Ctx) error {
 	p.Step = string(recovery.StepRequest)
 	// « Modifier » at step 2 comes back with what was typed, to correct it.
 	p.Input = strings.TrimSpace(form.Input)
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	return s.answerStep(c, p, flash{Population: pop.Key, Input: p.Input})
 }
 
 // resumeStep is the step the login page reopens its dialog at, when this

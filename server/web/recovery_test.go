@@ -48,7 +48,7 @@ func (a *testApp) step(path string, form url.Values) (*http.Response, string) {
 	form.Set(csrfField, a.csrfToken("/"))
 	// Without HX-Request, as a browser without JavaScript: the status then
 	// tells refused forms (422, 429) from accepted ones.
-	resp := a.postForm(path, form)
+	resp := a.follow(a.postForm(path, form))
 	d := doc(a.t, resp)
 	h, _ := goquery.OuterHtml(d.Find("#recovery-step"))
 	if h == "" {
