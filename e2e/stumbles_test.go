@@ -98,3 +98,42 @@ func TestActivationBackAndForward(t *testing.T) {
 	b.axe(t, "activation after Back and Forward")
 	b.screenshot(t, "stumbles-3-back-forward")
 }
+
+// TestRecoveryTwoDevices: the computer asks, the phone opens the mail's
+// link and finishes; the computer is told plainly at each point instead of
+// « Cette demande a expiré » (issue 16, item 4).
+func TestRecoveryTwoDevices(t *testing.T) {
+	srv, smtp := startStumbles(t)
+	computer := newBrowser(t)
+	computer.openRecovery(t, srv.URL, "parents", "P003")
+	m := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second)
+	link := m.Links()[0]
+	link = srv.URL + link[strings.Index(link, "/recovery/code"):]
+
+	phone := newBrowser(t)
+	phone.run(t, chromedp.Navigate(link))
+	phone.waitStep(t, "code")
+	phone.run(t, chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	phone.waitStep(t, "password")
+
+	computer.run(t, chromedp.SendKeys("#rec-code", m.Code()), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	computer.waitStep(t, "done")
+	if txt := eval[string](t, computer, `document.querySelector("#recovery-step").textContent`); !strings.Contains(txt, "validé sur un autre appareil") {
+		t.Errorf("the computer after the phone typed the code: %q", txt)
+	}
+	computer.axe(t, "code confirmed on another device")
+	computer.screenshot(t, "stumbles-4-verified-elsewhere")
+
+	phone.run(t, chromedp.SendKeys("#new-password", "Trois chats sur le toit 42"), chromedp.SendKeys("#confirm-password", "Trois chats sur le toit 42"))
+	phone.settled(t)
+	phone.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
+	phone.waitStep(t, "done")
+
+	computer.run(t, chromedp.Navigate(srv.URL+"/"))
+	computer.waitStep(t, "done")
+	if txt := eval[string](t, computer, `document.querySelector("#recovery-step").textContent`); !strings.Contains(txt, "Mot de passe déjà modifié sur un autre appareil") {
+		t.Errorf("the computer after the phone finished: %q", txt)
+	}
+	computer.axe(t, "password changed on another device")
+	computer.screenshot(t, "stumbles-4-done-elsewhere")
+}

@@ -465,6 +465,10 @@ func TestRecoveryRequest(t *testing.T) {
 				}
 
 				typed := strings.ToLower(n.Code[:3]) + " " + n.Code[3:]
+				// Typed in the browser that asked (its cookie loads the flow).
+				if f, err = e.svc.Load(ctx, f.ID, token); err != nil {
+					t.Fatal(err)
+				}
 				res, err := e.svc.SubmitCode(ctx, f, typed)
 				if err != nil || res.Outcome != recovery.CodeOK {
 					t.Fatalf("SubmitCode(%q) = %v, %v; want CodeOK", typed, res.Outcome, err)
@@ -1098,6 +1102,9 @@ func TestRecoveryPassword(t *testing.T) {
 			{"the person's name", "w401", "durand-durand-2025", "durand-durand-2025", refusal.List{{Field: "password", Reason: refusal.Rules}}, policy.KeyNotPersonal},
 			{"mismatch", "w401", newPassword, newPassword + "!", refusal.List{{Field: "confirm", Reason: refusal.Mismatch}}, ""},
 			{"rules and mismatch at once", "w401", "court", "autre", refusal.List{{Field: "password", Reason: refusal.Rules}, {Field: "confirm", Reason: refusal.Mismatch}}, policy.KeyMinLength},
+			// Issue 16, item 5: not only the first problem.
+			{"no account, rules and mismatch at once", "", "court", "autre", refusal.List{{Field: "account", Reason: refusal.Choose},
+				{Field: "password", Reason: refusal.Rules}, {Field: "confirm", Reason: refusal.Mismatch}}, policy.KeyMinLength},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				res, err := e.svc.SubmitPassword(ctx, f, tt.chosen, tt.password, tt.confirm)
@@ -1174,7 +1181,51 @@ func TestRecoveryPassword(t *testing.T) {
 		if !e.audit.has(f.ID, "recovery.reset", "ok") {
 			t.Error("no audit of the reset")
 		}
-		e.gone(t, f.ID)
+		// What stays until expiry names nobody: it only tells another
+		// device that the password was changed.
+		if g := e.get(t, f.ID); g.State != recovery.StateDone || len(g.Accounts) != 0 || g.Chosen != "" || g.IP != "" || g.Request != "" {
+			t.Errorf("finished flow keeps %+v; want done and nothing personal", g)
+		}
+	})
+
+	// The mail's link opened on another device: the code typed there
+	// verifies the flow for that device alone; the browser that asked stays
+	// bound, cannot choose the password, and once the other device has
+	// finished, still finds the flow, done (issue 16, item 4).
+	t.Run("two devices", func(t *testing.T) {
+		e.account(t, account.Account{ID: "w415", Email: "anne.w415@example.fr"})
+		f, token := e.request(t, "parents", "W415")
+		f = e.dispatch(t, f.ID)
+		code := e.mail.codesOf(f.ID)[0].Code
+		// The phone: no cookie, the flow found by the link's id.
+		byLink, err := e.svc.Get(ctx, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.svc.SubmitCode(ctx, byLink, code)
+		if err != nil || res.Outcome != recovery.CodeOK {
+			t.Fatalf("code on the phone: %v, %v", res.Outcome, err)
+		}
+		first, err := e.svc.Load(ctx, f.ID, token)
+		if err != nil {
+			t.Fatalf("the computer lost its flow when the phone typed the code: %v", err)
+		}
+		if first.VerifiedHere() || first.State != recovery.StateVerified {
+			t.Errorf("the computer may choose the password: state %q, verified here %v", first.State, first.VerifiedHere())
+		}
+		if _, err := e.svc.SubmitPassword(ctx, first, "", newPassword, newPassword); !errors.Is(err, recovery.ErrElsewhere) {
+			t.Errorf("step 3 on the computer: %v; want ErrElsewhere", err)
+		}
+		phone, err := e.svc.Load(ctx, f.ID, res.Token)
+		if err != nil || !phone.VerifiedHere() {
+			t.Fatalf("the phone: %v, verified here %v", err, phone.VerifiedHere())
+		}
+		if pr, err := e.svc.SubmitPassword(ctx, phone, "", newPassword, newPassword); err != nil || len(pr.Refusals) != 0 {
+			t.Fatalf("step 3 on the phone: %+v, %v", pr.Refusals, err)
+		}
+		if done, err := e.svc.Load(ctx, f.ID, token); err != nil || done.State != recovery.StateDone {
+			t.Errorf("the computer after the phone finished: state %q, %v; want done", done.State, err)
+		}
 	})
 
 	// Another submit of the same verified flow (a double click, the other

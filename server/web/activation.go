@@ -202,11 +202,13 @@ func (s *Server) activationStepThen(run activationRun, accepted func(c *fiber.Ct
 		if form.Email != "" {
 			p.RescueEmail = form.Email
 		}
-		_, pw := refused.Of("password")
-		if _, cf := refused.Of("confirm"); pw || cf {
+		if _, pw := refused.Of("password"); pw {
+			// As at recovery's step 3: the fields and the checklist start
+			// again empty, the rules missed named in the message.
 			acc, _ := s.activation.Account(c.UserContext(), f)
 			pol := s.school.PolicyOf(acc.Population)
-			p.Checklist = checklist(s.t(c), pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules, form.Password, form.Confirm)
+			rules := pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules
+			p.Errors = passwordErrors(s.t(c), "activation", refused, rules)
 		}
 		return render(c, refusedStatus(refused), views.Activation(p))
 	}

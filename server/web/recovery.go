@@ -222,12 +222,18 @@ func (s *Server) finished(c *fiber.Ctx, kind recovery.Kind, pop *school.Populati
 // plain form is redirected to the page showing it (POST/Redirect/GET),
 // with what the step has to say kept in the flash.
 func (s *Server) answerStep(c *fiber.Ctx, p views.RecoveryProps, fl flash) error {
-	if isHTMX(c) {
-		return s.renderRecovery(c, fiber.StatusOK, p)
-	}
 	target := paths.Recovery
 	if p.Kind == string(recovery.KindIdentifier) {
 		target = paths.RecoveryIdentifier
+	}
+	return s.answerStepAt(c, p, fl, target)
+}
+
+// answerStepAt is answerStep to another page: the mail's link, for a
+// device that holds no cookie of the flow.
+func (s *Server) answerStepAt(c *fiber.Ctx, p views.RecoveryProps, fl flash, target string) error {
+	if isHTMX(c) {
+		return s.renderRecovery(c, fiber.StatusOK, p)
 	}
 	c.Set("Referrer-Policy", "no-referrer")
 	return s.redirectAfterPost(c, target, fl)
@@ -254,9 +260,12 @@ func (s *Server) chooser(c *fiber.Ctx, kind recovery.Kind) views.RecoveryProps {
 	return p
 }
 
-// stepOf renders the step a live flow is at.
+// stepOf renders the step a live flow is at, as this browser sees it.
 func (s *Server) stepOf(c *fiber.Ctx, f recovery.Flow, code string) views.RecoveryProps {
 	pop, _ := s.population(f.Population)
+	if msg := s.elsewhere(c, f); msg != "" {
+		return s.told(c, f.Kind, pop, msg)
+	}
 	p := s.baseRecovery(c, f.Kind, pop)
 	p.FlowID = f.ID
 	p.Step = string(f.Step())
@@ -267,6 +276,27 @@ func (s *Server) stepOf(c *fiber.Ctx, f recovery.Flow, code string) views.Recove
 		p.Code = code
 		p.Sent = s.recoveryInput(c, f.ID)
 	}
+	return p
+}
+
+// elsewhere says what another device did with this request: it finished
+// it, or it typed the code and alone may finish. Empty when neither.
+func (s *Server) elsewhere(c *fiber.Ctx, f recovery.Flow) string {
+	switch {
+	case f.State == recovery.StateDone:
+		// Said once: the request is over for this browser too.
+		s.clearRecoveryCookie(c)
+		return s.t(c).T("recovery.done_elsewhere")
+	case f.State == recovery.StateVerified && !f.VerifiedHere():
+		return s.t(c).T("recovery.verified_elsewhere")
+	}
+	return ""
+}
+
+// told is the end of the dialog for this browser, with why.
+func (s *Server) told(c *fiber.Ctx, kind recovery.Kind, pop *school.Population, msg string) views.RecoveryProps {
+	p := s.baseRecovery(c, kind, pop)
+	p.Step, p.Message, p.Heading = string(recovery.StepDone), msg, p.T.T("recovery.request_title")
 	return p
 }
 
@@ -383,15 +413,17 @@ func (s *Server) recoveryCodeLink(c *fiber.Ctx) error {
 	case err != nil:
 		return err
 	case f.State != recovery.StateCodeSent:
-		// Already past the code (this browser or another): show where the
-		// flow stands only to the browser that owns it.
+		// Already past the code, here or on another device: the browser
+		// bound to the flow sees where it stands; one with only the link,
+		// that another device has it.
 		if cur, ok, _ := s.currentFlow(c); ok && cur.ID == f.ID {
 			p = s.stepOf(c, cur, "")
 		} else {
-			p = s.deadEnd(c, recovery.KindPassword, s.t(c).T("recovery.err_expired"))
+			p = s.stepOf(c, f, "")
 		}
 	default:
 		p = s.stepOf(c, f, code)
+		p.Notice = s.flashNotice(c, s.takeFlash(c))
 	}
 	if isHTMX(c) {
 		return render(c, fiber.StatusOK, views.RecoveryStep(p))
@@ -410,13 +442,23 @@ func (s *Server) deadEnd(c *fiber.Ctx, kind recovery.Kind, msg string) views.Rec
 // flowForCode finds the flow a code is typed for: this browser's, or the
 // one named by the mailed link when it was opened on another device.
 func (s *Server) flowForCode(c *fiber.Ctx, id string) (recovery.Flow, error) {
-	if f, ok, err := s.currentFlow(c); err != nil || ok {
+	f, ok, err := s.currentFlow(c)
+	if err != nil {
 		return f, err
 	}
-	if id == "" {
+	if !ok {
+		if id == "" {
+			return recovery.Flow{}, recovery.ErrNotFound
+		}
+		if f, err = s.recovery.Get(c.UserContext(), id); err != nil {
+			return f, err
+		}
+	}
+	if f.Kind != recovery.KindPassword {
+		// An identifier reminder has no code.
 		return recovery.Flow{}, recovery.ErrNotFound
 	}
-	return s.recovery.Get(c.UserContext(), id)
+	return f, nil
 }
 
 // recoveryCode is step 2's submit.
@@ -427,12 +469,11 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	}
 	t := s.t(c)
 	f, err := s.flowForCode(c, form.Flow)
-	if errors.Is(err, recovery.ErrNotFound) || (err == nil && f.State != recovery.StateCodeSent) {
-		if err == nil && f.State == recovery.StateVerified {
-			if cur, ok, _ := s.currentFlow(c); ok && cur.ID == f.ID {
-				return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, cur, ""))
-			}
-		}
+	if err == nil && f.State != recovery.StateCodeSent {
+		// Past the code, on this device or another: say where it stands.
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
+	if errors.Is(err, recovery.ErrNotFound) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
@@ -441,6 +482,10 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	}
 	res, err := s.recovery.SubmitCode(c.UserContext(), f, form.Code)
 	f = res.Flow
+	if errors.Is(err, recovery.ErrState) && f.State != recovery.StateCodeSent {
+		// Another device typed the code a moment before.
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
 	if errors.Is(err, recovery.ErrState) || errors.Is(err, recovery.ErrNotFound) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
@@ -473,14 +518,24 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 }
 
-// recoveryResend is « Renvoyer le code ».
+// recoveryResend is « Renvoyer le code », from the browser that asked or
+// from the device where the mail's link was opened (the flow's id in the
+// form): either may ask while the request lives. The code still goes only
+// to the account's address.
 func (s *Server) recoveryResend(c *fiber.Ctx) error {
-	t := s.t(c)
-	f, ok, err := s.currentFlow(c)
+	form, err := s.parseRecovery(c)
 	if err != nil {
 		return err
 	}
-	if !ok || f.State != recovery.StateCodeSent {
+	t := s.t(c)
+	f, err := s.flowForCode(c, form.Flow)
+	if err != nil && !errors.Is(err, recovery.ErrNotFound) {
+		return err
+	}
+	if err == nil && f.State != recovery.StateCodeSent {
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
+	if err != nil {
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
 	wait, err := s.recovery.Resend(c.UserContext(), f)
@@ -492,13 +547,18 @@ func (s *Server) recoveryResend(c *fiber.Ctx) error {
 		return err
 	}
 	p := s.stepOf(c, f, "")
+	target := paths.Recovery
+	if f.Holder == "" {
+		// The device of the mail's link: back to the link's page.
+		target = paths.RecoveryCode + "?" + url.Values{"flow": {f.ID}}.Encode()
+	}
 	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		p.Notice = t.T("recovery.resend_wait", "Seconds", secs, "Count", secs)
-		return s.answerStep(c, p, flash{Notice: "recovery.resend_wait", Seconds: secs})
+		return s.answerStepAt(c, p, flash{Notice: "recovery.resend_wait", Seconds: secs}, target)
 	}
 	p.Notice = t.T("recovery.resent")
-	return s.answerStep(c, p, flash{Notice: "recovery.resent"})
+	return s.answerStepAt(c, p, flash{Notice: "recovery.resent"}, target)
 }
 
 // recoveryPassword is step 3's submit.
@@ -512,13 +572,16 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !ok || f.State != recovery.StateVerified {
+	if !ok || !f.VerifiedHere() {
 		if ok {
 			return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
 		}
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
 	res, err := s.recovery.SubmitPassword(c.UserContext(), f, form.Account, form.Password, form.Confirm)
+	if errors.Is(err, recovery.ErrElsewhere) {
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
 	if errors.Is(err, recovery.ErrFinished) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusConflict, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_finished")))
@@ -532,12 +595,14 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	}
 	if len(res.Refusals) > 0 {
 		// Nothing typed is lost except the passwords, which are never sent
-		// back into a page; every problem is shown at once.
+		// back into a page: the chosen account stays chosen, the checklist
+		// starts again with the empty fields, and every problem is shown at
+		// once, the rules missed named in the message.
 		pop, _ := s.population(f.Population)
 		p := s.baseRecovery(c, recovery.KindPassword, pop)
 		p.Step, p.FlowID, p.Chosen = string(recovery.StepPassword), f.ID, form.Account
-		s.fillPassword(c, &p, f, form.Password)
-		p.Errors = words(t, "recovery", res.Refusals)
+		s.fillPassword(c, &p, f, "")
+		p.Errors = passwordErrors(t, "recovery", res.Refusals, res.Rules)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 	}
 	acc := res.Account
