@@ -97,6 +97,18 @@ func TestActivationBackAndForward(t *testing.T) {
 	}
 	b.axe(t, "activation after Back and Forward")
 	b.screenshot(t, "stumbles-3-back-forward")
+
+	// « J'ai confirmé l'adresse, continuer » before opening the link says
+	// so, with « Renvoyer le lien » (issue 16, item 6).
+	b.run(t, chromedp.SendKeys("#act-rescue", "eric.noel@example.org"), chromedp.Click(`form[action="/activation/rescue"] button[type=submit]`))
+	b.run(t, chromedp.WaitVisible(`form[method="get"] button[type=submit]`))
+	b.run(t, chromedp.Click(`form[method="get"] button[type=submit]`))
+	b.run(t, chromedp.WaitVisible(`[data-testid="not-confirmed"]`))
+	if txt := eval[string](t, b, `document.querySelector("[data-testid=not-confirmed]").textContent`); !strings.Contains(txt, "pas encore confirmée") || !strings.Contains(txt, "Renvoyer le lien") {
+		t.Errorf("not confirmed: %q", txt)
+	}
+	b.axe(t, "activation address not confirmed yet")
+	b.screenshot(t, "stumbles-6-not-confirmed")
 }
 
 // TestRecoveryTwoDevices: the computer asks, the phone opens the mail's

@@ -100,6 +100,9 @@ func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProp
 		p.Mandatory = pop.RedirectMandate
 		p.Mailbox = activation.LocalPart(pop.MailboxPattern, acc.FirstName, acc.LastName) + "@" + pop.MailboxDomain
 		p.RedirectSent = f.State == activation.StateRedirSent
+		if p.RedirectSent {
+			p.KeepCopy = f.RedirectCopy
+		}
 		p.Redirect = f.RedirectTo != "" || p.Mandatory
 		if p.RedirectTo == "" && p.Mandatory {
 			// The rescue address is proposed for a mandatory redirection.
@@ -132,6 +135,9 @@ func (s *Server) activationPage(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
+		// « J'ai confirmé l'adresse, continuer » while the link is still
+		// unopened: say so, rather than show the same page silently.
+		p.NotConfirmed = c.Query("check") == "1" && (f.State == activation.StateRescueSent || f.State == activation.StateRedirSent)
 		return render(c, fiber.StatusOK, views.Activation(p))
 	}
 	p := s.activationProps(c, activation.StepStart, nil, nil)
