@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sesame-edu/sesame/server/mail/mailtest"
@@ -148,4 +152,73 @@ func TestRecoveryTwoDevices(t *testing.T) {
 	}
 	computer.axe(t, "password changed on another device")
 	computer.screenshot(t, "stumbles-4-done-elsewhere")
+}
+
+// slowNetwork makes every request of the page take a second and a half, so
+// that what a person sees while waiting can be looked at.
+func (b *browser) slowNetwork(t *testing.T) {
+	t.Helper()
+	b.run(t, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{Latency: 1500, DownloadThroughput: -1, UploadThroughput: -1}}})
+		return err
+	}))
+}
+
+// busyState returns the submit button's state and the form's status text.
+func busyState(t *testing.T, b *browser, form string) (busy, disabled bool, status string) {
+	t.Helper()
+	type st struct {
+		Busy     bool   `json:"busy"`
+		Disabled bool   `json:"disabled"`
+		Status   string `json:"status"`
+	}
+	s := eval[st](t, b, `(() => { const f = document.querySelector(`+"`"+form+"`"+`), btn = f.querySelector("button[type=submit]"), s = f.querySelector(".busy-status");
+		return {busy: btn.getAttribute("aria-busy") === "true", disabled: btn.disabled, status: s ? s.textContent : ""}; })()`)
+	return s.Busy, s.Disabled, s.Status
+}
+
+// TestBusyWhileSending: every submit shows it is under way, its button
+// disabled and a status read to screen readers, in the dialog (HTMX) and
+// on full pages (issue 16, item 7).
+func TestBusyWhileSending(t *testing.T) {
+	srv, _ := startStumbles(t)
+	b := newBrowser(t)
+	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"))
+	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.waitStep(t, "choose")
+	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=parents"]`))
+	b.waitStep(t, "request")
+	b.run(t, chromedp.SendKeys("#rec-input", "P003"), chromedp.Click("#rec-consent"))
+	b.slowNetwork(t)
+	b.run(t, chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, chromedp.Sleep(300*time.Millisecond))
+	busy, disabled, status := busyState(t, b, `#recovery-step form[action="/recovery/request"]`)
+	if !busy || !disabled || !strings.Contains(status, "Envoi en cours") {
+		t.Errorf("dialog while sending: aria-busy %v, disabled %v, status %q", busy, disabled, status)
+	}
+	b.axe(t, "dialog while sending")
+	b.screenshot(t, "stumbles-7-busy-dialog")
+	b.waitStep(t, "code")
+
+	p := newBrowser(t)
+	p.run(t, chromedp.Navigate(srv.URL+"/activation"), chromedp.WaitVisible("#act-identifier"))
+	p.run(t, chromedp.SendKeys("#act-identifier", "S100"), chromedp.SendKeys("#act-provisional", "Prov-7731"))
+	// A full page: the state is read in the same turn as the click (the
+	// page is replaced when the answer comes).
+	got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`new Promise(done => {
+		const f = document.querySelector('form[action="/activation/start"]'), btn = f.querySelector("button[type=submit]");
+		btn.click();
+		setTimeout(() => done([btn.getAttribute("aria-busy"), btn.disabled, (f.querySelector(".busy-status") || {}).textContent].join("|")), 5);
+	})`, func(e *runtime.EvaluateParams) { yes := true; e.AwaitPromise = &yes }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got, "true|true|Envoi en cours") {
+		t.Errorf("activation while sending: aria-busy|disabled|status = %q", got)
+	}
+	p.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="rescue"]`))
 }
