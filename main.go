@@ -5,6 +5,7 @@
 //	sesame version                  print the version
 //	sesame healthcheck              exit 0 when the local server is ready
 //	sesame accounts import FILE.csv load accounts from a spreadsheet
+//	sesame clients secret           a new OpenID Connect client secret and its hash
 package main
 
 import (
@@ -27,16 +28,30 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/config"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/store"
 )
 
+// defaultMemoryLimit is the Go heap's soft limit without GOMEMLIMIT.
+const defaultMemoryLimit = 48 << 20
+
 // errUsage marks a command-line mistake (exit status 2, like a bad setting).
 var errUsage = errors.New("usage")
 
 func main() {
+	// A soft memory limit, unless the operator set one: each argon2id hash
+	// allocates 19 MiB that is garbage a moment later, and with the
+	// default GOGC the heap doubles past it before the collector runs. The
+	// limit makes the collector run sooner as the heap nears it, which a
+	// school's small server (or a container's memory limit) needs more
+	// than the few percent of CPU it costs. It is set here, not in run, so
+	// that tests driving run in their own process keep Go's defaults.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
@@ -53,7 +68,8 @@ const usage = `usage:
   sesame                           serve Sésame (configured by SESAME_* variables)
   sesame version                   print the version
   sesame healthcheck               exit 0 when the local server answers /readyz
-  sesame accounts import FILE.csv  create or update accounts from a CSV file`
+  sesame accounts import FILE.csv  create or update accounts from a CSV file
+  sesame clients secret            print a new client secret and the hash to put in the school's file`
 
 // run is the whole program; main only adapts it to the process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -70,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return importAccounts(ctx, getenv, stdout, args[2])
 	case len(args) == 3 && args[0] == "store" && args[1] == "serve":
 		return serveStore(ctx, stdout, args[2])
+	case cmd == "clients secret":
+		return clientSecret(stdout)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -143,6 +161,9 @@ func loadSchool(cfg config.Config, log *slog.Logger) (*school.Config, error) {
 	}
 	for _, w := range sc.WeakPolicies() {
 		log.Warn("weak password policy: " + w)
+	}
+	for _, w := range clients.NewRegistry(sc.Clients, sc.ForwardAuth, nil).Warnings() {
+		log.Warn("client secret: " + w)
 	}
 	log.Info("configuration file loaded", "file", cfg.ConfigFile, "school", sc.School.Name, "populations", len(sc.Populations))
 	return sc, nil
@@ -321,7 +342,8 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 		return err
 	}
 	start := time.Now()
-	im := account.NewImporter(st.Accounts(), account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now)
+	im := account.NewImporter(st.Accounts(), account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now).
+		WithProgress(progressLine(stdout, start, 5*time.Second))
 	// Every bad row at once, the guardians' too, so that the school fixes
 	// its file in one pass.
 	unknown, err := im.CheckGuardians(ctx, rows)
@@ -343,4 +365,35 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 		fmt.Fprintf(stdout, "%d address(es) left as their owners set them (confirmed on the personal page or chosen at activation)\n", sum.KeptEmails)
 	}
 	return err
+}
+
+// clientSecret prints a new OpenID Connect client secret, for the
+// application's settings, and its argon2id hash, for the school's file: the
+// file, often shared and versioned, never holds the secret itself.
+func clientSecret(stdout io.Writer) error {
+	secret, err := clients.NewSecret()
+	if err != nil {
+		return err
+	}
+	hash, err := account.NewHasher(account.DefaultParams(), 1).Hash(secret)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "secret: %s\n(give it to the application; it is shown only now)\n\nhash for the school's file:\n    secret: %q\n", secret, hash)
+	return err
+}
+
+// progressLine prints, at most every interval, how far an import is and
+// when it should end: hashing 50,000 passwords takes minutes.
+func progressLine(w io.Writer, start time.Time, interval time.Duration) func(done, total int) {
+	last := start
+	return func(done, total int) {
+		now := time.Now()
+		if done == total || now.Sub(last) < interval {
+			return
+		}
+		last = now
+		left := time.Duration(float64(now.Sub(start)) / float64(done) * float64(total-done))
+		fmt.Fprintf(w, "%d / %d rows (%.0f %%), about %s left\n", done, total, 100*float64(done)/float64(total), left.Round(time.Second))
+	}
 }

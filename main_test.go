@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/config"
 )
 
@@ -120,4 +121,33 @@ func waitListening(t *testing.T, logs *syncWriter) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("server never listened:\n%s", logs.String())
+}
+
+// TestClientSecret checks that the printed hash verifies the printed
+// secret, and that two runs never print the same secret.
+func TestClientSecret(t *testing.T) {
+	secrets := map[string]bool{}
+	for range 2 {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"clients", "secret"}, envFor(nil), &out); err != nil {
+			t.Fatal(err)
+		}
+		var secret, hash string
+		for _, line := range strings.Split(out.String(), "\n") {
+			if s, ok := strings.CutPrefix(line, "secret: "); ok {
+				secret = s
+			}
+			if h, ok := strings.CutPrefix(strings.TrimSpace(line), "secret: \""); ok {
+				hash = strings.TrimSuffix(h, "\"")
+			}
+		}
+		ok, _, err := account.NewHasher(account.DefaultParams(), 1).Verify(hash, secret)
+		if len(secret) < 43 || err != nil || !ok {
+			t.Fatalf("secret %q, hash %q: verify = %v, %v\n%s", secret, hash, ok, err, out.String())
+		}
+		if secrets[secret] {
+			t.Fatal("the same secret twice")
+		}
+		secrets[secret] = true
+	}
 }

@@ -20,8 +20,11 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/clients"
+	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/letters"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/notify"
 	"github.com/sesame-edu/sesame/server/ratelimit"
@@ -91,9 +94,12 @@ type App struct {
 	Activation *activation.Service
 	Auth       *account.Authenticator
 	Profile    *account.Profile
+	Desk       *desk.Service
 	Worker     *mail.Worker
-	store      *store.Store
-	log        *slog.Logger
+	// Hasher hashes and checks every password; tests count its work.
+	Hasher *account.Hasher
+	store  *store.Store
+	log    *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -140,7 +146,16 @@ func (o *Options) defaults() {
 func New(o Options) (*App, error) {
 	o.defaults()
 	st, sc, key, now, log := o.Store, o.School, o.Secret, o.Now, o.Log
-	accounts, limits, sessionsStore, audit := st.Accounts(), st.Limits(), st.Sessions(), st.Audit()
+	accounts, limits, audit := st.Accounts(), st.Limits(), st.Audit()
+	// Every way sessions end (sign-out, reset, password change, the
+	// office) tells the applications signed in through them.
+	var signOuts []session.SignOut
+	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
+	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
+	registry, err := newRegistry(sc, o.BaseURL, hasher)
+	if err != nil {
+		return nil, err
+	}
 	cat, err := i18n.New()
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -151,13 +166,12 @@ func New(o Options) (*App, error) {
 	outbox := mail.NewOutbox(st.Outbox(), key, time.Now, worker.Notify)
 	notifier := notify.New(outbox, cat, sc.School.Name, o.Location)
 	limiter := ratelimit.New(limits, now)
-	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
 
 	throttle := func(free int) *ratelimit.Throttle {
 		return ratelimit.NewThrottle(limits, free, 30*time.Second, 15*time.Minute, now)
 	}
 	guard := account.NewGuard(throttle(o.Throttles.PerAccountSource), throttle(o.Throttles.PerAccount),
-		throttle(o.Throttles.PerSource), keys.Derive(key, "signin"))
+		throttle(o.Throttles.PerSource), keys.Derive(key, "signin")).WithLister(limits, now)
 	auth := account.NewAuthenticator(accounts, hasher, guard, audit, now, accounts.UpdatePasswordHash).WithFailureFloor(o.FailureFloor)
 	profile := account.NewProfile(accounts, hasher, auth, sessionsStore, notifier, sc.PolicyOf, audit, o.BaseURL, now).WithMailBudget(limiter)
 	sessions := session.New(sessionsStore, o.SessionIdle, o.SessionMax, now)
@@ -185,16 +199,25 @@ func New(o Options) (*App, error) {
 		FailureFloor: o.FailureFloor,
 	})
 
+	console := desk.New(desk.Deps{
+		Accounts: accounts, History: audit, Mails: st.Outbox(), Throttles: guard, Codes: rec, Emails: profile,
+		Sessions: sessionsStore, Activations: act, Check: auth,
+		Hasher:    account.NewHasher(account.ProvisionalParams(), runtime.NumCPU()),
+		Role:      func(id string) desk.Role { return desk.Role(sc.DeskRole(id)) },
+		ValidDays: sc.Letters.ValidDays, Location: o.Location, Now: now,
+	})
+
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
-		School: sc, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
+		School: sc, Clients: registry, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
 		Sessions: sessions, Auth: auth, Profile: profile, Accounts: accounts, EmailChanges: accounts,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
 			return s.Waiting, s.OldestAge, err
 		},
 		MetricsToken: o.MetricsToken, Version: o.Version, Now: now,
+		Desk: console, Letters: letters.Printer{School: sc, BaseURL: o.BaseURL, Location: o.Location},
 	}
 	if o.Web != nil {
 		o.Web(&d)
@@ -203,7 +226,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Worker: worker, store: st, log: log}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, store: st, log: log}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has
@@ -243,6 +266,22 @@ func sweep(ctx context.Context, st *store.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// newRegistry is the school's applications. Their secrets are checked
+// with the password hasher, so that they share its bound on concurrent
+// hashes.
+func newRegistry(sc *school.Config, base *url.URL, hasher *account.Hasher) (*clients.Registry, error) {
+	fa := sc.ForwardAuth
+	if fa.CookieDomain != "" && !clients.InDomain(base.Hostname(), fa.CookieDomain) {
+		return nil, fmt.Errorf("%w: forward_auth.cookie_domain %q does not contain SESAME_BASE_URL's host %q: the session cookie set by Sésame could not reach the protected hosts",
+			school.ErrInvalid, fa.CookieDomain, base.Hostname())
+	}
+	verify := func(hash, secret string) bool {
+		ok, _, err := hasher.Verify(hash, secret)
+		return err == nil && ok
+	}
+	return clients.NewRegistry(sc.Clients, fa, verify), nil
 }
 
 // activationPopulation tells the activation wizard what it needs of a

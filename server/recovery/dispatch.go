@@ -274,8 +274,16 @@ func (s *Service) lookup(ctx context.Context, f Flow) (active, pending []account
 		switch {
 		case a.Status == account.StatusActive && (a.Email != "" || len(a.Guardians) > 0):
 			active = append(active, a)
-		case a.Status == account.StatusPending && a.Email != "":
-			pending = append(pending, a)
+		case a.Status != account.StatusActive:
+			// What was found but cannot be mailed a code is audited under
+			// the account, after the answer has gone: the office console
+			// shows it (« compte non activé », « pas d'adresse »).
+			s.audit(ctx, "recovery.lookup", a.ID, f.IP, "pending", f.ID)
+			if a.Status == account.StatusPending && a.Email != "" {
+				pending = append(pending, a)
+			}
+		default:
+			s.audit(ctx, "recovery.lookup", a.ID, f.IP, "no_address", f.ID)
 		}
 	}
 	return active, pending, nil

@@ -73,6 +73,13 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"bad hours", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\nsupport:\n  hours:\n    slots:\n      - {day: funday, from: '10:00', to: '11:00'}\n", "x.yaml:8: support.hours.slots[0].day"},
 		{"wrong type", "school: {name: A}\npopulations: 3\n", "x.yaml:2:"},
 		{"no population", "school: {name: A}\n", "populations"},
+		{"client without protocol", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n", "x.yaml:6: clients[0].protocol"},
+		{"client redirect over http", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: oidc\n    redirect_uris: [http://app.example/cb]\n", "x.yaml:9: clients[0].redirect_uris[0]"},
+		{"client secret not a hash", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: oidc\n    secret: hunter2\n    redirect_uris: [https://app.example/cb]\n", "x.yaml:9: clients[0].secret"},
+		{"client unknown population", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: oidc\n    redirect_uris: [https://app.example/cb]\n    populations: [parents, aliens]\n", "clients[0].populations[1]: no population \"aliens\""},
+		{"cas pattern open host", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: pronote\n    name: {fr: Pronote}\n    protocol: cas\n    service: https://pronote.example*\n", "x.yaml:9: clients[0].service"},
+		{"duplicate client", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: cas\n    service: https://a.example/\n  - id: app\n    name: {fr: App}\n    protocol: cas\n    service: https://b.example/\n", "x.yaml:10: clients[1].id"},
+		{"forward-auth host outside the cookie domain", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nforward_auth:\n  cookie_domain: lycee.example\n  hosts: [cdi.lycee.example, wiki.other.example]\n", "x.yaml:7: forward_auth.hosts[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,5 +98,31 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(os.DevNull + "/nope.yaml")
 	if !errors.Is(err, ErrInvalid) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDeskAndLetters(t *testing.T) {
+	c, err := Parse("desk.yaml", []byte("school: {name: X}\npopulations: [{key: parents, label: {fr: Parents}}]\ndesk:\n  helpdesk: [S210, Secretariat]\n  admins: [informatique]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"s210": "helpdesk", "secretariat": "helpdesk", "informatique": "admin", "p001": "", "": ""} {
+		if got := c.DeskRole(id); got != want {
+			t.Errorf("DeskRole(%q) = %q, want %q", id, got, want)
+		}
+	}
+	if c.Letters.ValidDays != 30 {
+		t.Errorf("letters.valid_days defaults to %d", c.Letters.ValidDays)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"desk:\n  helpdesk: [\"a b\"]\n", "bad.yaml:4: desk.helpdesk[0]"},
+		{"desk:\n  admins: [x, X]\n", "bad.yaml:4: desk.admins[1]: \"X\" is listed twice"},
+		{"letters:\n  valid_days: 400\n", "bad.yaml:4: letters.valid_days"},
+		{"desk:\n  owners: [x]\n", "bad.yaml:4"},
+	} {
+		_, err := Parse("bad.yaml", []byte("school: {name: X}\npopulations: [{key: parents, label: {fr: Parents}}]\n"+tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }

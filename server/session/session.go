@@ -76,6 +76,18 @@ func (m *Manager) Create(ctx context.Context, accountID string) (string, Session
 // deadline. The extension is written at most once a minute, so that
 // browsing does not turn every page view into a database write.
 func (m *Manager) Resolve(ctx context.Context, token string) (Session, error) {
+	return m.ResolveIdle(ctx, token, 0)
+}
+
+// ErrIdle means the session has been idle longer than a stricter limit
+// than its own (the office console's); it is still live elsewhere.
+var ErrIdle = errors.New("session: idle too long for this use")
+
+// ResolveIdle is Resolve for a use with a shorter idle limit (0: the
+// session's own): a session whose last request is older than idle is
+// refused with ErrIdle, and not extended. Requests are recorded at most
+// once a minute, so the limit holds to within a minute.
+func (m *Manager) ResolveIdle(ctx context.Context, token string, idle time.Duration) (Session, error) {
 	if token == "" || len(token) > 128 {
 		return Session{}, ErrNotFound
 	}
@@ -86,6 +98,9 @@ func (m *Manager) Resolve(ctx context.Context, token string) (Session, error) {
 	now := m.now()
 	if !now.Before(s.ExpiresAt) {
 		return Session{}, ErrNotFound
+	}
+	if idle > 0 && now.Sub(s.SeenAt) >= idle {
+		return s, ErrIdle
 	}
 	if now.Sub(s.SeenAt) >= time.Minute {
 		s.SeenAt = now
@@ -110,4 +125,63 @@ func earliest(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// SignOut is told that every session of an account ended — a sign-out, a
+// password reset or change, an office agent's action — so that the
+// applications the person signed in to through Sésame end theirs too
+// (OpenID Connect back-channel logout, CAS single logout). It queues its
+// work and logs its own failures: a sign-out never fails because an
+// application is down.
+type SignOut func(ctx context.Context, accountID string)
+
+// Notifying wraps a Store so that every deletion and revocation of
+// sessions tells the SignOut listeners, whichever package asked for it.
+func Notifying(s Store, listeners ...SignOut) Store {
+	if len(listeners) == 0 {
+		return s
+	}
+	return notifying{Store: s, listeners: listeners}
+}
+
+type notifying struct {
+	Store
+	listeners []SignOut
+}
+
+func (n notifying) tell(ctx context.Context, accountID string) {
+	for _, l := range n.listeners {
+		l(ctx, accountID)
+	}
+}
+
+func (n notifying) DeleteSession(ctx context.Context, id string) error {
+	s, err := n.Store.GetSession(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := n.Store.DeleteSession(ctx, id); err != nil {
+		return err
+	}
+	n.tell(ctx, s.AccountID)
+	return nil
+}
+
+func (n notifying) RevokeAll(ctx context.Context, accountID string) error {
+	if err := n.Store.RevokeAll(ctx, accountID); err != nil {
+		return err
+	}
+	n.tell(ctx, accountID)
+	return nil
+}
+
+func (n notifying) RevokeOthers(ctx context.Context, accountID, keepID string) error {
+	if err := n.Store.RevokeOthers(ctx, accountID, keepID); err != nil {
+		return err
+	}
+	n.tell(ctx, accountID)
+	return nil
 }

@@ -81,3 +81,12 @@ func TestAuditRecorder(t *testing.T) {
 		storetest.TestAuditRecorder(t, func(t *testing.T) audit.Recorder { return open(t).Audit() })
 	})
 }
+
+func TestDeskStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestDeskStore(t, func(t *testing.T) storetest.DeskStore {
+			s := open(t)
+			return storetest.DeskStore{Accounts: s.Accounts(), History: s.Audit(), Mails: s.Outbox(), Throttles: s.Limits()}
+		})
+	})
+}

@@ -10,20 +10,31 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/paths"
 )
 
-// loginPage shows the sign-in form; a signed-in person goes to their page.
+// loginPage shows the sign-in form; a signed-in person goes on to where
+// they were going (an application that sent them, or their page), unless
+// the application asked for the password again (?force=1).
 func (s *Server) loginPage(c *fiber.Ctx) error {
+	k := s.rememberContinuation(c)
 	if _, _, ok, err := s.signedIn(c); err != nil {
 		return err
-	} else if ok {
-		return c.Redirect("/account", fiber.StatusSeeOther)
+	} else if ok && c.Query("force") != "1" {
+		// Only an application's own request passes through: a pending
+		// continuation waits for the sign-in it was made for.
+		if k.To != "" && c.Query("continue") != "" {
+			s.clearCookie(c, s.continueCookie())
+			return c.Redirect(k.To, fiber.StatusSeeOther)
+		}
+		return c.Redirect(paths.Account, fiber.StatusSeeOther)
 	}
 	step, err := s.resumeStep(c)
 	if err != nil {
 		return err
 	}
-	p := views.LoginProps{Base: s.page(c, s.t(c).T("login.title")), Step: step}
+	p := s.loginProps(c, k)
+	p.Step = step
 	if id := c.Query("identifier"); len(id) <= 254 {
 		p.Identifier = id
 	}
@@ -31,6 +42,13 @@ func (s *Server) loginPage(c *fiber.Ctx) error {
 		p.Notice = s.t(c).T("login.signed_out")
 	}
 	return render(c, fiber.StatusOK, views.Login(p))
+}
+
+// loginProps are the sign-in page's, titled with the application's name
+// when one sent the person.
+func (s *Server) loginProps(c *fiber.Ctx, k continuation) views.LoginProps {
+	title := s.signInTitle(c, k)
+	return views.LoginProps{Base: s.page(c, title), Heading: title}
 }
 
 type loginForm struct {
@@ -45,7 +63,8 @@ func (s *Server) login(c *fiber.Ctx) error {
 		return fiber.ErrBadRequest
 	}
 	t := s.t(c)
-	p := views.LoginProps{Base: s.page(c, t.T("login.title")), Identifier: strings.TrimSpace(f.Identifier)}
+	p := s.loginProps(c, s.continuation(c))
+	p.Identifier = strings.TrimSpace(f.Identifier)
 	if p.Identifier == "" || f.Password == "" {
 		p.Error = t.T("login.err_missing")
 		return render(c, fiber.StatusUnprocessableEntity, views.Login(p))
@@ -59,7 +78,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 		if err := s.startSession(c, res.Account.ID); err != nil {
 			return err
 		}
-		return c.Redirect("/account", fiber.StatusSeeOther)
+		return s.afterSignIn(c)
 	case account.Pending:
 		p.Error = t.T("login.pending")
 		p.Activate = "/activation?identifier=" + url.QueryEscape(res.Account.Identifier)

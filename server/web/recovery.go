@@ -286,6 +286,10 @@ func (s *Server) elsewhere(c *fiber.Ctx, f recovery.Flow) string {
 	case f.State == recovery.StateDone:
 		// Said once: the request is over for this browser too.
 		s.clearRecoveryCookie(c)
+		if f.Holder != "" && f.Holder == f.VerifiedBy {
+			// This browser finished it (a double click).
+			return s.t(c).T("recovery.err_finished")
+		}
 		return s.t(c).T("recovery.done_elsewhere")
 	case f.State == recovery.StateVerified && !f.VerifiedHere():
 		return s.t(c).T("recovery.verified_elsewhere")

@@ -19,8 +19,27 @@ func (s *Server) cookieName(base string) string {
 	return base
 }
 
-// sessionCookie names the signed-in cookie.
-func (s *Server) sessionCookie() string { return s.cookieName("sesame_session") }
+// sessionCookie names the signed-in cookie. When forward-auth protects
+// other hosts of the school's domain, the cookie must reach them, which
+// the __Host- prefix forbids: it is then __Secure- and scoped to that
+// domain.
+func (s *Server) sessionCookie() string {
+	if s.cookieDomain() == "" {
+		return s.cookieName("sesame_session")
+	}
+	if s.secure {
+		return "__Secure-sesame_session"
+	}
+	return "sesame_session"
+}
+
+// cookieDomain is forward-auth's cookie domain, or "" for this host only.
+func (s *Server) cookieDomain() string {
+	if s.clients == nil {
+		return ""
+	}
+	return s.clients.ForwardAuth().CookieDomain
+}
 
 // startSession signs an account in on this browser: a new token every
 // time, and the previous session of this browser, if any, ends.
@@ -33,13 +52,16 @@ func (s *Server) startSession(c *fiber.Ctx, accountID string) error {
 		return err
 	}
 	c.Cookie(&fiber.Cookie{
-		Name: s.sessionCookie(), Value: token, Path: "/", HTTPOnly: true, Secure: s.secure,
+		Name: s.sessionCookie(), Value: token, Path: "/", Domain: s.cookieDomain(), HTTPOnly: true, Secure: s.secure,
 		SameSite: fiber.CookieSameSiteLaxMode, SessionOnly: true,
 	})
 	return nil
 }
 
-func (s *Server) clearSession(c *fiber.Ctx) { s.clearCookie(c, s.sessionCookie()) }
+func (s *Server) clearSession(c *fiber.Ctx) {
+	c.Cookie(&fiber.Cookie{Name: s.sessionCookie(), Value: "", Path: "/", Domain: s.cookieDomain(), MaxAge: -1,
+		HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+}
 
 // clearCookie deletes one of Sésame's cookies, with the attributes it was
 // set with (a browser keeps a cookie cleared with other ones).
