@@ -192,7 +192,6 @@ func New(o Options) (*App, error) {
 		Notifier: notifier, Throttles: guard, Hasher: hasher,
 		Key:    keys.Derive(key, "recovery"),
 		Policy: sc.PolicyOf, Log: log, Now: now,
-		SinglePopulation: !sc.NeedsChooser(),
 	}, recovery.Config{
 		CodeTTL: time.Duration(sc.Recovery.CodeMinutes) * time.Minute, FlowTTL: time.Hour,
 		MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: sc.Recovery.CodesPerHour,

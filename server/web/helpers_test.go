@@ -176,6 +176,18 @@ func (a *testApp) do(req *http.Request) *http.Response {
 	return resp
 }
 
+// follow follows a 303 See Other to a local page, as a browser does after a
+// full-page POST (POST/Redirect/GET), and returns the page.
+func (a *testApp) follow(resp *http.Response) *http.Response {
+	a.t.Helper()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") {
+		return resp
+	}
+	resp.Body.Close()
+	return a.get(loc)
+}
+
 func (a *testApp) get(path string, headers ...string) *http.Response {
 	req := httptest.NewRequest(http.MethodGet, path, nil)
 	for i := 0; i+1 < len(headers); i += 2 {

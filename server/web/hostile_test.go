@@ -367,7 +367,7 @@ func TestHostileIdentifiersAnswerLikeUnknown(t *testing.T) {
 			tok := b.csrfToken("/")
 			before := snapshot(t, a)
 			form := url.Values{csrfField: {tok}, "kind": {"password"}, "population": {"parents"}, "input": {in}, "consent": {"yes"}}
-			resp := w.send(b, "POST", paths.RecoveryRequest, formType, strings.NewReader(form.Encode()))
+			resp := b.follow(w.send(b, "POST", paths.RecoveryRequest, formType, strings.NewReader(form.Encode())))
 			d, err := goquery.NewDocumentFromReader(resp.Body)
 			resp.Body.Close()
 			if err != nil {

@@ -115,6 +115,8 @@ type Server struct {
 	proxies trustedProxies
 	// metricsToken is the SHA-256 of SESAME_METRICS_TOKEN, nil when unset.
 	metricsToken *[sha256.Size]byte
+	// flashKey signs the flash cookie of POST/Redirect/GET.
+	flashKey []byte
 }
 
 // Locals keys.
@@ -155,6 +157,7 @@ func New(d Deps) (*fiber.App, error) {
 	}
 	s.proxies = proxies
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
+	s.flashKey = keys.Derive(d.Secret, "flash")
 	if err := s.csrf.trustOrigin(d.BaseURL); err != nil {
 		return nil, err
 	}
