@@ -25,6 +25,7 @@ import (
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/notify"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
@@ -78,6 +79,9 @@ type Options struct {
 	Throttles Throttles
 	// Worker tunes the mail worker (zero: production's timings).
 	Worker mail.WorkerOptions
+	// OIDC tunes the OpenID Connect provider's lifetimes and back-channel
+	// logout worker (zero: production's).
+	OIDC oidc.Config
 	// Web, if set, adjusts the web server's dependencies before it is
 	// built: a test takes the database "down" for the probes, or sets the
 	// outbox statistics they show.
@@ -93,8 +97,10 @@ type App struct {
 	Auth       *account.Authenticator
 	Profile    *account.Profile
 	Worker     *mail.Worker
-	store      *store.Store
-	log        *slog.Logger
+	// OIDC is the OpenID Connect provider.
+	OIDC  *oidc.Provider
+	store *store.Store
+	log   *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -145,12 +151,18 @@ func New(o Options) (*App, error) {
 	// Every way sessions end (sign-out, reset, password change, the
 	// office) tells the applications signed in through them.
 	var signOuts []session.SignOut
-	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
 	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
 	registry, err := newRegistry(sc, o.BaseURL, hasher)
 	if err != nil {
 		return nil, err
 	}
+	provider, err := oidc.New(oidc.Deps{Store: st.OIDC(), Accounts: accounts, Clients: registry, Audit: audit,
+		Secret: key, Issuer: o.BaseURL, Log: log, Now: now}, o.OIDC)
+	if err != nil {
+		return nil, err
+	}
+	signOuts = append(signOuts, provider.SignedOut)
+	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
 	cat, err := i18n.New()
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -198,7 +210,7 @@ func New(o Options) (*App, error) {
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
-		School: sc, Clients: registry, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
+		School: sc, Clients: registry, OpenID: provider, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
 		Sessions: sessions, Auth: auth, Profile: profile, Accounts: accounts, EmailChanges: accounts,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
@@ -213,17 +225,19 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Worker: worker, store: st, log: log}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Worker: worker, OIDC: provider, store: st, log: log}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has
-// stopped: the mail worker, the recovery dispatcher, and the sweeper of
-// expired documents.
+// stopped: the mail worker, the recovery dispatcher, the sweeper of
+// expired documents, and the OpenID Connect provider's back-channel
+// logouts.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Worker.Run(ctx) })
 	wg.Go(func() { a.Recovery.Run(ctx, 2) })
 	wg.Go(func() { sweep(ctx, a.store, a.log) })
+	wg.Go(func() { a.OIDC.Run(ctx) })
 	wg.Wait()
 }
 

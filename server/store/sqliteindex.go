@@ -44,10 +44,10 @@ const (
 // table only when a collection is first written and IndexIDs can only index
 // tables that exist. TestCollectionsListed keeps this list complete.
 func collections() []string {
-	return []string{
+	return append([]string{
 		colAccounts, colEmails, colChildren, colOutbox, colOutboxClaims, colClaims, colRecovery, colRateLimits,
 		colThrottle, colAudit, colSessions, colEmailChanges, colActivation, colMailboxes,
-	}
+	}, oidcCollections()...)
 }
 
 // errNamespaceExists is the server code for creating a collection that

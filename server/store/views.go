@@ -4,6 +4,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/session"
@@ -22,6 +23,7 @@ var (
 	_ recovery.Sessions       = Sessions{}
 	_ account.SessionRevoker  = Sessions{}
 	_ audit.Recorder          = Audit{}
+	_ oidc.Store              = OIDC{}
 )
 
 // The store is used through one view per purpose, so that each domain
@@ -45,6 +47,9 @@ type (
 	Outbox struct{ *Store }
 	// Audit is the audit log.
 	Audit struct{ *Store }
+	// OIDC is the OpenID Connect provider's requests, tokens, grants,
+	// signing keys and back-channel logout queue.
+	OIDC struct{ *Store }
 )
 
 // Accounts is the view of the accounts.
@@ -68,3 +73,6 @@ func (s *Store) Outbox() Outbox { return Outbox{s} }
 
 // Audit is the view of the audit log.
 func (s *Store) Audit() Audit { return Audit{s} }
+
+// OIDC is the view of the OpenID Connect provider's documents.
+func (s *Store) OIDC() OIDC { return OIDC{s} }

@@ -26,16 +26,34 @@ func (s *Server) routes(app *fiber.App) {
 	app.Use(s.securityHeaders)
 	app.Get(paths.Healthz, s.healthz)
 	app.Get(paths.Readyz, s.readyz)
+	// OpenID Connect endpoints that applications' servers call: their own
+	// authentication, no CSRF token.
+	if s.openid != nil {
+		for _, p := range oidcEndpoints {
+			app.All(p, s.oidcProtocol())
+		}
+	}
 
 	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}))
 	app.Use(s.language)
 	app.Use(onlyGetAndPost)
+	// The OpenID Connect endpoints a browser visits come in from the
+	// application's site, by GET or a form POST, without a CSRF token.
+	if s.openid != nil {
+		for _, p := range oidcBrowserEndpoints {
+			app.All(p, s.oidcBrowser())
+		}
+	}
 	app.Use(s.csrf.handler)
 
 	app.Get(paths.Home, s.loginPage)
 	app.Get(paths.Login, s.loginPage)
 	app.Post(paths.Login, s.login)
 	app.Post(paths.Logout, s.logout)
+	if s.openid != nil {
+		app.Get(paths.OIDCLogin, s.oidcLogin)
+		app.Get(paths.OIDCEndSessionStep, s.oidcEndSession)
+	}
 	app.Get(paths.Account, s.accountPage)
 	app.Post(paths.Account, s.updateAccount)
 	app.Post(paths.AccountPassword, s.changePassword)

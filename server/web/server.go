@@ -42,7 +42,9 @@ type Deps struct {
 	TrustedProxies []string
 	School         *school.Config
 	// Clients are the applications that sign in with Sésame (nil: none).
-	Clients      *clients.Registry
+	Clients *clients.Registry
+	// OpenID is the OpenID Connect provider (nil: its routes are absent).
+	OpenID       OpenID
 	Recovery     *recovery.Service
 	Activation   *activation.Service
 	Sessions     *session.Manager
@@ -79,6 +81,7 @@ type Server struct {
 	base         *url.URL
 	school       *school.Config
 	clients      *clients.Registry
+	openid       OpenID
 	recovery     *recovery.Service
 	activation   *activation.Service
 	sessions     *session.Manager
@@ -122,7 +125,7 @@ func New(d Deps) (*fiber.App, error) {
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, clients: d.Clients, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
+		school: d.School, clients: d.Clients, openid: d.OpenID, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
 		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
