@@ -7,6 +7,7 @@ import (
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/session"
@@ -79,5 +80,11 @@ func TestOutboxStore(t *testing.T) {
 func TestAuditRecorder(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
 		storetest.TestAuditRecorder(t, func(t *testing.T) audit.Recorder { return open(t).Audit() })
+	})
+}
+
+func TestOIDCStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestOIDCStore(t, func(t *testing.T) oidc.Store { return open(t).OIDC() })
 	})
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/oauth2"
 
 	"github.com/sesame-edu/sesame/server/app"
@@ -274,6 +276,29 @@ func TestOIDCCodeFlow(t *testing.T) {
 		t.Errorf("userinfo %+v", u)
 	}
 
+	t.Run("AuditedAndStoredOnlyHashed", func(t *testing.T) {
+		for _, action := range []string{"oidc.code", "oidc.token"} {
+			n, err := s.st.DB().Collection("audit").CountDocuments(context.Background(), bson.D{{Key: "action", Value: action},
+				{Key: "client", Value: "portail"}, {Key: "accountId", Value: "p003"}, {Key: "ip", Value: "127.0.0.1"}, {Key: "outcome", Value: "ok"}})
+			if err != nil || n != 1 {
+				t.Errorf("%s audited %d times (%v), want once", action, n, err)
+			}
+		}
+		for _, col := range []string{"oidc_tokens", "oidc_requests", "claims"} {
+			cur, err := s.st.DB().Collection(col).Find(context.Background(), bson.D{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var docs []bson.M
+			_ = cur.All(context.Background(), &docs)
+			dump := fmt.Sprint(docs)
+			for _, secret := range []string{tok.RefreshToken, tok.AccessToken, code} {
+				if strings.Contains(dump, secret) {
+					t.Errorf("%s holds a token or code in clear", col)
+				}
+			}
+		}
+	})
 	t.Run("SignedInPassesThrough", func(t *testing.T) {
 		// Single sign-on: the same browser gets a code without a page.
 		resp, back := p.authorize(portal, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))

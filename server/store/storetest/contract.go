@@ -28,6 +28,7 @@ import (
 //	ratelimit.ThrottleStore              TestRateLimitStore, TestThrottleStore
 //	mail.Store                           TestOutboxStore
 //	audit.Recorder                       TestAuditRecorder
+//	oidc.Store                           TestOIDCStore
 
 // racers is how many goroutines a concurrency behaviour sends at once.
 // More than the connection pools and FerretDB's handlers serve at once, so
