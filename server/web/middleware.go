@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/i18n"
 )
 
@@ -190,6 +192,44 @@ func perClient(a netip.Addr) netip.Addr {
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
 
+// pageCSP is csp with the applications' origins added to form-action: a
+// browser applies form-action to every redirect that follows a form's
+// submission, so signing in (a POST) and being sent back to the
+// application (redirects to its origin) would otherwise be blocked.
+func pageCSP(reg *clients.Registry, scheme string) string {
+	if reg == nil {
+		return csp
+	}
+	var origins []string
+	add := func(raw string) {
+		u, err := url.Parse(strings.TrimSuffix(raw, "*"))
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return
+		}
+		if o := u.Scheme + "://" + u.Host; !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
+	for _, c := range reg.All() {
+		for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
+			add(u)
+		}
+		if c.Service != "" {
+			add(c.Service)
+		}
+	}
+	for _, h := range reg.ForwardAuth().Hosts {
+		add("https://" + h)
+		if scheme != "https" {
+			add(scheme + "://" + h)
+		}
+	}
+	if len(origins) == 0 {
+		return csp
+	}
+	return strings.Replace(csp, "form-action 'self'", "form-action 'self' "+strings.Join(origins, " "), 1)
+}
+
 // securityHeaders sets strict headers on every response.
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	s.setSecurityHeaders(c)
@@ -201,7 +241,7 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 // malformed request).
 func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	h := &c.Response().Header
-	h.Set("Content-Security-Policy", csp)
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")

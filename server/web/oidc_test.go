@@ -299,6 +299,19 @@ func TestOIDCCodeFlow(t *testing.T) {
 			}
 		}
 	})
+	t.Run("FormActionAllowsTheApplications", func(t *testing.T) {
+		// Browsers apply form-action to the redirects after the sign-in
+		// form's POST: without the application's origin there, the person
+		// would stop at Sésame.
+		resp, err := http.Get(s.base + paths.Login)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' http://localhost:9000 http://localhost:9001;") {
+			t.Errorf("CSP = %q", csp)
+		}
+	})
 	t.Run("SignedInPassesThrough", func(t *testing.T) {
 		// Single sign-on: the same browser gets a code without a page.
 		resp, back := p.authorize(portal, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))

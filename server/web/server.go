@@ -98,6 +98,8 @@ type Server struct {
 	favicon      string // the favicon, inlined as a data: URI
 	// proxies are the reverse proxies whose X-Forwarded-For is believed.
 	proxies trustedProxies
+	// csp is the pages' Content-Security-Policy (see pageCSP).
+	csp string
 	// metricsToken is the SHA-256 of SESAME_METRICS_TOKEN, nil when unset.
 	metricsToken *[sha256.Size]byte
 }
@@ -129,6 +131,7 @@ func New(d Deps) (*fiber.App, error) {
 		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
+	s.csp = pageCSP(d.Clients, d.BaseURL.Scheme)
 	if d.MetricsToken != "" {
 		h := sha256.Sum256([]byte(d.MetricsToken))
 		s.metricsToken = &h
