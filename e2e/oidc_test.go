@@ -85,7 +85,7 @@ func (a *testApp) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = id.Claims(&c)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, `<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Portail des familles</title></head>
+		fmt.Fprintf(w, `<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Portail des familles</title><link rel="icon" href="data:,"></head>
 <body><main><h1 data-testid="greeting">Bonjour %s</h1></main></body></html>`, html.EscapeString(c.Name))
 	default:
 		http.NotFound(w, r)
