@@ -218,6 +218,31 @@ func want(status int, st string) func(response) error {
 	return func(r response) error { return check(r, nil, status, st) }
 }
 
+// open loads the recovery dialog's page as a browser arriving from the
+// sign-in page does, and keeps its form token.
+func (f *flow) open(rec *recorder) bool {
+	_, ok := timed(rec, opRecovery, func() (response, error) {
+		return f.b.do(http.MethodGet, "/recovery?population="+url.QueryEscape(f.pop), nil, false)
+	}, func(r response) error {
+		if err := check(r, nil, 200, ""); err != nil {
+			return err
+		}
+		if !f.b.readCSRF(r) {
+			return fmt.Errorf("the recovery page has no form token")
+		}
+		return nil
+	})
+	return ok
+}
+
+// perFlow divides a phase's CPU time by its successful flows.
+func perFlow(cpu time.Duration, n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return cpu / time.Duration(n)
+}
+
 // step1 submits the identifier (or address) as the dialog does.
 func (f *flow) step1(rec *recorder) bool {
 	form := f.b.recoveryForm(f.pop)
@@ -278,13 +303,19 @@ func (f *flow) step3(rec *recorder, pw string) bool {
 
 type stepsResult struct {
 	Step1, Step2, Step3 summary
-	Flows               int
-	MailWait            time.Duration // last code in, after the step-1 phase ended
-	MailRate            float64       // codes per second, from the first step 1 to the last code
-	MailLagP50          time.Duration
-	MailLagP99          time.Duration
-	MailMissing         int
-	Step2Flows          int
+	// Form is the GET of the recovery page that precedes each step 1.
+	Form summary
+	// CPU1..3 are the server's CPU time per successful flow of each
+	// phase (user + system, from /proc/<pid>/stat), the form's GET
+	// included in step 1's.
+	CPU1, CPU2, CPU3 time.Duration
+	Flows            int
+	MailWait         time.Duration // last code in, after the step-1 phase ended
+	MailRate         float64       // codes per second, from the first step 1 to the last code
+	MailLagP50       time.Duration
+	MailLagP99       time.Duration
+	MailMissing      int
+	Step2Flows       int
 }
 
 // runSteps measures each step alone: step 1 for dur, then (once the codes
@@ -298,27 +329,15 @@ func runSteps(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 	tr := newTransport(conc)
 	defer tr.CloseIdleConnections()
 
-	// Each worker is a browser that loaded the form once; each flow is a
-	// new person with a copy of its cookies and token (the CSRF check is
-	// stateless, so this changes nothing on the server).
-	bases := make([]*browser, conc)
-	for w := range bases {
-		b := newBrowser(sv.URL, tr)
-		r, err := b.do(http.MethodGet, "/recovery?population=parents", nil, false)
-		if err != nil || r.Status != 200 || !b.readCSRF(r) {
-			return res, fmt.Errorf("load the step-1 page: %v (status %d)", err, r.Status)
-		}
-		bases[w] = b
-	}
-
 	rec1 := newRecorder()
 	var mu sync.Mutex
 	var flows []*flow
 	var wg sync.WaitGroup
 	hook("step1", true)
 	deadline := time.Now().Add(dur)
+	cpu := cpuTime(sv.Pid())
 	rec1.begin()
-	for w := range conc {
+	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -329,7 +348,12 @@ func runSteps(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 					return
 				}
 				p := sd.people[i]
-				f := &flow{b: bases[w].clone(), person: i, pop: p.Population, input: p.Identifier, mail: true}
+				// A new person each time, as a browser loads the server:
+				// their own cookies, the form page, its token, then step 1.
+				f := &flow{b: newBrowser(sv.URL, tr), person: i, pop: p.Population, input: p.Identifier, mail: true}
+				if !f.open(rec1) {
+					continue
+				}
 				if f.step1(rec1) {
 					mu.Lock()
 					flows = append(flows, f)
@@ -340,8 +364,10 @@ func runSteps(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 	}
 	wg.Wait()
 	rec1.stop()
+	res.CPU1 = perFlow(cpuTime(sv.Pid())-cpu, rec1.summary(opStep1).N)
 	hook("step1", false)
 	res.Step1 = rec1.summary(opStep1)
+	res.Form = rec1.summary(opRecovery)
 	res.Flows = len(flows)
 	if !full && mailWait == 0 {
 		return res, nil
@@ -385,6 +411,7 @@ func runSteps(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 	close(next)
 	var verified []*flow
 	hook("step2", true)
+	cpu = cpuTime(sv.Pid())
 	rec2.begin()
 	for range conc {
 		wg.Add(1)
@@ -401,6 +428,7 @@ func runSteps(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 	}
 	wg.Wait()
 	rec2.stop()
+	res.CPU2 = perFlow(cpuTime(sv.Pid())-cpu, rec2.summary(opStep2).N)
 	hook("step2", false)
 	res.Step2 = rec2.summary(opStep2)
 
@@ -418,6 +446,7 @@ func runSteps(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 	rec3 := newRecorder()
 	hook("step3", true)
 	deadline = time.Now().Add(dur)
+	cpu = cpuTime(sv.Pid())
 	rec3.begin()
 	for range conc {
 		wg.Add(1)
@@ -440,6 +469,7 @@ func runSteps(sv *server, sk *sink, sd *schoolData, sc *school.Config, al *alloc
 	}
 	wg.Wait()
 	rec3.stop()
+	res.CPU3 = perFlow(cpuTime(sv.Pid())-cpu, rec3.summary(opStep3).N)
 	hook("step3", false)
 	res.Step3 = rec3.summary(opStep3)
 	return res, nil

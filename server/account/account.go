@@ -30,6 +30,9 @@ const (
 const (
 	SetByImport = "import"
 	SetByUser   = "user"
+	// SetByOffice marks a provisional password the office console printed
+	// on a letter: the import leaves it alone, as it does a person's own.
+	SetByOffice = "office"
 )
 
 // ErrNotFound means no account has this identifier.
@@ -51,6 +54,10 @@ type Account struct {
 	// PasswordChangedAt is when the person last chose a password; codes
 	// issued before it are void.
 	PasswordChangedAt time.Time
+	// ProvisionalUntil is when a pending account's provisional password
+	// stops working (the letter's « valable jusqu'au »); zero: no end, as
+	// for a provisional password the school imported.
+	ProvisionalUntil time.Time
 	// Phone is in E.164 form (+33612345678), or empty.
 	Phone string
 	// Newsletter records consent to « la lettre », and when it was given
@@ -142,6 +149,12 @@ type Looker interface {
 	ChildrenOf(ctx context.Context, id string) ([]Account, error)
 }
 
+// ProvisionalExpired reports whether a pending account's provisional
+// password has passed its letter's end at now.
+func (a Account) ProvisionalExpired(now time.Time) bool {
+	return a.Status == StatusPending && !a.ProvisionalUntil.IsZero() && !now.Before(a.ProvisionalUntil)
+}
+
 // FullName is the name as printed on letters and shown on pages.
 func (a Account) FullName() string {
 	return strings.TrimSpace(a.FirstName + " " + a.LastName)
@@ -182,6 +195,7 @@ type Patch struct {
 	PasswordSetBy *string
 	// PasswordChangedAt voids codes issued before it.
 	PasswordChangedAt *time.Time
+	ProvisionalUntil  *time.Time
 	Phone             *string
 	Newsletter        *bool
 	NewsletterAt      *time.Time

@@ -272,6 +272,15 @@ type Importer struct {
 	hasher   *Hasher
 	now      func() time.Time
 	parallel int
+	progress func(done, total int)
+}
+
+// WithProgress has f told, after each row, how many rows are done: a
+// school's import of 50,000 accounts takes minutes, and the person at the
+// terminal should see it move. f is called from one goroutine at a time.
+func (im *Importer) WithProgress(f func(done, total int)) *Importer {
+	im.progress = f
+	return im
 }
 
 // NewImporter returns an Importer hashing with hasher on parallel workers.
@@ -299,6 +308,7 @@ func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary
 		mu      sync.Mutex
 		sum     ImportSummary
 		firstEr error
+		done    int
 		wg      sync.WaitGroup
 		next    = make(chan ImportRow)
 	)
@@ -321,6 +331,10 @@ func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary
 					sum.Updated++
 				case err == nil:
 					sum.Unchanged++
+				}
+				done++
+				if im.progress != nil {
+					im.progress(done, len(rows))
 				}
 				mu.Unlock()
 			}

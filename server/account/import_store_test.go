@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +19,18 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 	st := storetest.New(t)
 	hasher := account.NewHasher(account.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 2)
 	known := func(p string) bool { return p == "parents" || p == "staff" }
-	im := account.NewImporter(st.Accounts(), hasher, 2, time.Now)
+	var progress []int
+	im := account.NewImporter(st.Accounts(), hasher, 2, time.Now).
+		WithProgress(func(done, total int) { progress = append(progress, done, total) })
 	csv := "identifier,email,first_name,last_name,population,password\nP1,a@b.fr,Anne,Durand,parents,first-pass\nP2,,Paul,Durand,parents,second-pass\n"
 	rows, _, _ := account.ParseCSV(strings.NewReader(csv), known)
 
 	sum, err := im.Import(ctx, rows)
 	if err != nil || sum != (account.ImportSummary{Created: 2}) {
 		t.Fatalf("first import = %+v, %v", sum, err)
+	}
+	if want := []int{1, 2, 2, 2}; !slices.Equal(progress, want) {
+		t.Errorf("progress = %v, want %v (done, total after each row)", progress, want)
 	}
 	sum, err = im.Import(ctx, rows)
 	if err != nil || sum != (account.ImportSummary{Unchanged: 2}) {

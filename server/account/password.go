@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
@@ -33,6 +34,16 @@ func DefaultParams() Params {
 	return Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 }
 
+// ProvisionalParams hash the provisional passwords Sésame draws for
+// letters: 64 random bits cannot be guessed offline whatever the hash's
+// cost (2^64 tries), so the slow hash that protects passwords people choose
+// buys nothing here, and it would make a batch of 500 letters outlast the
+// request. Each is still a salted argon2id in the same PHC form, and
+// Verify reads the parameters from the hash.
+func ProvisionalParams() Params {
+	return Params{Memory: 2 * 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
+
 // ErrBadHash means a stored hash is not a PHC argon2id string.
 var ErrBadHash = errors.New("account: malformed password hash")
 
@@ -42,7 +53,13 @@ var ErrBadHash = errors.New("account: malformed password hash")
 type Hasher struct {
 	params Params
 	sem    chan struct{}
+	// derived counts derivations, for tests that check that two paths
+	// hash the same number of times.
+	derived atomic.Uint64
 }
+
+// Derivations returns how many argon2id derivations this Hasher has run.
+func (h *Hasher) Derivations() uint64 { return h.derived.Load() }
 
 // NewHasher returns a Hasher with params, running at most parallel hashes
 // at a time.
@@ -100,6 +117,7 @@ func (h *Hasher) Burn(password string) {
 func (h *Hasher) derive(password, salt []byte, p Params) []byte {
 	h.sem <- struct{}{}
 	defer func() { <-h.sem }()
+	h.derived.Add(1)
 	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 }
 

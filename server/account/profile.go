@@ -181,34 +181,18 @@ func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip 
 		p.Newsletter, p.NewsletterAt = Set(c.Newsletter), Set(now)
 		res.Changed = append(res.Changed, "newsletter")
 	}
-	var confirmLink, cancelLink string
-	if newEmail && pr.budget != nil {
-		d, err := pr.budget.Allow(ctx, "confirm-mail:"+acc.ID, ConfirmMailsPerHour, time.Hour)
-		if err != nil {
-			return res, nil, err
-		}
-		if !d.Allowed {
-			pr.record(ctx, "profile.update", acc.ID, ip, "mail_budget_spent")
-			return res, refusal.List{{Field: "email", Reason: refusal.Budget, Wait: d.RetryAfter}}, nil
-		}
-	}
+	var links emailLinks
 	if newEmail {
-		token, cancel := keys.RandomHex(32), keys.RandomHex(32)
-		ch := EmailChange{ID: keys.HashToken(token), AccountID: acc.ID, Email: c.Email, Lang: lang, CreatedAt: now, ExpiresAt: now.Add(EmailLinkTTL)}
-		if err := pr.store.CreateEmailChange(ctx, ch); err != nil {
+		if wait, err := pr.spendConfirmBudget(ctx, acc); err != nil {
+			return res, nil, err
+		} else if wait > 0 {
+			pr.record(ctx, "profile.update", acc.ID, ip, "mail_budget_spent")
+			return res, refusal.List{{Field: "email", Reason: refusal.Budget, Wait: wait}}, nil
+		}
+		var err error
+		if links, err = pr.newEmailLinks(ctx, acc, c.Email, lang, &p); err != nil {
 			return res, nil, err
 		}
-		if acc.Email != "" {
-			cn := EmailChange{ID: keys.HashToken(cancel), AccountID: acc.ID, Email: c.Email, Lang: lang, Cancels: ch.ID, CreatedAt: now, ExpiresAt: now.Add(EmailLinkTTL)}
-			if err := pr.store.CreateEmailChange(ctx, cn); err != nil {
-				return res, nil, err
-			}
-			cancelLink = pr.link(paths.AccountEmailCancel, cancel)
-		}
-		// Only the newest request's link can confirm: an older one, still
-		// in some mailbox, is void from now on.
-		p.PendingEmail, p.PendingEmailID = Set(c.Email), Set(ch.ID)
-		confirmLink = pr.link(paths.AccountEmailConfirm, token)
 		res.PendingEmail = c.Email
 	} else if c.Email != "" && NormaliseEmail(c.Email) == NormaliseEmail(acc.PendingEmail) {
 		res.PendingEmail = acc.PendingEmail
@@ -220,19 +204,88 @@ func (pr *Profile) Update(ctx context.Context, acc Account, c Changes, lang, ip 
 		return res, nil, err
 	}
 	pr.record(ctx, "profile.update", acc.ID, ip, "ok")
-	if confirmLink != "" {
+	return res, nil, pr.mailEmailLinks(ctx, acc, c.Email, lang, links)
+}
+
+// ProposeEmail is the office's correction of an address: the new address
+// gets a confirmation link, the current one (if any) a link that cancels,
+// and nothing changes until the person uses the first. actor is the agent,
+// for the audit. The same hourly budget of links applies as on the
+// personal page.
+func (pr *Profile) ProposeEmail(ctx context.Context, acc Account, email, lang, ip, actor string) (refusal.List, error) {
+	if wait, err := pr.spendConfirmBudget(ctx, acc); err != nil {
+		return nil, err
+	} else if wait > 0 {
+		pr.recordFor(ctx, "profile.email_proposed", acc.ID, actor, ip, "mail_budget_spent")
+		return refusal.List{{Field: "email", Reason: refusal.Budget, Wait: wait}}, nil
+	}
+	var p Patch
+	links, err := pr.newEmailLinks(ctx, acc, email, lang, &p)
+	if err != nil {
+		return nil, err
+	}
+	if err := pr.store.PatchAccount(ctx, acc.ID, p, pr.now()); err != nil {
+		return nil, err
+	}
+	pr.recordFor(ctx, "profile.email_proposed", acc.ID, actor, ip, "ok")
+	return nil, pr.mailEmailLinks(ctx, acc, email, lang, links)
+}
+
+// spendConfirmBudget counts one confirmation link for the account, and
+// returns how long to wait when the hour's are spent.
+func (pr *Profile) spendConfirmBudget(ctx context.Context, acc Account) (time.Duration, error) {
+	if pr.budget == nil {
+		return 0, nil
+	}
+	d, err := pr.budget.Allow(ctx, "confirm-mail:"+acc.ID, ConfirmMailsPerHour, time.Hour)
+	if err != nil || d.Allowed {
+		return 0, err
+	}
+	return d.RetryAfter, nil
+}
+
+// emailLinks are the links of one change of address.
+type emailLinks struct{ confirm, cancel string }
+
+// newEmailLinks stores a change of address (and, when there is a current
+// address, its cancellation) and sets p to wait for it.
+func (pr *Profile) newEmailLinks(ctx context.Context, acc Account, email, lang string, p *Patch) (emailLinks, error) {
+	now := pr.now()
+	var links emailLinks
+	token, cancel := keys.RandomHex(32), keys.RandomHex(32)
+	ch := EmailChange{ID: keys.HashToken(token), AccountID: acc.ID, Email: email, Lang: lang, CreatedAt: now, ExpiresAt: now.Add(EmailLinkTTL)}
+	if err := pr.store.CreateEmailChange(ctx, ch); err != nil {
+		return links, err
+	}
+	if acc.Email != "" {
+		cn := EmailChange{ID: keys.HashToken(cancel), AccountID: acc.ID, Email: email, Lang: lang, Cancels: ch.ID, CreatedAt: now, ExpiresAt: now.Add(EmailLinkTTL)}
+		if err := pr.store.CreateEmailChange(ctx, cn); err != nil {
+			return links, err
+		}
+		links.cancel = pr.link(paths.AccountEmailCancel, cancel)
+	}
+	// Only the newest request's link can confirm: an older one, still in
+	// some mailbox, is void from now on.
+	p.PendingEmail, p.PendingEmailID = Set(email), Set(ch.ID)
+	links.confirm = pr.link(paths.AccountEmailConfirm, token)
+	return links, nil
+}
+
+// mailEmailLinks mails the links of a change of address.
+func (pr *Profile) mailEmailLinks(ctx context.Context, acc Account, email, lang string, links emailLinks) error {
+	if links.confirm != "" {
 		next := acc
-		next.PendingEmail = c.Email
-		if err := pr.notify.ConfirmEmail(ctx, lang, c.Email, next, confirmLink, EmailLinkTTL); err != nil {
-			return res, nil, err
+		next.PendingEmail = email
+		if err := pr.notify.ConfirmEmail(ctx, lang, email, next, links.confirm, EmailLinkTTL); err != nil {
+			return err
 		}
 	}
-	if cancelLink != "" {
-		if err := pr.notify.EmailChangeRequested(ctx, lang, acc.Email, acc, c.Email, cancelLink, EmailLinkTTL); err != nil {
-			return res, nil, err
+	if links.cancel != "" {
+		if err := pr.notify.EmailChangeRequested(ctx, lang, acc.Email, acc, email, links.cancel, EmailLinkTTL); err != nil {
+			return err
 		}
 	}
-	return res, nil, nil
+	return nil
 }
 
 func (pr *Profile) link(path, token string) string {

@@ -52,6 +52,60 @@ type Guard struct {
 	perAccount       *ratelimit.Throttle
 	perSource        *ratelimit.Throttle
 	key              []byte
+	lister           ratelimit.ThrottleLister
+	now              func() time.Time
+}
+
+// WithLister lets the office console see and lift an account's throttles.
+func (g *Guard) WithLister(l ratelimit.ThrottleLister, now func() time.Time) *Guard {
+	g.lister, g.now = l, now
+	return g
+}
+
+// Block is one of an account's password throttles that makes it wait:
+// from every source (Source false), or from one client address.
+type Block struct {
+	Source bool
+	Until  time.Time
+}
+
+// Blocks lists the account's password throttles that make it wait now.
+func (g *Guard) Blocks(ctx context.Context, accountID string) ([]Block, error) {
+	if g.lister == nil {
+		return nil, nil
+	}
+	bs, err := g.lister.BlockedKeys(ctx, accountKey(accountID), g.now())
+	if err != nil {
+		return nil, fmt.Errorf("account: throttles: %w", err)
+	}
+	var out []Block
+	for _, b := range bs {
+		out = append(out, Block{Source: b.Key != accountKey(accountID), Until: b.Until})
+	}
+	return out, nil
+}
+
+// Lift forgets the account's failures, from every source, and says how
+// many throttles made it wait.
+func (g *Guard) Lift(ctx context.Context, accountID string) (int, error) {
+	if g.lister == nil {
+		return 0, nil
+	}
+	bs, err := g.lister.BlockedKeys(ctx, accountKey(accountID), g.now())
+	if err != nil {
+		return 0, fmt.Errorf("account: throttles: %w", err)
+	}
+	if err := g.perAccount.Succeed(ctx, accountKey(accountID)); err != nil {
+		return 0, err
+	}
+	for _, b := range bs {
+		if b.Key != accountKey(accountID) {
+			if err := g.perAccountSource.Succeed(ctx, b.Key); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(bs), nil
 }
 
 // NewGuard returns a Guard. key keys the hash of what was typed when it
@@ -211,10 +265,16 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 	if len(candidates) == 0 {
 		a.hasher.Burn(password)
 	}
+	expired := false
 	for _, c := range candidates {
 		ok, re, err := a.hasher.Verify(c.PasswordHash, password)
 		if err != nil && !errors.Is(err, ErrBadHash) {
 			return SignInResult{}, err
+		}
+		if ok && c.ProvisionalExpired(a.now()) {
+			// A letter past its « valable jusqu'au » is void: the
+			// password counts as wrong, and the audit says why.
+			ok, expired = false, true
 		}
 		if ok {
 			matches = append(matches, c)
@@ -232,7 +292,11 @@ func (a *Authenticator) SignIn(ctx context.Context, input, password, ip string) 
 		if len(candidates) == 1 {
 			id = candidates[0].ID
 		}
-		a.record(ctx, "signin", id, ip, "failed")
+		outcome := "failed"
+		if expired {
+			outcome = "provisional_expired"
+		}
+		a.record(ctx, "signin", id, ip, outcome)
 		return SignInResult{Outcome: Invalid, RetryAfter: w}, nil
 	case 1:
 	default:

@@ -259,6 +259,11 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 		s.Hasher.Burn(password) // the same work for unknown identifiers
 	}
 	outcome := "wrong_pair"
+	if ok && acc.ProvisionalExpired(s.Now()) {
+		// The letter's « valable jusqu'au » has passed: the office prints
+		// a new one. Answered as a wrong pair, like everything else here.
+		ok, outcome = false, "provisional_expired"
+	}
 	if ok && acc.Status == account.StatusActive {
 		// An activated account's password is never confirmed here: « déjà
 		// activé » would tell whoever typed it that it is right. It counts
@@ -301,6 +306,33 @@ func (s *Service) Start(ctx context.Context, identifier, password, lang, ip stri
 	}
 	s.audit(ctx, "activation.start", acc.ID, ip, "ok")
 	return StartResult{Flow: f, Token: token, Outcome: Started}, nil
+}
+
+// Abandon deletes the activation in progress of an account, if any: the
+// office printed a new letter, and a flow opened with the old one must not
+// go on.
+func (s *Service) Abandon(ctx context.Context, accountID string) error {
+	err := s.Store.DeleteActivation(ctx, s.keyed("flow", accountID))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("activation: abandon: %w", err)
+	}
+	return nil
+}
+
+// Progress returns the step where an account's activation waits, or ""
+// when none is in progress, for the office console.
+func (s *Service) Progress(ctx context.Context, accountID string) (Step, time.Time, error) {
+	f, err := s.Store.GetActivation(ctx, s.keyed("flow", accountID))
+	if errors.Is(err, ErrNotFound) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if !s.Now().Before(f.ExpiresAt) || f.State == "done" {
+		return "", time.Time{}, nil
+	}
+	return f.State.Step(), f.CreatedAt, nil
 }
 
 // Load returns the flow of a browser.

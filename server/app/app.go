@@ -21,8 +21,10 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/clients"
+	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/letters"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/notify"
 	"github.com/sesame-edu/sesame/server/oidc"
@@ -96,7 +98,10 @@ type App struct {
 	Activation *activation.Service
 	Auth       *account.Authenticator
 	Profile    *account.Profile
+	Desk       *desk.Service
 	Worker     *mail.Worker
+	// Hasher hashes and checks every password; tests count its work.
+	Hasher *account.Hasher
 	// OIDC is the OpenID Connect provider.
 	OIDC  *oidc.Provider
 	store *store.Store
@@ -178,7 +183,7 @@ func New(o Options) (*App, error) {
 		return ratelimit.NewThrottle(limits, free, 30*time.Second, 15*time.Minute, now)
 	}
 	guard := account.NewGuard(throttle(o.Throttles.PerAccountSource), throttle(o.Throttles.PerAccount),
-		throttle(o.Throttles.PerSource), keys.Derive(key, "signin"))
+		throttle(o.Throttles.PerSource), keys.Derive(key, "signin")).WithLister(limits, now)
 	auth := account.NewAuthenticator(accounts, hasher, guard, audit, now, accounts.UpdatePasswordHash).WithFailureFloor(o.FailureFloor)
 	profile := account.NewProfile(accounts, hasher, auth, sessionsStore, notifier, sc.PolicyOf, audit, o.BaseURL, now).WithMailBudget(limiter)
 	sessions := session.New(sessionsStore, o.SessionIdle, o.SessionMax, now)
@@ -207,6 +212,14 @@ func New(o Options) (*App, error) {
 		FailureFloor: o.FailureFloor,
 	})
 
+	console := desk.New(desk.Deps{
+		Accounts: accounts, History: audit, Mails: st.Outbox(), Throttles: guard, Codes: rec, Emails: profile,
+		Sessions: sessionsStore, Activations: act, Check: auth,
+		Hasher:    account.NewHasher(account.ProvisionalParams(), runtime.NumCPU()),
+		Role:      func(id string) desk.Role { return desk.Role(sc.DeskRole(id)) },
+		ValidDays: sc.Letters.ValidDays, Location: o.Location, Now: now,
+	})
+
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
@@ -217,6 +230,7 @@ func New(o Options) (*App, error) {
 			return s.Waiting, s.OldestAge, err
 		},
 		MetricsToken: o.MetricsToken, Version: o.Version, Now: now,
+		Desk: console, Letters: letters.Printer{School: sc, BaseURL: o.BaseURL, Location: o.Location},
 	}
 	if o.Web != nil {
 		o.Web(&d)
@@ -225,7 +239,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Worker: worker, OIDC: provider, store: st, log: log}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, OIDC: provider, store: st, log: log}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has

@@ -51,6 +51,20 @@ const (
 	ActivationRestart   = "/activation/restart"
 )
 
+// The school office's console: 404 for every account not in the school's
+// desk list. A person's page and each action take the person's id after
+// the prefix.
+const (
+	Desk            = "/desk"
+	DeskPerson      = "/desk/person/"       // + id
+	DeskSendCode    = "/desk/send-code/"    // + id
+	DeskEmail       = "/desk/email/"        // + id
+	DeskLift        = "/desk/lift/"         // + id
+	DeskEndSessions = "/desk/end-sessions/" // + id
+	DeskLetter      = "/desk/letter/"       // + id
+	DeskBatch       = "/desk/batch"
+)
+
 // Probes and assets.
 const (
 	Healthz = "/healthz"

@@ -26,6 +26,18 @@ type ThrottleStore interface {
 	Reset(ctx context.Context, key string, expires time.Time) error
 }
 
+// Blocked is a throttled key that makes its attempts wait until Until.
+type Blocked struct {
+	Key   string
+	Until time.Time
+}
+
+// ThrottleLister finds the keys of one family that are blocked, for the
+// office console: base itself and its narrowings "base|…".
+type ThrottleLister interface {
+	BlockedKeys(ctx context.Context, base string, now time.Time) ([]Blocked, error)
+}
+
 // Throttle slows down guessing: after Free failures, each further failure
 // doubles the wait before the next attempt (Base, 2×Base, …, up to Max).
 // It never locks for good, so nobody can lock a parent out of their

@@ -260,7 +260,21 @@ func (s *Service) lookup(ctx context.Context, f Flow) ([]account.Account, error)
 	// Identifier reminders go to the address typed; codes go to the
 	// account's address, or to its guardians' when it has none.
 	return slices.DeleteFunc(found, func(a account.Account) bool {
-		return a.Status != account.StatusActive || !s.inPopulation(a, f.Population) || (a.Email == "" && len(a.Guardians) == 0)
+		if !s.inPopulation(a, f.Population) {
+			return true
+		}
+		// What was found but cannot be mailed is audited under the
+		// account, after the answer has gone: the office console shows it
+		// (« compte non activé », « pas d'adresse »).
+		switch {
+		case a.Status != account.StatusActive:
+			s.audit(ctx, "recovery.lookup", a.ID, f.IP, "pending", f.ID)
+			return true
+		case a.Email == "" && len(a.Guardians) == 0:
+			s.audit(ctx, "recovery.lookup", a.ID, f.IP, "no_address", f.ID)
+			return true
+		}
+		return false
 	}), nil
 }
 

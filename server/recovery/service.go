@@ -171,6 +171,17 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 	return f, token, nil
 }
 
+// SendCodeFor is the office console's « envoyer un code »: a request for
+// the account's own identifier in its population, made by the same path
+// as the person's own (the same limits, dispatcher, mail and audit). The
+// flow's browser token is dropped: the person finishes from the mailed
+// link, and nobody at the office ever holds the code.
+func (s *Service) SendCodeFor(ctx context.Context, acc account.Account, lang, ip string) error {
+	_, _, err := s.SubmitRequest(ctx, RequestForm{Kind: KindPassword, Population: acc.Population, Input: acc.ID,
+		Lang: lang, IP: ip, Consent: true})
+	return err
+}
+
 // Load returns the flow of a browser: its id and token from the cookie.
 func (s *Service) Load(ctx context.Context, id, token string) (Flow, error) {
 	f, err := s.Store.GetFlow(ctx, id)

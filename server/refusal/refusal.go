@@ -40,6 +40,10 @@ const (
 	Loop Reason = "loop"
 	// NotConfirmed: an address is not confirmed yet.
 	NotConfirmed Reason = "not_confirmed"
+	// Pending: the account is not activated yet (no code can reach it).
+	Pending Reason = "pending"
+	// NoAddress: the account has no address on file, nor guardians.
+	NoAddress Reason = "no_address"
 )
 
 // Refusal is one refused field.

@@ -34,9 +34,26 @@ type Config struct {
 	Support     helpdesk.Contact `yaml:"support"`
 	Recovery    Recovery         `yaml:"recovery"`
 	Charter     Charter          `yaml:"charter"`
+	Desk        Desk             `yaml:"desk"`
+	Letters     Letters          `yaml:"letters"`
 	// Clients are the school's applications that sign in with Sésame.
 	Clients     []clients.Client    `yaml:"clients"`
 	ForwardAuth clients.ForwardAuth `yaml:"forward_auth"`
+}
+
+// Desk names who may use the school office's console (/desk): the
+// identifiers of active accounts. Admins have the help desk's rights, plus
+// imports and letters for everyone.
+type Desk struct {
+	Helpdesk []string `yaml:"helpdesk"`
+	Admins   []string `yaml:"admins"`
+}
+
+// Letters tunes the activation letters the console prints.
+type Letters struct {
+	// ValidDays is how long a printed provisional password works (default
+	// 30): after it, the letter is void and the office prints a new one.
+	ValidDays int `yaml:"valid_days"`
 }
 
 // Charter is the IT charter accepted at activation. Raising Version asks
@@ -147,7 +164,9 @@ type problem struct{ path, msg string }
 var (
 	keyRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	colourRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
-	domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+	// identifierRE is account.validIdentifier's rule, after folding case.
+	identifierRE = regexp.MustCompile(`^[a-z0-9._@-]{1,64}$`)
+	domainRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 )
 
 // Patterns lists the institutional address patterns Sésame knows.
@@ -216,6 +235,25 @@ func (c *Config) validate() []problem {
 			add("$.charter.url."+lang, "expected an https:// URL or a path on this site")
 		}
 	}
+	for _, list := range []struct {
+		path string
+		ids  []string
+	}{{"$.desk.helpdesk", c.Desk.Helpdesk}, {"$.desk.admins", c.Desk.Admins}} {
+		seenID := map[string]bool{}
+		for i, id := range list.ids {
+			norm := strings.ToLower(strings.TrimSpace(id))
+			switch {
+			case !identifierRE.MatchString(norm):
+				add(fmt.Sprintf("%s[%d]", list.path, i), fmt.Sprintf("%q is not an identifier (letters, digits, . _ - @, at most 64)", id))
+			case seenID[norm]:
+				add(fmt.Sprintf("%s[%d]", list.path, i), fmt.Sprintf("%q is listed twice", id))
+			}
+			seenID[norm] = true
+		}
+	}
+	if d := c.Letters.ValidDays; d < 0 || d > 365 {
+		add("$.letters.valid_days", "expected between 1 and 365 days")
+	}
 	ids := map[string]bool{}
 	for i, cl := range c.Clients {
 		at := fmt.Sprintf("$.clients[%d]", i)
@@ -258,6 +296,9 @@ func (c *Config) validate() []problem {
 func (c *Config) fill() {
 	if c.Charter.Version == "" {
 		c.Charter = defaultCharter()
+	}
+	if c.Letters.ValidDays == 0 {
+		c.Letters.ValidDays = 30
 	}
 	if c.Recovery.CodeMinutes == 0 {
 		c.Recovery.CodeMinutes = 15
@@ -322,6 +363,24 @@ func (c *Config) PolicyOf(key string) policy.Policy {
 func (c *Config) Known(key string) bool {
 	_, ok := c.Population(key)
 	return ok
+}
+
+// DeskRole is what an account may do in the office console: "admin",
+// "helpdesk", or "" (nothing: the console does not exist for it). id is a
+// normalised identifier.
+func (c *Config) DeskRole(id string) string {
+	fold := func(ids []string) bool {
+		return slices.ContainsFunc(ids, func(x string) bool { return strings.ToLower(strings.TrimSpace(x)) == id })
+	}
+	switch {
+	case id == "":
+		return ""
+	case fold(c.Desk.Admins):
+		return "admin"
+	case fold(c.Desk.Helpdesk):
+		return "helpdesk"
+	}
+	return ""
 }
 
 // NeedsChooser reports whether people must say who they are first.

@@ -100,3 +100,29 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestDeskAndLetters(t *testing.T) {
+	c, err := Parse("desk.yaml", []byte("school: {name: X}\npopulations: [{key: parents, label: {fr: Parents}}]\ndesk:\n  helpdesk: [S210, Secretariat]\n  admins: [informatique]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"s210": "helpdesk", "secretariat": "helpdesk", "informatique": "admin", "p001": "", "": ""} {
+		if got := c.DeskRole(id); got != want {
+			t.Errorf("DeskRole(%q) = %q, want %q", id, got, want)
+		}
+	}
+	if c.Letters.ValidDays != 30 {
+		t.Errorf("letters.valid_days defaults to %d", c.Letters.ValidDays)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"desk:\n  helpdesk: [\"a b\"]\n", "bad.yaml:4: desk.helpdesk[0]"},
+		{"desk:\n  admins: [x, X]\n", "bad.yaml:4: desk.admins[1]: \"X\" is listed twice"},
+		{"letters:\n  valid_days: 400\n", "bad.yaml:4: letters.valid_days"},
+		{"desk:\n  owners: [x]\n", "bad.yaml:4"},
+	} {
+		_, err := Parse("bad.yaml", []byte("school: {name: X}\npopulations: [{key: parents, label: {fr: Parents}}]\n"+tc.yaml))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}

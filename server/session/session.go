@@ -76,6 +76,18 @@ func (m *Manager) Create(ctx context.Context, accountID string) (string, Session
 // deadline. The extension is written at most once a minute, so that
 // browsing does not turn every page view into a database write.
 func (m *Manager) Resolve(ctx context.Context, token string) (Session, error) {
+	return m.ResolveIdle(ctx, token, 0)
+}
+
+// ErrIdle means the session has been idle longer than a stricter limit
+// than its own (the office console's); it is still live elsewhere.
+var ErrIdle = errors.New("session: idle too long for this use")
+
+// ResolveIdle is Resolve for a use with a shorter idle limit (0: the
+// session's own): a session whose last request is older than idle is
+// refused with ErrIdle, and not extended. Requests are recorded at most
+// once a minute, so the limit holds to within a minute.
+func (m *Manager) ResolveIdle(ctx context.Context, token string, idle time.Duration) (Session, error) {
 	if token == "" || len(token) > 128 {
 		return Session{}, ErrNotFound
 	}
@@ -86,6 +98,9 @@ func (m *Manager) Resolve(ctx context.Context, token string) (Session, error) {
 	now := m.now()
 	if !now.Before(s.ExpiresAt) {
 		return Session{}, ErrNotFound
+	}
+	if idle > 0 && now.Sub(s.SeenAt) >= idle {
+		return s, ErrIdle
 	}
 	if now.Sub(s.SeenAt) >= time.Minute {
 		s.SeenAt = now

@@ -30,6 +30,7 @@ type accountDoc struct {
 	PasswordHash  string    `bson:"passwordHash"`
 	PasswordSetBy string    `bson:"passwordSetBy"`
 	PwChangedAt   time.Time `bson:"passwordChangedAt,omitempty"`
+	ProvUntil     time.Time `bson:"provisionalUntil,omitempty"`
 	Phone         string    `bson:"phone,omitempty"`
 	Newsletter    bool      `bson:"newsletter"`
 	NewsletterAt  time.Time `bson:"newsletterAt,omitempty"`
@@ -66,7 +67,7 @@ func fromAccount(a account.Account) accountDoc {
 		ID: a.ID, Identifier: a.Identifier, Email: a.Email,
 		FirstName: a.FirstName, LastName: a.LastName, Population: a.Population,
 		Status: string(a.Status), PasswordHash: a.PasswordHash, PasswordSetBy: a.PasswordSetBy,
-		PwChangedAt: a.PasswordChangedAt, Phone: a.Phone, Newsletter: a.Newsletter, NewsletterAt: a.NewsletterAt,
+		PwChangedAt: a.PasswordChangedAt, ProvUntil: a.ProvisionalUntil, Phone: a.Phone, Newsletter: a.Newsletter, NewsletterAt: a.NewsletterAt,
 		EmailSetBy: a.EmailSetBy, PendingEmail: a.PendingEmail, PendingID: a.PendingEmailID, CharterVer: a.CharterVersion, CharterAt: a.CharterAt,
 		Directory: a.Directory, DirectoryAt: a.DirectoryAt, RedirectTo: a.RedirectTo, RedirectCopy: a.RedirectCopy,
 		Mailbox: a.Mailbox, ActivatedAt: a.ActivatedAt, Guardians: a.Guardians, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
@@ -78,7 +79,7 @@ func (d accountDoc) account() account.Account {
 		ID: d.ID, Identifier: d.Identifier, Email: d.Email,
 		FirstName: d.FirstName, LastName: d.LastName, Population: d.Population,
 		Status: account.Status(d.Status), PasswordHash: d.PasswordHash, PasswordSetBy: d.PasswordSetBy,
-		PasswordChangedAt: utc(d.PwChangedAt), Phone: d.Phone, Newsletter: d.Newsletter, NewsletterAt: utc(d.NewsletterAt),
+		PasswordChangedAt: utc(d.PwChangedAt), ProvisionalUntil: utc(d.ProvUntil), Phone: d.Phone, Newsletter: d.Newsletter, NewsletterAt: utc(d.NewsletterAt),
 		EmailSetBy: d.EmailSetBy, PendingEmail: d.PendingEmail, PendingEmailID: d.PendingID, CharterVersion: d.CharterVer, CharterAt: utc(d.CharterAt),
 		Directory: d.Directory, DirectoryAt: utc(d.DirectoryAt), RedirectTo: d.RedirectTo, RedirectCopy: d.RedirectCopy,
 		Mailbox: d.Mailbox, ActivatedAt: utc(d.ActivatedAt), Guardians: d.Guardians, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
@@ -234,6 +235,7 @@ func patchFields(p account.Patch, now time.Time) bson.D {
 	str("passwordHash", p.PasswordHash)
 	str("passwordSetBy", p.PasswordSetBy)
 	tm("passwordChangedAt", p.PasswordChangedAt)
+	tm("provisionalUntil", p.ProvisionalUntil)
 	str("phone", p.Phone)
 	boolean("newsletter", p.Newsletter)
 	tm("newsletterAt", p.NewsletterAt)
@@ -374,6 +376,10 @@ func (s *Store) removeEmail(ctx context.Context, key, id string) error {
 	return nil
 }
 
+// absentAccount is an account _id no identifier can be: identifiers are
+// letters, digits and . _ @ - (account.validIdentifier).
+const absentAccount = "~absent"
+
 // AccountsByEmail returns the accounts whose address is email, ordered by
 // identifier. Index entries whose account has since changed address are
 // skipped.
@@ -382,6 +388,12 @@ func (s Accounts) AccountsByEmail(ctx context.Context, email string) ([]account.
 	var e emailDoc
 	err := s.db.Collection(colEmails).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&e)
 	if errors.Is(err, mongo.ErrNoDocuments) {
+		// An address nobody has costs what an address of one account
+		// costs, the same two lookups by _id, so that the time of a
+		// sign-in does not tell whether an address is known.
+		if _, err := s.GetAccount(ctx, absentAccount); !errors.Is(err, account.ErrNotFound) {
+			return nil, fmt.Errorf("store: accounts by e-mail: %w", err)
+		}
 		return nil, nil
 	}
 	if err != nil {

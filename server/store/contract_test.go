@@ -83,6 +83,15 @@ func TestAuditRecorder(t *testing.T) {
 	})
 }
 
+func TestDeskStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestDeskStore(t, func(t *testing.T) storetest.DeskStore {
+			s := open(t)
+			return storetest.DeskStore{Accounts: s.Accounts(), History: s.Audit(), Mails: s.Outbox(), Throttles: s.Limits()}
+		})
+	})
+}
+
 func TestOIDCStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
 		storetest.TestOIDCStore(t, func(t *testing.T) oidc.Store { return open(t).OIDC() })

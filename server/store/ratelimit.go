@@ -27,15 +27,25 @@ func rateLimitIndexes() []index {
 // slot to try first; on the embedded server concurrent increments may be
 // lost, which only makes the probe start lower, never lets two hits share a
 // rank.
+//
+// Once this process has given the key a rank, the next probe starts just
+// above it without reading the counter: one write per hit instead of two,
+// and the claims stay the only source of truth. The counter is raised
+// every hintEvery ranks, so that another instance, or this one after a
+// restart, starts at most that many taken slots low.
 func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, error) {
-	n, err := s.hint(ctx, key, expires)
-	if err != nil {
-		return 0, err
+	n := s.highWater(key, 0) + 1
+	if n == 1 {
+		// First sight of the key here (a new window, a restart): the
+		// counter says roughly how many slots are taken. The embedded
+		// server loses concurrent increments of it, which only makes the
+		// probe start lower.
+		hint, err := s.hint(ctx, key, expires)
+		if err != nil {
+			return 0, err
+		}
+		n = hint
 	}
-	// The embedded server loses concurrent increments of the hint; start
-	// no lower than the highest rank this process already gave the key,
-	// so a busy key does not probe hundreds of taken slots.
-	n = max(n, s.highWater(key, 0)+1)
 	defer func() { s.highWater(key, n) }()
 	for range 1000 {
 		ok, err := s.claim(ctx, fmt.Sprintf("rl|%s#%d", key, n), expires)
@@ -43,11 +53,32 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 			return 0, fmt.Errorf("store: rate limit: %w", err)
 		}
 		if ok {
+			if n%hintEvery == 0 {
+				if err := s.raiseHint(ctx, key, n, expires); err != nil {
+					return 0, err
+				}
+			}
 			return n, nil
 		}
 		n++
 	}
 	return n, nil
+}
+
+// hintEvery is how many ranks a key's counter may lag behind its claims.
+const hintEvery = 8
+
+// raiseHint lifts a key's counter to at least n, without reading it.
+func (s *Store) raiseHint(ctx context.Context, key string, n int, expires time.Time) error {
+	_, err := s.wdb.Collection(colRateLimits).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
+		bson.D{
+			{Key: "$max", Value: bson.D{{Key: "count", Value: n}}},
+			{Key: "$setOnInsert", Value: bson.D{{Key: "expiresAt", Value: expires}}},
+		}, options.UpdateOne().SetUpsert(true))
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("store: rate limit: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) hint(ctx context.Context, key string, expires time.Time) (int, error) {

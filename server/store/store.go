@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -33,6 +35,9 @@ const (
 	// which worker claimed each delivery attempt (see ClaimOutbox).
 	colOutbox       = "mail_outbox"
 	colOutboxClaims = "mail_outbox_claims"
+	// colOutboxLog keeps the trace of each mail sent or given up, for a
+	// day, out of the outbox the workers poll.
+	colOutboxLog = "mail_outbox_log"
 )
 
 // Store is a connected database. Close it when done.
@@ -60,6 +65,34 @@ type Store struct {
 	// emailLocks serialise this process's writes to one address's index
 	// entry (see addEmail).
 	emailLocks [64]sync.Mutex
+	// observer, when set, is told of every command sent (see Observe).
+	observer atomic.Pointer[func(command, collection string)]
+}
+
+// Observe has f told the name and collection of every command this store
+// sends from now on, until the returned function is called. Tests use it
+// to check that two requests do the same work whatever was typed (same
+// commands on the same collections, in the same order): unlike timing, a
+// count does not depend on the machine's load.
+func (s *Store) Observe(f func(command, collection string)) (stop func()) {
+	s.observer.Store(&f)
+	return func() { s.observer.Store(nil) }
+}
+
+// monitor reports commands to the observer; one atomic load per command
+// when nobody observes.
+func (s *Store) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		f := s.observer.Load()
+		if f == nil {
+			return
+		}
+		coll := ""
+		if v, err := e.Command.LookupErr(e.CommandName); err == nil {
+			coll, _ = v.StringValueOK()
+		}
+		(*f)(e.CommandName, coll)
+	}}
 }
 
 // Connect opens a client on uri and checks that the server answers.
@@ -68,7 +101,8 @@ func Connect(ctx context.Context, uri, database string, log *slog.Logger) (*Stor
 }
 
 func connect(ctx context.Context, uri, database string, log *slog.Logger, wait time.Duration) (*Store, error) {
-	opts := options.Client().ApplyURI(uri).
+	s := &Store{log: log, now: time.Now}
+	opts := options.Client().ApplyURI(uri).SetMonitor(s.monitor()).
 		SetAppName("sesame").
 		SetServerSelectionTimeout(wait).
 		SetConnectTimeout(5 * time.Second).
@@ -84,7 +118,7 @@ func connect(ctx context.Context, uri, database string, log *slog.Logger, wait t
 		return nil, fmt.Errorf("store: ping: %w", err)
 	}
 	db := client.Database(database)
-	s := &Store{client: client, db: db, wdb: db, log: log, now: time.Now}
+	s.client, s.db, s.wdb = client, db, db
 	ferret, err := isFerretDB(pctx, client)
 	if err == nil && ferret {
 		err = s.serialiseWrites(ctx, uri, database)
@@ -110,7 +144,7 @@ func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
 // serialiseWrites routes writes through a one-connection client (FerretDB
 // only, see Store.wdb).
 func (s *Store) serialiseWrites(ctx context.Context, uri, database string) error {
-	wc, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("sesame-writer").
+	wc, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("sesame-writer").SetMonitor(s.monitor()).
 		SetMaxPoolSize(1).SetServerSelectionTimeout(5 * time.Second).SetTimeout(10 * time.Second))
 	if err != nil {
 		return fmt.Errorf("store: connect writer: %w", err)
@@ -195,6 +229,8 @@ func indexes() []index {
 		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "nextAttemptAt", Value: 1}}}},
 		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
 		{colOutboxClaims, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+		{colOutboxLog, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+		{colOutboxLog, mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}}}},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
@@ -13,17 +14,21 @@ import (
 // Each view implements the interfaces its domain packages declare; the
 // compiler checks it here.
 var (
-	_ account.Store           = Accounts{}
-	_ account.ProfileStore    = Accounts{}
-	_ recovery.Accounts       = Accounts{}
-	_ recovery.Store          = Flows{}
-	_ activation.Store        = Activations{}
-	_ ratelimit.ThrottleStore = Limits{}
-	_ session.Store           = Sessions{}
-	_ recovery.Sessions       = Sessions{}
-	_ account.SessionRevoker  = Sessions{}
-	_ audit.Recorder          = Audit{}
-	_ oidc.Store              = OIDC{}
+	_ account.Store            = Accounts{}
+	_ account.ProfileStore     = Accounts{}
+	_ recovery.Accounts        = Accounts{}
+	_ recovery.Store           = Flows{}
+	_ activation.Store         = Activations{}
+	_ ratelimit.ThrottleStore  = Limits{}
+	_ session.Store            = Sessions{}
+	_ recovery.Sessions        = Sessions{}
+	_ account.SessionRevoker   = Sessions{}
+	_ audit.Recorder           = Audit{}
+	_ desk.Accounts            = Accounts{}
+	_ desk.History             = Audit{}
+	_ desk.Mails               = Outbox{}
+	_ ratelimit.ThrottleLister = Limits{}
+	_ oidc.Store               = OIDC{}
 )
 
 // The store is used through one view per purpose, so that each domain

@@ -44,16 +44,17 @@ func (p *switchPinger) Ping(ctx context.Context) error {
 }
 
 type testApp struct {
-	t     *testing.T
-	app   *fiber.App
-	store *switchPinger
-	st    *store.Store
-	smtp  *mailtest.Server
-	rec   *recovery.Service
-	prof  *account.Profile
-	jar   map[string]string
-	ip    string
-	skew  *atomic.Int64 // nanoseconds added to the clock of the flows
+	t      *testing.T
+	app    *fiber.App
+	store  *switchPinger
+	st     *store.Store
+	smtp   *mailtest.Server
+	rec    *recovery.Service
+	prof   *account.Profile
+	hasher *account.Hasher
+	jar    map[string]string
+	ip     string
+	skew   *atomic.Int64 // nanoseconds added to the clock of the flows
 }
 
 // csrfField is the name of the form token's field (web's csrfField).
@@ -86,6 +87,14 @@ func (a *testApp) browser() *testApp {
 // test moves, a cheap hash, no refusal floor, a fast mail worker. opts may
 // change any option (a fixed clock, trusted proxies, a web dependency).
 func newTestApp(t *testing.T, opts ...func(*app.Options)) *testApp {
+	t.Helper()
+	return startTestApp(t, true, opts...)
+}
+
+// startTestApp is newTestApp; without background, the mail worker, the
+// recovery dispatcher and the sweeper do not run, so that the store sees
+// only what requests do.
+func startTestApp(t *testing.T, background bool, opts ...func(*app.Options)) *testApp {
 	t.Helper()
 	st := storetest.New(t)
 	skew := &atomic.Int64{}
@@ -126,11 +135,13 @@ func newTestApp(t *testing.T, opts ...func(*app.Options)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return &testApp{t: t, app: a.HTTP, store: sp, st: st, smtp: smtpSrv, rec: a.Recovery, prof: a.Profile, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
+	if background {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { a.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	return &testApp{t: t, app: a.HTTP, hasher: a.Hasher, store: sp, st: st, smtp: smtpSrv, rec: a.Recovery, prof: a.Profile, jar: map[string]string{}, ip: "203.0.113.7", skew: skew}
 }
 
 // do sends a request with the jar's cookies and keeps the ones set.

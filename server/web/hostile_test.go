@@ -109,7 +109,7 @@ type dbState struct {
 }
 
 var (
-	watchedCollections = []string{"recovery_flows", "sessions", "email_changes", "mail_outbox", "accounts", "account_emails"}
+	watchedCollections = []string{"recovery_flows", "sessions", "email_changes", "mail_outbox", "mail_outbox_log", "accounts", "account_emails"}
 	seededAccounts     = []string{"p001", "p002", "p003", "s100", "e500"}
 )
 

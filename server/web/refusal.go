@@ -62,6 +62,18 @@ func refusalKey(scope string, r refusal.Refusal) string {
 		return "activation.err_redirect_email"
 	case "activation/to/loop":
 		return "activation.err_redirect_loop"
+	case "desk/email/invalid", "desk/email/too_long":
+		return "desk.err_email"
+	case "desk/email/missing":
+		return "desk.err_email_missing"
+	case "desk/email/same":
+		return "desk.err_email_same"
+	case "desk/current/wrong":
+		return "desk.err_current"
+	case "desk/current/missing":
+		return "desk.err_current_needed"
+	case "desk/population/invalid":
+		return "desk.err_population"
 	}
 	// Rules, Mismatch, Same and the others are worded per form alone
 	// (TestEveryRefusalHasWords checks each has its message).

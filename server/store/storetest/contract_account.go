@@ -23,7 +23,7 @@ func fullAccount(id, email string) account.Account {
 		EmailSetBy: account.SetByImport, PendingEmail: "pending@example.fr", PendingEmailID: "pending-id",
 		CharterVersion: "2026-1", CharterAt: now.Add(-3 * time.Hour), Directory: true, DirectoryAt: now.Add(-4 * time.Hour),
 		RedirectTo: "redirect@example.fr", RedirectCopy: true, Mailbox: "anne.durand@school.example",
-		ActivatedAt: now.Add(-5 * time.Hour), CreatedAt: now.Add(-6 * time.Hour), UpdatedAt: now.Add(-7 * time.Hour),
+		ActivatedAt: now.Add(-5 * time.Hour), ProvisionalUntil: now.Add(48 * time.Hour), CreatedAt: now.Add(-6 * time.Hour), UpdatedAt: now.Add(-7 * time.Hour),
 	}
 }
 
