@@ -8,6 +8,7 @@ import (
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/session"
@@ -101,5 +102,11 @@ func TestDeskStore(t *testing.T) {
 			s := open(t)
 			return storetest.DeskStore{Accounts: s.Accounts(), History: s.Audit(), Mails: s.Outbox(), Throttles: s.Limits()}
 		})
+	})
+}
+
+func TestOIDCStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestOIDCStore(t, func(t *testing.T) oidc.Store { return open(t).OIDC() })
 	})
 }

@@ -293,7 +293,7 @@ func indexes() []index {
 // allIndexes is every collection's indexes, created at start.
 func allIndexes() []index {
 	var all []index
-	for _, l := range [][]index{indexes(), claimIndexes(), recoveryIndexes(), rateLimitIndexes(), throttleIndexes(), auditIndexes(), sessionIndexes(), profileIndexes(), activationIndexes(), casIndexes()} {
+	for _, l := range [][]index{indexes(), claimIndexes(), recoveryIndexes(), rateLimitIndexes(), throttleIndexes(), auditIndexes(), sessionIndexes(), profileIndexes(), activationIndexes(), casIndexes(), oidcIndexes()} {
 		all = append(all, l...)
 	}
 	return all
@@ -304,7 +304,7 @@ func allIndexes() []index {
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for _, f := range []func(context.Context, time.Time) (int, error){
-		s.SweepFlows, s.SweepRateLimits, s.SweepClaims, s.SweepAudit, s.SweepSessions, s.SweepThrottle, s.SweepEmailChanges, s.SweepActivations, s.SweepCAS,
+		s.SweepFlows, s.SweepRateLimits, s.SweepClaims, s.SweepAudit, s.SweepSessions, s.SweepThrottle, s.SweepEmailChanges, s.SweepActivations, s.SweepCAS, s.SweepOIDC,
 	} {
 		n, err := f(ctx, now)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/sesame-edu/sesame/server/audit"
 	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/desk"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/session"
@@ -30,6 +31,7 @@ var (
 	_ ratelimit.ThrottleLister = Limits{}
 	_ cas.Store                = Tickets{}
 	_ cas.LogoutQueue          = Logouts{}
+	_ oidc.Store               = OIDC{}
 )
 
 // The store is used through one view per purpose, so that each domain
@@ -58,6 +60,9 @@ type (
 	Tickets struct{ *Store }
 	// Logouts are the CAS LogoutRequests waiting for their services.
 	Logouts struct{ *Store }
+	// OIDC is the OpenID Connect provider's requests, tokens, grants,
+	// signing keys and back-channel logout queue.
+	OIDC struct{ *Store }
 )
 
 // Accounts is the view of the accounts.
@@ -87,3 +92,6 @@ func (s *Store) Tickets() Tickets { return Tickets{s} }
 
 // Logouts is the view of the CAS single logout queue.
 func (s *Store) Logouts() Logouts { return Logouts{s} }
+
+// OIDC is the view of the OpenID Connect provider's documents.
+func (s *Store) OIDC() OIDC { return OIDC{s} }

@@ -47,7 +47,9 @@ type Deps struct {
 	// Clients are the applications that sign in with Sésame (nil: none).
 	Clients *clients.Registry
 	// CAS is the CAS server's tickets (nil: no CAS endpoints answer).
-	CAS          *cas.Service
+	CAS *cas.Service
+	// OpenID is the OpenID Connect provider (nil: its routes are absent).
+	OpenID       OpenID
 	Recovery     *recovery.Service
 	Activation   *activation.Service
 	Sessions     *session.Manager
@@ -90,6 +92,7 @@ type Server struct {
 	school  *school.Config
 	clients *clients.Registry
 	cas     *cas.Service
+	openid  OpenID
 	// csp is the Content-Security-Policy of every response (see
 	// contentSecurityPolicy).
 	csp string
@@ -142,7 +145,7 @@ func New(d Deps) (*fiber.App, error) {
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, clients: d.Clients, cas: d.CAS, casKey: keys.Derive(d.Secret, "cas-login"), recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
+		school: d.School, clients: d.Clients, cas: d.CAS, openid: d.OpenID, casKey: keys.Derive(d.Secret, "cas-login"), recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
 		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, desk: d.Desk, letters: d.Letters, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
