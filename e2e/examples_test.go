@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/sesame-edu/sesame/server/mail/mailtest"
+)
+
+// exampleWalks are the school files of examples/, each with an account of
+// its accounts.csv that signs in and the chooser's entries a person reads.
+var exampleWalks = []struct {
+	dir, identifier, password string
+	chooser                   []string
+}{
+	{"up-montelimar", "A-2026-0153", "Tilleul et lavande 1954",
+		[]string{"Je suis adhérent", "J'anime un atelier ou une conférence"}},
+	{"universite-montpellier", "e22104512", "Une tasse de thé au Peyrou",
+		[]string{"Je suis étudiant", "Je suis personnel titulaire", "Je suis personnel contractuel"}},
+	{"region-nouvelle-aquitaine", "u.lafitte", "Le dossier de subvention 2026",
+		[]string{"Je suis usager des services de la Région", "Je suis élu", "Je suis agent des lycées", "Je suis agent du siège"}},
+	{"lycee-portail-familles", "P020", "Jardin2024b",
+		[]string{"Je suis parent d'élève", "Je suis élève", "Je suis personnel du lycée"}},
+	{"universite-paul-valery", "pers0451", "Olivier34",
+		[]string{"Je suis étudiant", "Je suis personnel de l'université"}},
+}
+
+// TestExampleWalks starts each example as a school would (its file, its
+// accounts), checks that it logs no warning but its documented weak
+// policies, and walks it on a phone: the sign-in page, the chooser of
+// « Mot de passe oublié ? » with « J'ai besoin de support », and a sign-in.
+func TestExampleWalks(t *testing.T) {
+	for _, ex := range exampleWalks {
+		t.Run(ex.dir, func(t *testing.T) {
+			file := "../examples/" + ex.dir + "/school.yaml"
+			csv, err := os.ReadFile("../examples/" + ex.dir + "/accounts.csv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			smtp := mailtest.Start(t)
+			dataDir := t.TempDir()
+			env := []string{"SESAME_CONFIG=" + file, "SESAME_SMTP_URL=" + smtp.URL.String()}
+			importAccounts(t, dataDir, string(csv), env...)
+			srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
+			for _, line := range strings.Split(srv.Logs(), "\n") {
+				if strings.Contains(line, "level=WARN") && !strings.Contains(line, "weak password policy") {
+					t.Errorf("warning at start: %s", line)
+				}
+			}
+
+			b := newBrowser(t)
+			b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(`[data-testid="login"]`))
+			b.noConsoleErrors(t)
+			b.axe(t, ex.dir+" sign-in page")
+			b.screenshot(t, "example-"+ex.dir+"-login")
+
+			b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+			b.waitStep(t, "choose")
+			txt := eval[string](t, b, `document.querySelector("#recovery-step").textContent`)
+			for _, label := range append(ex.chooser, "J'ai besoin de support") {
+				if !strings.Contains(txt, label) {
+					t.Errorf("the chooser lacks « %s »: %q", label, txt)
+				}
+			}
+			b.axe(t, ex.dir+" chooser")
+			b.screenshot(t, "example-"+ex.dir+"-chooser")
+
+			b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
+				chromedp.SendKeys("#identifier", ex.identifier), chromedp.SendKeys("#password", ex.password),
+				chromedp.Click(`form[action="/login"] button[type=submit]`),
+				chromedp.WaitVisible(`[data-testid="account"]`))
+			b.settled(t)
+			b.noConsoleErrors(t)
+			b.axe(t, ex.dir+" personal page")
+		})
+	}
+}
