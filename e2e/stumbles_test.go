@@ -222,3 +222,35 @@ func TestBusyWhileSending(t *testing.T) {
 	}
 	p.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="rescue"]`))
 }
+
+// TestLoginChooseAccount: a shared address whose password fits two
+// accounts lists them as « P020 — Linh Nguyen », and after choosing one the
+// cursor waits in the password field (issue 16, item 12).
+func TestLoginChooseAccount(t *testing.T) {
+	smtp := mailtest.Start(t)
+	dataDir := t.TempDir()
+	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}
+	importAccounts(t, dataDir, "identifier,email,first_name,last_name,population,password\n"+
+		"P020,famille.nguyen@example.fr,Linh,Nguyen,parents,Jardin-2024-b\n"+
+		"P021,famille.nguyen@example.fr,Minh,Nguyen,parents,Jardin-2024-b\n", env...)
+	srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
+	b := newBrowser(t)
+	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
+		chromedp.SendKeys("#identifier", "famille.nguyen@example.fr"), chromedp.SendKeys("#password", "Jardin-2024-b"),
+		chromedp.Click(`form[action="/login"] button[type=submit]`), chromedp.WaitVisible("#login-choose"))
+	choices := eval[[]string](t, b, `[...document.querySelectorAll("#login-choose li a")].map(a => a.textContent)`)
+	if len(choices) != 2 || choices[0] != "P020 — Linh Nguyen" {
+		t.Errorf("the choices read %q; want « P020 — Linh Nguyen »", choices)
+	}
+	b.axe(t, "which account?")
+	b.screenshot(t, "stumbles-12-choose")
+	b.run(t, chromedp.Click(`#login-choose li:first-child a`), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelector("#identifier").value === "P020"`))
+	if id := eval[string](t, b, `document.activeElement.id`); id != "password" {
+		t.Errorf("after choosing, focus is on %q; want the password", id)
+	}
+	b.axe(t, "account chosen")
+	b.screenshot(t, "stumbles-12-chosen")
+	b.run(t, chromedp.SendKeys("#password", "Jardin-2024-b"), chromedp.Click(`form[action="/login"] button[type=submit]`),
+		chromedp.WaitVisible(`[data-testid="account"]`))
+}
