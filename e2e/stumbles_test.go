@@ -254,3 +254,31 @@ func TestLoginChooseAccount(t *testing.T) {
 	b.run(t, chromedp.SendKeys("#password", "Jardin-2024-b"), chromedp.Click(`form[action="/login"] button[type=submit]`),
 		chromedp.WaitVisible(`[data-testid="account"]`))
 }
+
+// currentStepName returns what the activation step bar shows of its
+// current step at the phone's width, "" when its name is hidden or cut.
+func currentStepName(t *testing.T, b *browser) string {
+	t.Helper()
+	return eval[string](t, b, `(() => { const l = document.querySelector(".steps.wizard li[aria-current=step] .label");
+		if (!l || l.offsetWidth === 0 || l.scrollWidth > l.clientWidth + 1) return "";
+		return l.textContent; })()`)
+}
+
+// TestActivationStepNameOnPhone: on a phone the activation step bar shows
+// the current step's name, not bare numbers 1…7 (issue 16, item 11).
+func TestActivationStepNameOnPhone(t *testing.T) {
+	srv, _ := startStumbles(t)
+	b := newBrowser(t)
+	b.run(t, chromedp.Navigate(srv.URL+"/activation"), chromedp.WaitVisible("#act-identifier"))
+	b.run(t, chromedp.SendKeys("#act-identifier", "S100"), chromedp.SendKeys("#act-provisional", "Prov-7731"),
+		chromedp.Click(`form[action="/activation/start"] button[type=submit]`))
+	b.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="rescue"]`))
+	if got := currentStepName(t, b); got != "Secours" {
+		t.Errorf("the step bar shows %q for the current step; want its name", got)
+	}
+	if over := eval[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth`); over {
+		t.Error("the step bar scrolls sideways at 390 px")
+	}
+	b.axe(t, "activation step bar on a phone")
+	b.screenshot(t, "stumbles-11-step-name")
+}
