@@ -282,3 +282,59 @@ func TestActivationStepNameOnPhone(t *testing.T) {
 	b.axe(t, "activation step bar on a phone")
 	b.screenshot(t, "stumbles-11-step-name")
 }
+
+// switchDialogLanguage follows the dialog's own language switch and waits
+// for the page to come back with the dialog open at step.
+func (b *browser) switchDialogLanguage(t *testing.T, lang, step string) {
+	t.Helper()
+	b.run(t, chromedp.Click(`dialog[open] .dialog-lang a[lang="`+lang+`"]`))
+	b.run(t, chromedp.WaitVisible(`html[lang="`+lang+`"] dialog[open] #recovery-step[data-step="`+step+`"]`))
+	b.waitStep(t, step)
+}
+
+// TestRecoveryDialogLanguage: the page's language switch is behind the
+// open dialog, so the dialog has its own; switching keeps the dialog's
+// state (population, what was typed, the flow), and the flow continues in
+// the other language (issue 16, item 8).
+func TestRecoveryDialogLanguage(t *testing.T) {
+	srv, smtp := startStumbles(t)
+	b := newBrowser(t)
+	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"))
+	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.waitStep(t, "choose")
+	b.axe(t, "chooser with the dialog's language switch")
+	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=parents"]`))
+	b.waitStep(t, "request")
+	b.run(t, chromedp.SendKeys("#rec-input", "P003"))
+
+	b.switchDialogLanguage(t, "en", "request")
+	if h := eval[string](t, b, `document.querySelector("#recovery-title").textContent`); h != "Forgotten password" {
+		t.Errorf("after switching to English, the dialog reads %q", h)
+	}
+	if pop := eval[string](t, b, `document.querySelector("#recovery-step input[name=population]").value`); pop != "parents" {
+		t.Errorf("after switching, population %q; want parents", pop)
+	}
+	if v := eval[string](t, b, `document.querySelector("#rec-input").value`); v != "P003" {
+		t.Errorf("after switching, the field holds %q; want what was typed", v)
+	}
+	b.axe(t, "step 1 in English after the switch")
+	b.screenshot(t, "stumbles-8-dialog-english")
+
+	b.run(t, chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.waitStep(t, "code")
+	code := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second).Code()
+	b.run(t, chromedp.SendKeys("#rec-code", code))
+	b.switchDialogLanguage(t, "fr", "code")
+	if h := eval[string](t, b, `document.querySelector("#recovery-title").textContent`); h != "Saisissez le code reçu" {
+		t.Errorf("after switching back to French, the dialog reads %q", h)
+	}
+	if v := eval[string](t, b, `document.querySelector("#rec-code").value`); v != code {
+		t.Errorf("after switching, the code field holds %q", v)
+	}
+	b.axe(t, "step 2 in French after the switch")
+	b.screenshot(t, "stumbles-8-dialog-french")
+	// The same request goes on: the code mailed before the switch works.
+	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	b.waitStep(t, "password")
+	b.noConsoleErrors(t)
+}

@@ -158,8 +158,37 @@
   document.addEventListener("htmx:sendError", function (e) { showFailure(e, "data-msg-network"); });
   document.addEventListener("htmx:responseError", function (e) { showFailure(e, "data-msg-error"); });
 
+  // The dialog's language switch reloads the page in the other language
+  // with the dialog where it was; what was typed in its field (an
+  // identifier, a code) comes along in this tab's session storage, read
+  // once and erased, rather than in a URL that servers would log.
+  var keptKey = "sesame-dialog-input";
+  var keptFields = ["rec-input", "rec-code"];
+  document.addEventListener("click", function (e) {
+    if (!e.target.closest || !e.target.closest("[data-keep-input]")) return;
+    var kept = {};
+    keptFields.forEach(function (id) {
+      var f = document.getElementById(id);
+      if (f && f.value) kept[id] = f.value;
+    });
+    try { sessionStorage.setItem(keptKey, JSON.stringify(kept)); } catch (_) { /* storage off: nothing kept */ }
+  });
+  function restoreKept() {
+    var kept;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(keptKey) || "null");
+      sessionStorage.removeItem(keptKey);
+    } catch (_) { return; }
+    if (!kept) return;
+    keptFields.forEach(function (id) {
+      var f = document.getElementById(id);
+      if (f && !f.value && typeof kept[id] === "string") f.value = kept[id];
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     enhancePasswords(document);
+    restoreKept();
     setupDialog(document.getElementById("recovery-dialog"));
   });
   document.addEventListener("htmx:load", function (e) { enhancePasswords(e.target); });

@@ -147,8 +147,10 @@ func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps)
 		// A refused form is an answer to show, not a failed request: HTMX
 		// gets 200, so the browser logs no error. Plain forms keep the
 		// precise status (422, 429).
-		return render(c, fiber.StatusOK, views.RecoveryStep(p))
+		return render(c, fiber.StatusOK, views.RecoveryStep(s.withLanguages(c, p, "")))
 	}
+	// A whole page has the switch of its header.
+	p.Languages = nil
 	title := p.T.T("recovery.request_title")
 	if p.Kind == string(recovery.KindIdentifier) {
 		title = p.T.T("recovery.identifier_title")
@@ -174,21 +176,53 @@ func (s *Server) recoveryStart(kind recovery.Kind) fiber.Handler {
 			p.Notice = s.flashNotice(c, fl)
 			return s.renderRecovery(c, fiber.StatusOK, p)
 		}
-		pop, ok := s.population(c.Query("population"))
-		if !ok {
-			pop, ok = s.population(fl.Population)
-		}
-		if !ok {
-			return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
-		}
-		p := s.baseRecovery(c, kind, pop)
-		p.Step = string(recovery.StepRequest)
-		p.Input = c.Query("identifier")
-		if fl.Input != "" {
-			p.Input = fl.Input
-		}
-		return s.renderRecovery(c, fiber.StatusOK, p)
+		return s.renderRecovery(c, fiber.StatusOK, s.startProps(c, kind, fl))
 	}
+}
+
+// startProps is the first step of a request not yet made: the chooser, or
+// step 1 of the population in the link (or the flash).
+func (s *Server) startProps(c *fiber.Ctx, kind recovery.Kind, fl flash) views.RecoveryProps {
+	pop, ok := s.population(c.Query("population"))
+	if !ok {
+		pop, ok = s.population(fl.Population)
+	}
+	if !ok {
+		return s.chooser(c, kind)
+	}
+	p := s.baseRecovery(c, kind, pop)
+	p.Step = string(recovery.StepRequest)
+	p.Input = c.Query("identifier")
+	if fl.Input != "" {
+		p.Input = fl.Input
+	}
+	return p
+}
+
+// withLanguages gives the dialog its own language switch: while it is
+// open the page's switch cannot be reached. Each link comes back to the
+// login page with the dialog open where it was (next), in the other
+// language; by default the step's own way back: the flow in progress (the
+// cookie finds it), else the start of the same request and population.
+func (s *Server) withLanguages(c *fiber.Ctx, p views.RecoveryProps, next string) views.RecoveryProps {
+	if next == "" {
+		next = paths.Home
+		switch p.Step {
+		case string(recovery.StepDone), string(recovery.StepDeadEnd):
+			// Over: the sign-in page, in the other language.
+		default:
+			next += "?recovery=" + url.QueryEscape(p.Kind)
+			if p.Population != "" && p.Step != string(recovery.StepChoose) && s.school.NeedsChooser() {
+				next += "&population=" + url.QueryEscape(p.Population)
+			}
+		}
+	}
+	p.Languages = nil
+	for _, l := range s.page(c, "").Languages {
+		l.Href = paths.Language + l.Code + "?next=" + url.QueryEscape(next)
+		p.Languages = append(p.Languages, l)
+	}
+	return p
 }
 
 // flashNotice words a notice left by the POST before the redirect; only
@@ -429,6 +463,9 @@ func (s *Server) recoveryCodeLink(c *fiber.Ctx) error {
 		p = s.stepOf(c, f, code)
 		p.Notice = s.flashNotice(c, s.takeFlash(c))
 	}
+	// The mail's link is the way back here: a device that holds only the
+	// link has no cookie for the flow to be found by.
+	p = s.withLanguages(c, p, c.OriginalURL())
 	if isHTMX(c) {
 		return render(c, fiber.StatusOK, views.RecoveryStep(p))
 	}
@@ -651,15 +688,21 @@ func (s *Server) recoveryRestart(c *fiber.Ctx) error {
 
 // resumeStep is the step the login page reopens its dialog at, when this
 // browser has a flow in progress (a reload, or coming back later).
+// A link of the dialog's language switch (?recovery=…&population=…) opens
+// it again at the start of the request it showed, when no flow is under way.
 func (s *Server) resumeStep(c *fiber.Ctx) (templ.Component, error) {
+	want := recovery.Kind(c.Query("recovery"))
 	f, ok, err := s.currentFlow(c)
 	if err != nil {
 		// The store is down: say so, rather than silently drop the step.
 		return nil, err
 	}
-	if !ok || f.Kind != recovery.KindPassword {
+	if ok && f.Kind == recovery.KindPassword && want != recovery.KindIdentifier {
+		c.Set("Referrer-Policy", "no-referrer")
+		return views.RecoveryStep(s.withLanguages(c, s.stepOf(c, f, ""), "")), nil
+	}
+	if want != recovery.KindPassword && want != recovery.KindIdentifier {
 		return nil, nil
 	}
-	c.Set("Referrer-Policy", "no-referrer")
-	return views.RecoveryStep(s.stepOf(c, f, "")), nil
+	return views.RecoveryStep(s.withLanguages(c, s.startProps(c, want, flash{}), "")), nil
 }
