@@ -25,6 +25,10 @@ func TestActivationWizard(t *testing.T) {
 		t.Helper()
 		b.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="`+n+`"]`))
 		b.axe(t, "activation step "+n)
+		// On a phone the step bar names the current step (issue 16, item 11).
+		if n != "done" && currentStepName(t, b) == "" {
+			t.Errorf("step %s: the step bar does not show the current step's name", n)
+		}
 		if over := eval[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth`); over {
 			t.Errorf("step %s scrolls sideways on a phone", n)
 		}

@@ -75,6 +75,17 @@ func TestExampleWalks(t *testing.T) {
 			b.settled(t)
 			b.noConsoleErrors(t)
 			b.axe(t, ex.dir+" personal page")
+
+			// « Consulter notre politique de sécurité des mots de passe »:
+			// the link of the password form, and its page.
+			href := eval[string](t, b, `document.querySelector("[data-testid=policy-link]").getAttribute("href")`)
+			b.run(t, chromedp.Navigate(srv.URL+href), chromedp.WaitVisible(`[data-testid="password-policy"]`))
+			if n := eval[int](t, b, `document.querySelectorAll("[data-testid=policy-rules] li").length`); n < 2 {
+				t.Errorf("the policy page lists %d rules", n)
+			}
+			b.noConsoleErrors(t)
+			b.axe(t, ex.dir+" password policy")
+			b.screenshot(t, "example-"+ex.dir+"-policy")
 		})
 	}
 }

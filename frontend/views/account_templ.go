@@ -669,7 +669,7 @@ func Account(p AccountProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = NewPasswordFields(p.T, p.PasswordErrors, "pf", p.Checklist).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = NewPasswordFields(p.T, p.PasswordErrors, "pf", p.Checklist, p.Population).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1034,7 +1034,7 @@ func ChildPassword(p ChildPasswordProps) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = NewPasswordFields(p.T, p.Errors, "cp", p.Checklist).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = NewPasswordFields(p.T, p.Errors, "cp", p.Checklist, p.Population).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

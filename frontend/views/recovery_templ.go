@@ -1483,7 +1483,7 @@ func recoveryPassword(p RecoveryProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = NewPasswordFields(p.T, p.Errors, "rec", p.Checklist).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = NewPasswordFields(p.T, p.Errors, "rec", p.Checklist, p.Population).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

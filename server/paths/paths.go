@@ -24,6 +24,7 @@ const (
 	Privacy             = "/privacy"
 	Help                = "/help"
 	PasswordCheck       = "/password/check"
+	PasswordPolicy      = "/password/policy" // + "/" + a population's key: its rules and why
 )
 
 // The recovery dialog: « Mot de passe oublié » and « Identifiant oublié ».

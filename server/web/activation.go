@@ -104,8 +104,10 @@ func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProp
 			p.KeepCopy = f.RedirectCopy
 		}
 		p.Redirect = f.RedirectTo != "" || p.Mandatory
-		if p.RedirectTo == "" && p.Mandatory {
-			// The rescue address is proposed for a mandatory redirection.
+		if p.RedirectTo == "" {
+			// The rescue address is proposed, for an optional redirection
+			// too (as the real service does): ticking the box is then
+			// enough. Unticked, the address is ignored.
 			p.RedirectTo = f.RescueEmail
 		}
 	case activation.StatePassword:

@@ -112,9 +112,24 @@ func TestActivationPermanentStaff(t *testing.T) {
 	if v, ok := d.Find("#act-keep").Attr("checked"); !ok {
 		t.Errorf("« conserver une copie » is not checked by default (%q)", v)
 	}
-	_, d = a.act(paths.ActivationRedirect, url.Values{"keep_copy": {"yes"}}) // optional: no redirection
+	// An optional redirection proposes the rescue address too, unticked
+	// (issue 16, item 10).
+	if v, _ := d.Find("#act-redirect-to").Attr("value"); v != "mh.dupont@example.org" {
+		t.Errorf("optional redirection proposes %q; want the rescue address", v)
+	}
+	if _, ticked := d.Find("#act-redirect").Attr("checked"); ticked {
+		t.Error("optional redirection ticked by default")
+	}
+	_, d = a.act(paths.ActivationRedirect, url.Values{"keep_copy": {"yes"}, "to": {"mh.dupont@example.org"}}) // optional: no redirection
 	if stepNum(d) != "password" {
 		t.Fatalf("password step: %s", stepNum(d))
+	}
+	// « Notez bien votre mot de passe » and the population's rules page.
+	if note := d.Find(`[data-testid="write-it-down"]`).Text(); note != "Notez bien votre mot de passe : il ne pourra pas vous être envoyé." {
+		t.Errorf("password step's note = %q", note)
+	}
+	if href, _ := d.Find(`[data-testid="policy-link"]`).Attr("href"); href != paths.PasswordPolicy+"/staff" {
+		t.Errorf("password step links the policy at %q", href)
 	}
 	resp, d = a.act(paths.ActivationPassword, url.Values{"password": {"court"}, "confirm": {"court"}})
 	if resp.StatusCode != 422 || d.Find("#act-password-error").Length() != 1 {

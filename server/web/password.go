@@ -11,6 +11,7 @@ import (
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/refusal"
+	"github.com/sesame-edu/sesame/server/school"
 )
 
 // checklist words a policy result for the live feedback. With an empty
@@ -142,4 +143,34 @@ func (s *Server) passwordContext(c *fiber.Ctx, identifier string) policy.Context
 // matches tells whether an account is the one an identifier names.
 func matches(a account.Account, identifier string) bool {
 	return account.NormaliseIdentifier(a.Identifier) == account.NormaliseIdentifier(identifier)
+}
+
+// passwordPolicy is « Consulter notre politique de sécurité des mots de
+// passe »: a population's rules and why they are what they are, at
+// /password/policy/:population (linked from every new-password form), or
+// every population's at /password/policy.
+func (s *Server) passwordPolicy(c *fiber.Ctx) error {
+	t := s.t(c)
+	pops := s.school.Populations
+	if key := c.Params("population"); key != "" {
+		p, ok := s.school.Population(key)
+		if !ok {
+			return fiber.ErrNotFound
+		}
+		pops = []school.Population{*p}
+	}
+	title := t.T("policy_page.title")
+	p := views.PasswordPolicyProps{Base: s.page(c, title), Heading: title}
+	for _, pop := range pops {
+		sec := views.PolicySection{}
+		if s.school.NeedsChooser() {
+			sec.Label = school.Text(pop.Label, t.Lang())
+		}
+		for _, r := range pop.Policy.Rules() {
+			sec.Rules = append(sec.Rules, ruleText(t, r))
+		}
+		_, sec.Weak = pop.Policy.Weakness()
+		p.Sections = append(p.Sections, sec)
+	}
+	return render(c, fiber.StatusOK, views.PasswordPolicy(p))
 }

@@ -91,6 +91,8 @@ func (s *Server) routes(app *fiber.App) {
 	app.Get(paths.Help, s.helpPage)
 	app.Get(paths.Help+"/:population", s.helpPage)
 	app.Post(paths.PasswordCheck, s.checkPassword)
+	app.Get(paths.PasswordPolicy, s.passwordPolicy)
+	app.Get(paths.PasswordPolicy+"/:population", s.passwordPolicy)
 
 	app.Get(paths.Recovery, s.recoveryStart(recovery.KindPassword))
 	app.Get(paths.RecoveryIdentifier, s.recoveryStart(recovery.KindIdentifier))
