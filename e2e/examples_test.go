@@ -15,17 +15,19 @@ import (
 var exampleWalks = []struct {
 	dir, identifier, password string
 	chooser                   []string
+	// address is a help page with an in-person address ("" if none).
+	address string
 }{
 	{"up-montelimar", "A-2026-0153", "Tilleul et lavande 1954",
-		[]string{"Je suis adhérent", "J'anime un atelier ou une conférence"}},
+		[]string{"Je suis adhérent", "J'anime un atelier ou une conférence"}, "/help/members"},
 	{"universite-montpellier", "e22104512", "Une tasse de thé au Peyrou",
-		[]string{"Je suis étudiant", "Je suis personnel titulaire", "Je suis personnel contractuel"}},
+		[]string{"Je suis étudiant", "Je suis personnel titulaire", "Je suis personnel contractuel"}, ""},
 	{"region-nouvelle-aquitaine", "u.lafitte", "Le dossier de subvention 2026",
-		[]string{"Je suis usager des services de la Région", "Je suis élu", "Je suis agent des lycées", "Je suis agent du siège"}},
+		[]string{"Je suis usager des services de la Région", "Je suis élu", "Je suis agent des lycées", "Je suis agent du siège"}, ""},
 	{"lycee-portail-familles", "P020", "Jardin2024b",
-		[]string{"Je suis parent d'élève", "Je suis élève", "Je suis personnel du lycée"}},
+		[]string{"Je suis parent d'élève", "Je suis élève", "Je suis personnel du lycée"}, ""},
 	{"universite-paul-valery", "pers0451", "Olivier34",
-		[]string{"Je suis étudiant", "Je suis personnel de l'université"}},
+		[]string{"Je suis étudiant", "Je suis personnel de l'université"}, ""},
 }
 
 // TestExampleWalks starts each example as a school would (its file, its
@@ -75,6 +77,17 @@ func TestExampleWalks(t *testing.T) {
 			b.settled(t)
 			b.noConsoleErrors(t)
 			b.axe(t, ex.dir+" personal page")
+
+			if ex.address != "" {
+				// The association's « permanences »: where, on its help page.
+				b.run(t, chromedp.Navigate(srv.URL+ex.address), chromedp.WaitVisible(`[data-testid="desk-address"]`))
+				if a := eval[string](t, b, `document.querySelector("[data-testid=desk-address]").innerText`); !strings.Contains(a, "26200 Montélimar") {
+					t.Errorf("the help desk's address reads %q", a)
+				}
+				b.axe(t, ex.dir+" help desk with an address")
+				b.screenshot(t, "example-"+ex.dir+"-help")
+				b.run(t, chromedp.Navigate(srv.URL+"/account"), chromedp.WaitVisible(`[data-testid="account"]`))
+			}
 
 			// « Consulter notre politique de sécurité des mots de passe »:
 			// the link of the password form, and its page.

@@ -23,7 +23,11 @@ type Contact struct {
 	Email string            `yaml:"email"`
 	Phone string            `yaml:"phone"`
 	URL   string            `yaml:"url"`
-	Hours Hours             `yaml:"hours"`
+	// Addresses is where the desk receives people in person (an
+	// association's « permanences »), by language; lines are separated by
+	// newlines. The YAML key is "address"; see Address.
+	Addresses map[string]string `yaml:"address"`
+	Hours     Hours             `yaml:"hours"`
 }
 
 // Hours holds the weekly office hours and the date ranges (school holidays)
@@ -72,6 +76,18 @@ func (p Problem) String() string {
 // any available language so that people always see something.
 func (c Contact) Text(lang string) string {
 	return pickLang(c.Texts, lang)
+}
+
+// Address returns the in-person address in lang, one line per element,
+// with the same fallbacks as Text; nil when the desk has none.
+func (c Contact) Address(lang string) []string {
+	var lines []string
+	for _, l := range strings.Split(pickLang(c.Addresses, lang), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 // LabelText returns the closure label in lang, with the same fallbacks as

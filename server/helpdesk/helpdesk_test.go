@@ -2,6 +2,7 @@ package helpdesk
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata" // so Europe/Paris loads on machines without system tzdata
@@ -387,6 +388,11 @@ func TestValidate(t *testing.T) {
 		{"bad closure from", func(c *Contact) { c.Hours.Closures[0].From = "17/10/2026" }, []string{"hours.closures[0].from"}},
 		{"impossible closure date", func(c *Contact) { c.Hours.Closures[0].To = "2026-02-30" }, []string{"hours.closures[0].to"}},
 		{"closure to before from", func(c *Contact) { c.Hours.Closures[0].To = "2026-10-16" }, []string{"hours.closures[0].to"}},
+		{"in-person address", func(c *Contact) {
+			c.Addresses = map[string]string{"fr": "Maison des associations, salle 3\n12 rue Pierre Julien\n26200 Montélimar"}
+		}, nil},
+		{"address too long", func(c *Contact) { c.Addresses = map[string]string{"fr": strings.Repeat("rue ", 80)} }, []string{"address.fr"}},
+		{"address with a control character", func(c *Contact) { c.Addresses = map[string]string{"en": "Room 3\u202e"} }, []string{"address.en"}},
 		{"email without @", func(c *Contact) { c.Email = "secretariat.example.fr" }, []string{"email"}},
 		{"email with space", func(c *Contact) { c.Email = "secr etariat@example.fr" }, []string{"email"}},
 		{"bad phone", func(c *Contact) { c.Phone = "secretariat@example.fr" }, []string{"phone"}},
@@ -426,5 +432,20 @@ func TestStatusAllocations(t *testing.T) {
 	// compile allocates the two slices; parsing and the day loop must not.
 	if allocs > 2 {
 		t.Errorf("Status allocates %.0f times per call, want at most 2", allocs)
+	}
+}
+
+// TestAddress: the in-person address comes in the person's language, one
+// line per element, blank lines dropped.
+func TestAddress(t *testing.T) {
+	c := Contact{Addresses: map[string]string{"fr": "Salle 3\n\n 12 rue Pierre Julien \n26200 Montélimar\n", "en": "Room 3\n12 rue Pierre Julien\n26200 Montélimar"}}
+	if got := c.Address("fr"); !slices.Equal(got, []string{"Salle 3", "12 rue Pierre Julien", "26200 Montélimar"}) {
+		t.Errorf("fr: %q", got)
+	}
+	if got := c.Address("en"); got[0] != "Room 3" {
+		t.Errorf("en: %q", got)
+	}
+	if got := (Contact{}).Address("fr"); got != nil {
+		t.Errorf("no address: %q", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Validate reports every configuration error in the contact card, so that
@@ -27,6 +28,16 @@ func (c Contact) Validate() []Problem {
 	}
 	if c.Phone != "" && !plausiblePhone(c.Phone) {
 		add("phone", "%q is not a phone number", c.Phone)
+	}
+	for lang, a := range c.Addresses {
+		switch {
+		case strings.TrimSpace(lang) == "":
+			add("address", "empty language code")
+		case utf8.RuneCountInString(a) > 300:
+			add("address."+lang, "longer than 300 characters")
+		case strings.IndexFunc(a, func(r rune) bool { return r != '\n' && !unicode.IsPrint(r) }) >= 0:
+			add("address."+lang, "holds control or invisible characters (only line breaks are allowed)")
+		}
 	}
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)

@@ -33,6 +33,7 @@ func (s *Server) helpPage(c *fiber.Ctx) error {
 		Email:   contact.Email,
 		Phone:   contact.Phone,
 		URL:     contact.URL,
+		Address: contact.Address(t.Lang()),
 	}
 	if contact.Phone != "" {
 		p.PhoneHref = "tel:" + strings.Map(func(r rune) rune {

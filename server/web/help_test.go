@@ -6,6 +6,7 @@ import (
 	"time"
 	_ "time/tzdata"
 
+	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/paths"
 )
 
@@ -63,5 +64,48 @@ func TestHelpPage(t *testing.T) {
 	}
 	if resp := a.get("/help/aliens"); resp.StatusCode != 404 {
 		t.Errorf("unknown population: status %d", resp.StatusCode)
+	}
+}
+
+// TestHelpPageAddress: a help desk that receives people in person (an
+// association's « permanences ») shows where, in the person's language;
+// one without an address shows none.
+func TestHelpPageAddress(t *testing.T) {
+	sc := testSchool(t)
+	p, _ := sc.Population("parents")
+	p.Help.Addresses = map[string]string{
+		"fr": "Secrétariat, bâtiment A\n1 avenue Jean Moulin\n34000 Montpellier",
+		"en": "School office, building A\n1 avenue Jean Moulin\n34000 Montpellier",
+	}
+	a := newTestApp(t, func(o *app.Options) { o.School = sc })
+	tests := []struct {
+		path, lang string
+		want       []string
+	}{
+		{"/help/parents", "fr", []string{"Secrétariat, bâtiment A", "1 avenue Jean Moulin", "34000 Montpellier"}},
+		{"/help/parents", "en", []string{"School office, building A", "1 avenue Jean Moulin", "34000 Montpellier"}},
+		{paths.Help, "fr", nil},
+	}
+	for _, tt := range tests {
+		d := doc(t, a.get(tt.path, "Accept-Language", tt.lang))
+		addr := d.Find(`[data-testid="desk-address"]`)
+		if tt.want == nil {
+			if addr.Length() != 0 {
+				t.Errorf("%s: an address where none is configured: %q", tt.path, addr.Text())
+			}
+			continue
+		}
+		html, _ := addr.Html()
+		if got := strings.Split(strings.TrimSpace(html), "<br/>"); len(got) != len(tt.want) {
+			t.Errorf("%s (%s): address %q; want %q", tt.path, tt.lang, html, tt.want)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(addr.Text(), w) {
+				t.Errorf("%s (%s): address %q lacks %q", tt.path, tt.lang, addr.Text(), w)
+			}
+		}
+		if label := addr.Parent().Find(".contact-label").Text(); label == "" {
+			t.Errorf("%s: the address has no label", tt.path)
+		}
 	}
 }
