@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -17,17 +18,21 @@ var exampleWalks = []struct {
 	chooser                   []string
 	// address is a help page with an in-person address ("" if none).
 	address string
+	// population and email: the account's, to ask for a code.
+	population, email string
+	// legal starts the mails' legal paragraph ("" if the school has none).
+	legal string
 }{
 	{"up-montelimar", "A-2026-0153", "Tilleul et lavande 1954",
-		[]string{"Je suis adhérent", "J'anime un atelier ou une conférence"}, "/help/members"},
+		[]string{"Je suis adhérent", "J'anime un atelier ou une conférence"}, "/help/members", "members", "jacqueline.roux@example.fr", ""},
 	{"universite-montpellier", "e22104512", "Une tasse de thé au Peyrou",
-		[]string{"Je suis étudiant", "Je suis personnel titulaire", "Je suis personnel contractuel"}, ""},
+		[]string{"Je suis étudiant", "Je suis personnel titulaire", "Je suis personnel contractuel"}, "", "students", "ines.garcia@example.fr", ""},
 	{"region-nouvelle-aquitaine", "u.lafitte", "Le dossier de subvention 2026",
-		[]string{"Je suis usager des services de la Région", "Je suis élu", "Je suis agent des lycées", "Je suis agent du siège"}, ""},
+		[]string{"Je suis usager des services de la Région", "Je suis élu", "Je suis agent des lycées", "Je suis agent du siège"}, "", "users", "claire.lafitte@example.fr", "Conformément à la loi Informatique et Libertés"},
 	{"lycee-portail-familles", "P020", "Jardin2024b",
-		[]string{"Je suis parent d'élève", "Je suis élève", "Je suis personnel du lycée"}, ""},
+		[]string{"Je suis parent d'élève", "Je suis élève", "Je suis personnel du lycée"}, "", "parents", "famille.nguyen@example.fr", ""},
 	{"universite-paul-valery", "pers0451", "Olivier34",
-		[]string{"Je suis étudiant", "Je suis personnel de l'université"}, ""},
+		[]string{"Je suis étudiant", "Je suis personnel de l'université"}, "", "staff", "gilles.arnaud@example.fr", ""},
 }
 
 // TestExampleWalks starts each example as a school would (its file, its
@@ -70,6 +75,23 @@ func TestExampleWalks(t *testing.T) {
 			b.axe(t, ex.dir+" chooser")
 			b.screenshot(t, "example-"+ex.dir+"-chooser")
 
+			// A code for the account, in the population's words, with the
+			// school's legal paragraph at the foot of the mail if it has one.
+			b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=`+ex.population+`"]`))
+			b.waitStep(t, "request")
+			b.run(t, chromedp.SendKeys("#rec-input", ex.identifier), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+			b.waitStep(t, "code")
+			b.axe(t, ex.dir+" code step")
+			m := smtp.Wait(ex.email, 1, 10*time.Second)
+			if m.Code() == "" {
+				t.Errorf("no code in the mail:\n%s", m.Text)
+			}
+			if hasLegal := strings.Contains(m.Text, "Conformément à la loi"); hasLegal != (ex.legal != "") || (ex.legal != "" && !strings.Contains(m.Text, ex.legal)) {
+				t.Errorf("legal paragraph in the mail: %v, want %q:\n%s", hasLegal, ex.legal, m.Text)
+			}
+
+			// Another browser signs in (this one's dialog holds its request).
+			b = newBrowser(t)
 			b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
 				chromedp.SendKeys("#identifier", ex.identifier), chromedp.SendKeys("#password", ex.password),
 				chromedp.Click(`form[action="/login"] button[type=submit]`),

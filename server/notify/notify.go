@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/sesame-edu/sesame/frontend/views"
@@ -30,12 +31,23 @@ type Notifier struct {
 	out    Enqueuer
 	cat    *i18n.Catalog
 	school string
+	legal  map[string]string
 	loc    *time.Location
 }
 
-// New returns a Notifier branded with the school's name.
-func New(out Enqueuer, cat *i18n.Catalog, school string, loc *time.Location) *Notifier {
-	return &Notifier{out: out, cat: cat, school: school, loc: loc}
+// New returns a Notifier branded with the school's name. legal is the
+// school's legal paragraph by language, at the foot of every mail (none
+// when empty); a language without its own text gets the French one.
+func New(out Enqueuer, cat *i18n.Catalog, school string, legal map[string]string, loc *time.Location) *Notifier {
+	return &Notifier{out: out, cat: cat, school: school, legal: legal, loc: loc}
+}
+
+// legalText is the legal paragraph in lang, falling back to French.
+func (n *Notifier) legalText(lang string) string {
+	if s := strings.TrimSpace(n.legal[lang]); s != "" {
+		return s
+	}
+	return strings.TrimSpace(n.legal["fr"])
 }
 
 // Compose words and renders a mail without queueing it (golden tests use it).
@@ -56,6 +68,7 @@ func (n *Notifier) base(lang, subjectKey string) (views.MailProps, *i18n.Localiz
 		Greeting: t.T("mail.greeting"),
 		Footer:   t.T("mail.footer"),
 		LinkHint: t.T("mail.link_hint"),
+		Legal:    n.legalText(t.Lang()),
 	}, t
 }
 

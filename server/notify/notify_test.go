@@ -40,7 +40,63 @@ func newNotifier(t *testing.T) (*Notifier, *captured) {
 	}
 	loc, _ := time.LoadLocation("Europe/Paris")
 	c := &captured{}
-	return New(c, cat, "Lycée Jean Moulin", loc), c
+	return New(c, cat, "Lycée Jean Moulin", testLegal, loc), c
+}
+
+// testLegal is a school's legal paragraph, as the Région's mails carry.
+var testLegal = map[string]string{
+	"fr": "Conformément à la loi Informatique et Libertés et au RGPD, vous pouvez accéder à vos données et les faire rectifier en écrivant au délégué à la protection des données :\nLycée Jean Moulin, 1 avenue Jean Moulin, 34000 Montpellier.",
+	"en": "Under the French data protection act and the GDPR, you may access your data and have it corrected by writing to the data protection officer:\nLycée Jean Moulin, 1 avenue Jean Moulin, 34000 Montpellier.",
+}
+
+// TestLegalFooter: the school's legal paragraph ends every mail, HTML and
+// text, in the recipient's language (French when the school wrote no
+// other); a school without one gets none.
+func TestLegalFooter(t *testing.T) {
+	cat, err := i18n.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := time.LoadLocation("Europe/Paris")
+	frOnly := map[string]string{"fr": "Mentions légales : écrire au DPO,\n1 rue de la Paix, 75000 Paris."}
+	tests := []struct {
+		name  string
+		legal map[string]string
+		lang  string
+		want  []string // lines, in the text and the HTML
+	}{
+		{"French", testLegal, "fr", []string{"Conformément à la loi Informatique et Libertés", "Lycée Jean Moulin, 1 avenue Jean Moulin, 34000 Montpellier."}},
+		{"English", testLegal, "en", []string{"Under the French data protection act", "Lycée Jean Moulin, 1 avenue Jean Moulin, 34000 Montpellier."}},
+		{"English falls back to French", frOnly, "en", []string{"Mentions légales : écrire au DPO,", "1 rue de la Paix, 75000 Paris."}},
+		{"none", nil, "fr", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := New(&captured{}, cat, "Lycée Jean Moulin", tt.legal, loc)
+			for _, p := range []views.MailProps{
+				n.PasswordChangedProps(recovery.ChangedNotice{Lang: tt.lang, To: anne.Email, Account: anne, At: time.Now()}),
+				n.RecoveryCodeProps(recovery.CodeNotice{Lang: tt.lang, To: anne.Email, Accounts: []account.Account{anne}, Code: "T3A8XQ", Link: "https://sesame.example/x", ValidFor: time.Minute}),
+			} {
+				_, text, html, err := n.Compose(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tt.want == nil {
+					if strings.Contains(text, "Conformément") || strings.Count(text, "\n-- \n") != 1 || !strings.HasSuffix(text, p.Footer+"\n") {
+						t.Errorf("a mail without legal text ends with:\n%s", text[max(0, len(text)-200):])
+					}
+					continue
+				}
+				// The text ends with the legal paragraph, lines kept.
+				if i := strings.LastIndex(text, "\n-- \n"); i < 0 || !strings.Contains(text[i:], "\n\n"+tt.want[0]) || !strings.HasSuffix(text, "\n"+tt.want[1]+"\n") {
+					t.Errorf("text ends with:\n%s", text[max(0, len(text)-300):])
+				}
+				if !strings.Contains(html, tt.want[0]) || !strings.Contains(html, tt.want[1]) || !strings.Contains(html, "<br>") {
+					t.Errorf("HTML lacks the legal lines:\n%s", html[max(0, len(html)-600):])
+				}
+			}
+		})
+	}
 }
 
 var (

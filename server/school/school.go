@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/goccy/go-yaml"
 
@@ -36,6 +37,7 @@ type Config struct {
 	Charter     Charter          `yaml:"charter"`
 	Desk        Desk             `yaml:"desk"`
 	Letters     Letters          `yaml:"letters"`
+	Mail        Mail             `yaml:"mail"`
 	// Clients are the school's applications that sign in with Sésame.
 	Clients     []clients.Client    `yaml:"clients"`
 	ForwardAuth clients.ForwardAuth `yaml:"forward_auth"`
@@ -47,6 +49,14 @@ type Config struct {
 type Desk struct {
 	Helpdesk []string `yaml:"helpdesk"`
 	Admins   []string `yaml:"admins"`
+}
+
+// Mail holds what the school adds to every mail Sésame sends.
+type Mail struct {
+	// Legal is the legal paragraph at the foot of every mail, by language
+	// (the Région's « Conformément à la loi Informatique et Libertés… »,
+	// with the postal address to write to); lines are kept.
+	Legal map[string]string `yaml:"legal"`
 }
 
 // Letters tunes the activation letters the console prints.
@@ -250,6 +260,19 @@ func (c *Config) validate() []problem {
 			}
 			seenID[norm] = true
 		}
+	}
+	for lang, text := range c.Mail.Legal {
+		switch {
+		case !slices.Contains([]string{"fr", "en"}, lang):
+			add("$.mail.legal."+lang, "expected fr or en")
+		case len([]rune(text)) > 2000:
+			add("$.mail.legal."+lang, "longer than 2000 characters")
+		case strings.IndexFunc(text, func(r rune) bool { return r != '\n' && !unicode.IsPrint(r) }) >= 0:
+			add("$.mail.legal."+lang, "holds control or invisible characters (only line breaks are allowed)")
+		}
+	}
+	if len(c.Mail.Legal) > 0 && strings.TrimSpace(c.Mail.Legal["fr"]) == "" {
+		add("$.mail.legal", "a French text (legal: {fr: …}) is required")
 	}
 	if d := c.Letters.ValidDays; d < 0 || d > 365 {
 		add("$.letters.valid_days", "expected between 1 and 365 days")

@@ -79,6 +79,9 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"client unknown population", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: oidc\n    redirect_uris: [https://app.example/cb]\n    populations: [parents, aliens]\n", "clients[0].populations[1]: no population \"aliens\""},
 		{"cas pattern open host", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: pronote\n    name: {fr: Pronote}\n    protocol: cas\n    service: https://pronote.example*\n", "x.yaml:9: clients[0].service"},
 		{"duplicate client", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n    protocol: cas\n    service: https://a.example/\n  - id: app\n    name: {fr: App}\n    protocol: cas\n    service: https://b.example/\n", "x.yaml:10: clients[1].id"},
+		{"legal footer without French", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\nmail:\n  legal:\n    en: Write to the DPO.\n", "mail.legal: a French text"},
+		{"legal footer in an unknown language", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\nmail:\n  legal:\n    fr: Écrire au DPO.\n    de: Schreiben.\n", "x.yaml:8: mail.legal.de"},
+		{"legal footer with a control character", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\nmail:\n  legal:\n    fr: \"Écrire\\u202e au DPO.\"\n", "mail.legal.fr: holds control"},
 		{"forward-auth host outside the cookie domain", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nforward_auth:\n  cookie_domain: lycee.example\n  hosts: [cdi.lycee.example, wiki.other.example]\n", "x.yaml:7: forward_auth.hosts[1]"},
 	}
 	for _, tt := range tests {
