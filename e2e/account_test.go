@@ -41,6 +41,11 @@ func TestSignInChangePassword(t *testing.T) {
 	b.run(t, chromedp.SendKeys("#confirm-password", "Nouveau-mdp-2025"), chromedp.WaitVisible(`[data-testid="match"].met`))
 	b.settled(t)
 	b.run(t, chromedp.Click(`#password-form button[type=submit]`), chromedp.WaitVisible(`[data-testid="password-done"]`))
+	// The result has the focus, on screen (issue 16, item 9).
+	b.run(t, chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.dataset.testid === "password-done"`, chromedp.WithPollingTimeout(3*time.Second)))
+	if in := eval[bool](t, b, `(() => { const r = document.activeElement.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; })()`); !in {
+		t.Error("the password change's result is not on screen")
+	}
 	b.axe(t, "password changed")
 	b.screenshot(t, "account-password-changed")
 	if m := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second); !strings.Contains(m.Subject, "modifié") {
