@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -45,6 +46,20 @@ func TestCataloguesMatch(t *testing.T) {
 			if got := c.For(lang).T(k, "Count", 2, "N", 2, "Minutes", 2); got == k || got == "" {
 				t.Errorf("%s: %q does not translate", lang, k)
 			}
+		}
+	}
+}
+
+// TestEnglishQuotes: English copy uses English quotation marks, never the
+// French « » (issue 16, item 13).
+func TestEnglishQuotes(t *testing.T) {
+	b, err := fs.ReadFile(locales, "locales/en.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		if strings.ContainsAny(line, "«»") {
+			t.Errorf("en.yaml:%d: French quotation marks in English: %s", i+1, line)
 		}
 	}
 }
