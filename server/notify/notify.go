@@ -148,7 +148,8 @@ func (n *Notifier) IdentifierReminderProps(r recovery.ReminderNotice) views.Mail
 	p, t := n.base(r.Lang, "mail.reminder.subject")
 	p.Why = t.T("mail.reminder.why", "School", n.school)
 	for i, a := range r.Accounts {
-		p.Identifiers = append(p.Identifiers, a.Identifier)
+		// With the name: a shared address's family must know whose is whose.
+		p.Identifiers = append(p.Identifiers, t.T("mail.reminder.account", "Identifier", a.Identifier, "Name", a.FullName()))
 		if i < len(r.Links) {
 			p.Links = append(p.Links, views.MailLink{Label: t.T("mail.reminder.reset", "Identifier", a.Identifier), URL: r.Links[i]})
 		}

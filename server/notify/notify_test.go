@@ -197,3 +197,19 @@ func TestRecoveryCodeIsQueuedWithItsCode(t *testing.T) {
 		t.Errorf("message = %+v", m)
 	}
 }
+
+// TestReminderNames: the forgotten-identifier mail names each account's
+// person beside its identifier, not identifiers alone (issue 16, item 13).
+func TestReminderNames(t *testing.T) {
+	n, _ := newNotifier(t)
+	p := n.IdentifierReminderProps(recovery.ReminderNotice{Lang: "fr", To: anne.Email, Accounts: []account.Account{anne, paul}})
+	_, text, _, err := n.Compose(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"P001 — Anne Durand", "P002 — Paul Durand"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the reminder lacks %q:\n%s", want, text)
+		}
+	}
+}
