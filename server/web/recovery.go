@@ -149,13 +149,10 @@ func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps)
 		// precise status (422, 429).
 		return render(c, fiber.StatusOK, views.RecoveryStep(s.withLanguages(c, p, "")))
 	}
-	// A whole page has the switch of its header.
-	p.Languages = nil
-	title := p.T.T("recovery.request_title")
-	if p.Kind == string(recovery.KindIdentifier) {
-		title = p.T.T("recovery.identifier_title")
-	}
-	return render(c, status, views.RecoveryPage(s.page(c, title), p))
+	// A whole page has the switch of its header, and the step's heading
+	// is its h1.
+	p.Languages, p.Page = nil, true
+	return render(c, status, views.RecoveryPage(s.page(c, p.Title()), p))
 }
 
 // recoveryStart is GET /recovery and /recovery/identifier: the current step
@@ -248,7 +245,7 @@ func (s *Server) finished(c *fiber.Ctx, kind recovery.Kind, pop *school.Populati
 		p.Message, p.Heading = t.T("recovery.identifier_sent"), t.T("recovery.sent_title")
 		return p
 	}
-	p.Message = t.T("recovery.done", "Identifier", identifier)
+	p.Message, p.Identifier = t.T("recovery.done", "Identifier", identifier), identifier
 	return p
 }
 
@@ -424,7 +421,7 @@ func (s *Server) rateLimited(c *fiber.Ctx, p views.RecoveryProps, wait time.Dura
 	t := s.t(c)
 	minutes := int(math.Ceil(wait.Minutes()))
 	c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	p.Step = string(recovery.StepDeadEnd)
+	p.Step, p.Waiting = string(recovery.StepDeadEnd), true
 	p.Heading = t.T("recovery.request_title")
 	if minutes <= 1 {
 		p.Message = t.T("recovery.err_rate_one")
@@ -447,7 +444,7 @@ func (s *Server) recoveryCodeLink(c *fiber.Ctx) error {
 	var p views.RecoveryProps
 	switch {
 	case errors.Is(err, recovery.ErrNotFound) || (err == nil && f.Kind != recovery.KindPassword):
-		p = s.deadEnd(c, recovery.KindPassword, s.t(c).T("recovery.err_expired"))
+		p = s.deadEnd(c, recovery.KindPassword, "", s.t(c).T("recovery.err_expired"))
 	case err != nil:
 		return err
 	case f.State != recovery.StateCodeSent:
@@ -469,12 +466,22 @@ func (s *Server) recoveryCodeLink(c *fiber.Ctx) error {
 	if isHTMX(c) {
 		return render(c, fiber.StatusOK, views.RecoveryStep(p))
 	}
-	lp := views.LoginProps{Base: s.page(c, p.T.T("recovery.code_title")), Step: views.RecoveryStep(p)}
+	// The page is titled as the step it shows, which the link's state
+	// decides (the code, the new password, or the end).
+	lp := views.LoginProps{Base: s.page(c, p.Title()), Step: views.RecoveryStep(p)}
 	return render(c, fiber.StatusOK, views.Login(lp))
 }
 
-func (s *Server) deadEnd(c *fiber.Ctx, kind recovery.Kind, msg string) views.RecoveryProps {
-	p := s.baseRecovery(c, kind, nil)
+// deadEnd ends a request that can go no further, with the help desk of
+// the person's population (its hours, not the support desk's) and
+// « Recommencer » back to that population's step 1; popKey comes from the
+// step's form, which outlives the flow.
+func (s *Server) deadEnd(c *fiber.Ctx, kind recovery.Kind, popKey, msg string) views.RecoveryProps {
+	var pop *school.Population
+	if p, ok := s.school.Population(popKey); ok && popKey != "" {
+		pop = p
+	}
+	p := s.baseRecovery(c, kind, pop)
 	p.Step, p.Message = string(recovery.StepDeadEnd), msg
 	p.Heading = p.T.T("recovery.request_title")
 	return p
@@ -516,7 +523,7 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	}
 	if errors.Is(err, recovery.ErrNotFound) {
 		s.clearRecoveryCookie(c)
-		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_expired")))
 	}
 	if err != nil {
 		return err
@@ -529,7 +536,7 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	}
 	if errors.Is(err, recovery.ErrState) || errors.Is(err, recovery.ErrNotFound) {
 		s.clearRecoveryCookie(c)
-		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_expired")))
 	}
 	if errors.Is(err, recovery.ErrConflict) {
 		// Many guesses at once on one flow: no try was lost; ask again.
@@ -554,7 +561,7 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 		p.Errors["code"] = t.T("recovery.err_code_expired")
 	case recovery.CodeExhausted:
 		s.clearRecoveryCookie(c)
-		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_exhausted")))
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_exhausted")))
 	}
 	return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 }
@@ -577,7 +584,7 @@ func (s *Server) recoveryResend(c *fiber.Ctx) error {
 		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
 	}
 	if err != nil {
-		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_expired")))
 	}
 	wait, err := s.recovery.Resend(c.UserContext(), f)
 	var rl *recovery.RateLimitedError
@@ -617,7 +624,7 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 		if ok {
 			return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
 		}
-		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_expired")))
 	}
 	res, err := s.recovery.SubmitPassword(c.UserContext(), f, form.Account, form.Password, form.Confirm)
 	if errors.Is(err, recovery.ErrElsewhere) {
@@ -625,11 +632,11 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	}
 	if errors.Is(err, recovery.ErrFinished) {
 		s.clearRecoveryCookie(c)
-		return s.renderRecovery(c, fiber.StatusConflict, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_finished")))
+		return s.renderRecovery(c, fiber.StatusConflict, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_finished")))
 	}
 	if errors.Is(err, recovery.ErrNotFound) || errors.Is(err, recovery.ErrState) {
 		s.clearRecoveryCookie(c)
-		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
+		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_expired")))
 	}
 	if err != nil {
 		return err
