@@ -129,6 +129,9 @@ type Flow struct {
 	CodeHash      string
 	CodeSentAt    time.Time
 	CodeExpiresAt time.Time
+	// Replaced are the HMACs of the codes « Renvoyer le code » replaced
+	// (the latest few): typing one is told so, and costs no try.
+	Replaced []string
 	// Attempts counts wrong entries of the current code.
 	Attempts int
 	// Chosen is the account being reset, once known.

@@ -235,6 +235,14 @@ func (s *Service) Resend(ctx context.Context, f Flow) (time.Duration, error) {
 		return 0, &RateLimitedError{RetryAfter: d.RetryAfter}
 	}
 	f.Pending = true
+	if f.CodeHash != "" {
+		// Kept, hashed, so that the code of the earlier mail is recognised
+		// as replaced rather than counted as a wrong guess.
+		f.Replaced = append(f.Replaced, f.CodeHash)
+		if len(f.Replaced) > maxReplaced {
+			f.Replaced = f.Replaced[len(f.Replaced)-maxReplaced:]
+		}
+	}
 	f.CodeHash = "" // the previous code stops working now
 	f.CodeSentAt, f.CodeExpiresAt, f.Attempts = now, now.Add(s.cfg.CodeTTL), 0
 	if err := s.save(ctx, &f); errors.Is(err, ErrConflict) {
@@ -263,7 +271,14 @@ const (
 	CodeExpired
 	// CodeExhausted: no tries left; the flow is gone, start again.
 	CodeExhausted
+	// CodeReplaced: the code of an earlier mail, replaced by « Renvoyer le
+	// code »; no try was spent.
+	CodeReplaced
 )
+
+// maxReplaced bounds the replaced codes a flow remembers; the resend
+// limit per hour is of the same order.
+const maxReplaced = 5
 
 // CodeResult is the outcome of the "code" step, with the flow as it now
 // stands.
@@ -291,6 +306,16 @@ func (s *Service) SubmitCode(ctx context.Context, f Flow, typed string) (CodeRes
 	now := s.Now()
 	if !now.Before(f.CodeExpiresAt) {
 		return CodeResult{Flow: f, Outcome: CodeExpired, Remaining: s.cfg.MaxAttempts - f.Attempts}, nil
+	}
+	// The code of an earlier mail is told apart before the try is counted:
+	// the person read the wrong mail, they did not guess. Comparing with
+	// codes that no longer open anything gives a guesser nothing about the
+	// current one, whose tries are counted below before it is compared.
+	typedHash := hashCode(s.Key, f.ID, code)
+	for _, h := range f.Replaced {
+		if equalHash(h, typedHash) {
+			return CodeResult{Flow: f, Outcome: CodeReplaced, Remaining: s.cfg.MaxAttempts - f.Attempts}, nil
+		}
 	}
 	// Record the try first. A conflict means another write came in between
 	// (a concurrent guess, the dispatcher): read again and count on that.
@@ -320,7 +345,7 @@ func (s *Service) SubmitCode(ctx context.Context, f Flow, typed string) (CodeRes
 			return CodeResult{Flow: f}, ErrState
 		}
 	}
-	if !equalHash(f.CodeHash, hashCode(s.Key, f.ID, code)) || !s.stillValid(ctx, &f) {
+	if !equalHash(f.CodeHash, typedHash) || !s.stillValid(ctx, &f) {
 		remaining := s.cfg.MaxAttempts - f.Attempts
 		if remaining <= 0 {
 			s.audit(ctx, "recovery.lockout", first(f.Accounts), f.IP, "too_many_codes", f.ID)
@@ -334,7 +359,7 @@ func (s *Service) SubmitCode(ctx context.Context, f Flow, typed string) (CodeRes
 		return CodeResult{Flow: f, Outcome: CodeWrong, Remaining: remaining}, nil
 	}
 	token := keys.RandomHex(32)
-	f.State, f.CodeHash, f.Attempts = StateVerified, "", 0 // single use
+	f.State, f.CodeHash, f.Attempts, f.Replaced = StateVerified, "", 0, nil // single use
 	f.VerifiedBy = keys.HashToken(token)
 	if f.Holder != "" && f.Holder == f.BrowserHash {
 		// The browser that asked typed the code: its token changes.

@@ -931,11 +931,22 @@ func TestRecoveryResend(t *testing.T) {
 		if len(codes) != 2 || codes[1].Code == oldCode {
 			t.Fatalf("codes mailed: %d (new equal to old: %v); want 2 different", len(codes), len(codes) == 2)
 		}
+		// The replaced code opens nothing and is said to be replaced; it
+		// costs no try (issue 16, item 13).
 		res, err = e.svc.SubmitCode(ctx, got, oldCode)
-		if err != nil || res.Outcome != recovery.CodeWrong || res.Remaining != 4 {
-			t.Errorf("old code after Resend = %v (%d left), %v; want CodeWrong (4 left)", res.Outcome, res.Remaining, err)
+		if err != nil || res.Outcome != recovery.CodeReplaced || res.Remaining != 5 {
+			t.Errorf("old code after Resend = %v (%d left), %v; want CodeReplaced (5 left)", res.Outcome, res.Remaining, err)
+		}
+		if stored := e.get(t, f.ID); stored.Attempts != 0 || stored.State != recovery.StateCodeSent {
+			t.Errorf("after the replaced code: attempts %d, state %s; want 0, code sent", stored.Attempts, stored.State)
 		}
 		got = res.Flow
+		// A wrong code still costs one.
+		if res, err := e.svc.SubmitCode(ctx, got, otherCode(codes[1].Code)); err != nil || res.Outcome != recovery.CodeWrong || res.Remaining != 4 {
+			t.Errorf("wrong code after Resend = %v (%d left), %v; want CodeWrong (4 left)", res.Outcome, res.Remaining, err)
+		} else {
+			got = res.Flow
+		}
 		if res, err := e.svc.SubmitCode(ctx, got, codes[1].Code); err != nil || res.Outcome != recovery.CodeOK {
 			t.Errorf("new code = %v, %v; want CodeOK", res.Outcome, err)
 		}

@@ -38,6 +38,7 @@ type flowDoc struct {
 	CodeHash      string    `bson:"codeHash,omitempty"`
 	CodeSentAt    time.Time `bson:"codeSentAt"`
 	CodeExpiresAt time.Time `bson:"codeExpiresAt"`
+	Replaced      []string  `bson:"replaced,omitempty"`
 	Attempts      int       `bson:"attempts"`
 	Chosen        string    `bson:"chosen,omitempty"`
 	ConsentAt     time.Time `bson:"consentAt"`
@@ -56,7 +57,7 @@ func toFlowDoc(f recovery.Flow) flowDoc {
 		ID: f.ID, BrowserHash: f.BrowserHash, VerifiedBy: f.VerifiedBy, Kind: string(f.Kind), Population: f.Population, Lang: f.Lang,
 		State: string(f.State), Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, ExpiresAt: f.ExpiresAt,
 		IP: f.IP, Request: f.Request, RequestKey: f.RequestKey, Pending: f.Pending, Accounts: f.Accounts,
-		CodeHash: f.CodeHash, CodeSentAt: f.CodeSentAt, CodeExpiresAt: f.CodeExpiresAt, Attempts: f.Attempts,
+		CodeHash: f.CodeHash, CodeSentAt: f.CodeSentAt, CodeExpiresAt: f.CodeExpiresAt, Replaced: f.Replaced, Attempts: f.Attempts,
 		Chosen: f.Chosen, ConsentAt: f.ConsentAt, Device: string(f.Device),
 	}
 }
@@ -66,7 +67,7 @@ func (d flowDoc) flow() recovery.Flow {
 		ID: d.ID, BrowserHash: d.BrowserHash, VerifiedBy: d.VerifiedBy, Kind: recovery.Kind(d.Kind), Population: d.Population, Lang: d.Lang,
 		State: recovery.State(d.State), Version: d.Version, CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt), ExpiresAt: utc(d.ExpiresAt),
 		IP: d.IP, Request: d.Request, RequestKey: d.RequestKey, Pending: d.Pending, Accounts: d.Accounts,
-		CodeHash: d.CodeHash, CodeSentAt: utc(d.CodeSentAt), CodeExpiresAt: utc(d.CodeExpiresAt), Attempts: d.Attempts,
+		CodeHash: d.CodeHash, CodeSentAt: utc(d.CodeSentAt), CodeExpiresAt: utc(d.CodeExpiresAt), Replaced: d.Replaced, Attempts: d.Attempts,
 		Chosen: d.Chosen, ConsentAt: utc(d.ConsentAt), Device: recovery.Device(d.Device),
 	}
 }

@@ -559,6 +559,8 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 		p.Errors["code"] = t.T("recovery.err_code_wrong", "Count", res.Remaining)
 	case recovery.CodeExpired:
 		p.Errors["code"] = t.T("recovery.err_code_expired")
+	case recovery.CodeReplaced:
+		p.Errors["code"] = t.T("recovery.err_code_replaced")
 	case recovery.CodeExhausted:
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, form.Population, t.T("recovery.err_exhausted")))
