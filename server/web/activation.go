@@ -95,6 +95,11 @@ func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProp
 		p.Sent = true
 	case activation.StateCharter:
 		p.CharterTitle, p.CharterText, p.CharterURL = s.charterText(t.Lang())
+	case activation.StateDirectory:
+		// Without an institutional mailbox (elected officials), the
+		// directory shows a name only: its text must not speak of an
+		// address of the school that the person does not have.
+		p.NoMailbox = s.activation.Population(acc.Population).MailboxDomain == ""
 	case activation.StateRedirect, activation.StateRedirSent:
 		pop := s.activation.Population(acc.Population)
 		p.Mandatory = pop.RedirectMandate

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/paths"
 )
 
@@ -114,4 +116,39 @@ func TestRecoverySmallerPoints(t *testing.T) {
 			t.Errorf("the rate-limit page: %s", st.Text())
 		}
 	})
+}
+
+// TestActivationDirectoryText: the directory step speaks of the school
+// address only to those who get one; an elected official has none (issue
+// 16, item 13).
+func TestActivationDirectoryText(t *testing.T) {
+	a := newTestApp(t)
+	a.seedStaff()
+	h := account.NewHasher(account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 1)
+	o := account.Account{ID: "o401", Identifier: "O401", FirstName: "Jean", LastName: "Vidal", Population: "officials", Status: account.StatusPending}
+	o.PasswordHash, _ = h.Hash(provisional)
+	o.PasswordSetBy = account.SetByImport
+	if err := a.st.Accounts().SaveAccount(context.Background(), o, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		id, rescue  string
+		wantAddress bool
+	}{
+		{"O401", "jean.vidal@example.org", false},
+		{"S200", "mh.dupont@example.org", true},
+	} {
+		b := a.browser()
+		b.act(paths.ActivationStart, url.Values{"identifier": {tt.id}, "password": {provisional}})
+		b.act(paths.ActivationRescue, url.Values{"email": {tt.rescue}})
+		b.confirmLink(t, tt.rescue, 1)
+		_, d := b.act(paths.ActivationCharter, url.Values{"accept": {"yes"}})
+		if stepNum(d) != "directory" {
+			t.Fatalf("%s: step %s", tt.id, stepNum(d))
+		}
+		hint := d.Find(`[data-testid="directory-hint"]`).Text()
+		if got := strings.Contains(hint, "adresse"); got != tt.wantAddress {
+			t.Errorf("%s: the directory's text %q speaks of an address: %v, want %v", tt.id, hint, got, tt.wantAddress)
+		}
+	}
 }
