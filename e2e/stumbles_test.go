@@ -338,3 +338,29 @@ func TestRecoveryDialogLanguage(t *testing.T) {
 	b.waitStep(t, "password")
 	b.noConsoleErrors(t)
 }
+
+// TestRecoveryContinueFillsIdentifier: at the end of a recovery,
+// « Continuer » opens the sign-in page with the identifier filled in and
+// the cursor in the password field (issue 16, item 13).
+func TestRecoveryContinueFillsIdentifier(t *testing.T) {
+	srv, smtp := startStumbles(t)
+	b := newBrowser(t)
+	b.openRecovery(t, srv.URL, "parents", "leo.martin@example.fr")
+	code := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second).Code()
+	b.run(t, chromedp.SendKeys("#rec-code", code), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	b.waitStep(t, "password")
+	b.run(t, chromedp.SendKeys("#new-password", "Trois chats sur le toit 42"), chromedp.SendKeys("#confirm-password", "Trois chats sur le toit 42"))
+	b.settled(t)
+	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
+	b.waitStep(t, "done")
+	b.axe(t, "recovery done")
+	b.run(t, chromedp.Click(`[data-testid="recovery-continue"]`), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === "password"`, chromedp.WithPollingTimeout(3*time.Second)))
+	if v := eval[string](t, b, `document.querySelector("#identifier").value`); v != "P003" {
+		t.Errorf("after « Continuer », the identifier reads %q", v)
+	}
+	b.axe(t, "sign-in after recovery")
+	b.screenshot(t, "stumbles-13-continue")
+	b.run(t, chromedp.SendKeys("#password", "Trois chats sur le toit 42"), chromedp.Click(`form[action="/login"] button[type=submit]`),
+		chromedp.WaitVisible(`[data-testid="account"]`))
+}
