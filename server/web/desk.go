@@ -159,6 +159,9 @@ func (s *Server) renderPerson(c *fiber.Ctx, status int, notice string, errs map[
 	}
 	activation := t.T("desk.activation_none")
 	switch {
+	case a.Status == account.StatusActive && a.ActivatedAt.IsZero():
+		// Imported with a password of its own: there was no activation.
+		activation = t.T("desk.activation_imported")
 	case a.Status == account.StatusActive:
 		activation = t.T("desk.activation_done", "Date", when(a.ActivatedAt))
 	case p.Activation != "":
