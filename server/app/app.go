@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	netmail "net/mail"
@@ -97,9 +98,18 @@ type App struct {
 	Desk       *desk.Service
 	Worker     *mail.Worker
 	// Hasher hashes and checks every password; tests count its work.
-	Hasher *account.Hasher
-	store  *store.Store
-	log    *slog.Logger
+	Hasher  *account.Hasher
+	store   *store.Store
+	log     *slog.Logger
+	letters letters.Printer
+	cat     *i18n.Catalog
+}
+
+// PrintLetters writes letters as one PDF in lang, the console's PDF (the
+// command line's accounts import --letters); missing, when a batch stopped
+// partway, is told on a last page.
+func (a *App) PrintLetters(w io.Writer, lang string, ls []desk.Letter, missing int) error {
+	return a.letters.PrintIncomplete(w, a.cat.For(lang), ls, missing)
 }
 
 func (o *Options) defaults() {
@@ -208,6 +218,7 @@ func New(o Options) (*App, error) {
 		ValidDays: sc.Letters.ValidDays, Location: o.Location, Now: now,
 	})
 
+	printer := letters.Printer{School: sc, BaseURL: o.BaseURL, Location: o.Location}
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
@@ -218,7 +229,7 @@ func New(o Options) (*App, error) {
 			return s.Waiting, s.OldestAge, err
 		},
 		MetricsToken: o.MetricsToken, Version: o.Version, Now: now,
-		Desk: console, Letters: letters.Printer{School: sc, BaseURL: o.BaseURL, Location: o.Location},
+		Desk: console, Letters: printer,
 	}
 	if o.Web != nil {
 		o.Web(&d)
@@ -227,7 +238,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, store: st, log: log}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, store: st, log: log, letters: printer, cat: cat}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has
