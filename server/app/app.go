@@ -214,6 +214,8 @@ func New(o Options) (*App, error) {
 		Accounts: accounts, History: audit, Mails: st.Outbox(), Throttles: guard, Codes: rec, Emails: profile,
 		Sessions: sessionsStore, Activations: act, Check: auth,
 		Hasher:    account.NewHasher(account.ProvisionalParams(), runtime.NumCPU()),
+		Importer:  account.NewImporter(accounts, hasher, runtime.NumCPU(), now),
+		Known:     sc.Known,
 		Role:      func(id string) desk.Role { return desk.Role(sc.DeskRole(id)) },
 		ValidDays: sc.Letters.ValidDays, Location: o.Location, Now: now,
 	})
