@@ -198,6 +198,11 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	// zitadel/oidc logs through slog's default logger, and at WARN every
+	// refusal it answers an application (a used code, a wrong secret):
+	// expected refusals, audited, that need no log line. Its errors reach
+	// Sésame's log, in Sésame's format.
+	slog.SetDefault(slog.New(minLevel{Handler: log.Handler(), min: slog.LevelError}))
 	sc, err := loadSchool(cfg, log)
 	if err != nil {
 		return err
@@ -469,4 +474,22 @@ func progressLine(w io.Writer, start time.Time, interval time.Duration) func(don
 		left := time.Duration(float64(now.Sub(start)) / float64(done) * float64(total-done))
 		fmt.Fprintf(w, "%d / %d rows (%.0f %%), about %s left\n", done, total, 100*float64(done)/float64(total), left.Round(time.Second))
 	}
+}
+
+// minLevel drops the records of a handler below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }

@@ -87,7 +87,7 @@ func parseFlags() (benchOptions, error) {
 	flag.StringVar(&o.logLevel, "server-log-level", "info", "SESAME_LOG_LEVEL of the measured server (info logs one line per request, as in production)")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
 	flag.StringVar(&o.profile, "profile", "", "after the runs, profile the server (CPU of each step and of the mixed load, heap) into this directory, with a build of the same sources plus a pprof hook given through go build -overlay")
-	flag.StringVar(&only, "only", "", "comma-separated subset of phases: start,wire,steps,mixed,scale (default: all)")
+	flag.StringVar(&only, "only", "", "comma-separated subset of phases: start,wire,steps,mixed,cas,scale (default: all)")
 	flag.Parse()
 	for _, s := range strings.Split(scale, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -127,6 +127,7 @@ type runFigures struct {
 	Hash   float64
 	Mixed  *mixedResult
 	Wire   []wireRow
+	CAS    *casResult
 	Scale  map[int]summary
 	ScaleM map[int]*stepsResult
 	Logs   []string // server log problems
@@ -274,6 +275,22 @@ func run() error {
 			stop(sv, &f, "mixed")
 		}
 
+		if o.want("cas") {
+			sv, err := start(o.accounts, "cas")
+			if err != nil {
+				return err
+			}
+			logf("run %d: CAS login and validation at concurrency %d…", r, o.concurrency)
+			res, err := runCAS(sv, mainSchool, newAllocator(mainSchool, direct), o.concurrency, o.stepDuration)
+			stop(sv, &f, "cas")
+			if err != nil {
+				return err
+			}
+			f.CAS = &res
+			logf("run %d: CAS: login %.0f/s (p99 %s), validation %.0f/s (p99 %s), %d+%d errors",
+				r, res.Login.Rate, ms(res.Login.P99), res.Validate.Rate, ms(res.Validate.P99), res.Login.Errs, res.Validate.Errs)
+		}
+
 		if o.want("scale") {
 			for _, n := range o.scale {
 				sv, err := start(n, fmt.Sprintf("scale%d", n))
@@ -410,6 +427,21 @@ func report(o benchOptions, runs []runFigures, templates map[int]string) string 
 			median(steps(func(s *stepsResult) float64 { return s.Step3.Rate })), median(cpuMs(func(s *stepsResult) time.Duration { return s.CPU3 })), median(hashes), c,
 			medianPair(steps(func(s *stepsResult) float64 { return msOf(s.Step3.P50) }), steps(func(s *stepsResult) float64 { return msOf(s.Step3.P99) })),
 			median(steps(func(s *stepsResult) float64 { return float64(s.Step3.Errs) })))})
+	casFig := func(get func(*casResult) float64) []float64 {
+		return col(func(r runFigures) (float64, bool) {
+			if r.CAS == nil {
+				return 0, false
+			}
+			return get(r.CAS), true
+		})
+	}
+	add(fig{name: fmt.Sprintf("CAS validation GET /cas/p3/serviceValidate, c=%d", c), unit: "/s",
+		vals: casFig(func(x *casResult) float64 { return x.Validate.Rate }),
+		note: medianPair(casFig(func(x *casResult) float64 { return msOf(x.Validate.P50) }), casFig(func(x *casResult) float64 { return msOf(x.Validate.P99) })) +
+			fmt.Sprintf(", %v errors; alternating with /cas/login (ticket issued, single sign-on) at %.0f /s, %s",
+				median(casFig(func(x *casResult) float64 { return float64(x.Validate.Errs + x.Login.Errs) })),
+				median(casFig(func(x *casResult) float64 { return x.Login.Rate })),
+				medianPair(casFig(func(x *casResult) float64 { return msOf(x.Login.P50) }), casFig(func(x *casResult) float64 { return msOf(x.Login.P99) })))})
 	mx := fmt.Sprintf("mixed, %d clients × %s", o.clients, o.mixedDuration)
 	if o.think > 0 {
 		mx += fmt.Sprintf(" (think %s)", o.think)

@@ -101,6 +101,60 @@
     p.textContent = document.body.getAttribute(key) || "";
     where.insertBefore(p, where.firstChild);
   }
+  // A submit shows that it is under way: its button is disabled (a second
+  // tap would send the form twice) and says so, and a status message inside
+  // the form tells screen readers, even inside the modal dialog, where a
+  // live region of the page outside would be silent.
+  function setBusy(form, busy) {
+    if (!form || form.tagName !== "FORM") return;
+    form.querySelectorAll("button[type=submit], button:not([type])").forEach(function (btn) {
+      if (busy) {
+        btn.setAttribute("aria-busy", "true");
+        btn.setAttribute("aria-disabled", "true");
+        // After the submit has started: a disabled button is not sent.
+        setTimeout(function () { btn.disabled = true; }, 0);
+      } else {
+        btn.removeAttribute("aria-busy");
+        btn.removeAttribute("aria-disabled");
+        btn.disabled = false;
+      }
+    });
+    var status = form.querySelector(".busy-status");
+    if (!status) {
+      status = document.createElement("p");
+      status.className = "busy-status";
+      status.setAttribute("role", "status");
+      form.appendChild(status);
+    }
+    status.textContent = busy ? (document.body.getAttribute("data-msg-busy") || "") : "";
+    form.classList.toggle("is-busy", busy);
+  }
+  // A plain form (HTMX's have their own events below): busy until the next
+  // page; a second submit meanwhile is dropped.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (form.hasAttribute("hx-post")) return;
+    if (form.classList.contains("is-busy")) {
+      e.preventDefault();
+      return;
+    }
+    if (!e.defaultPrevented) setBusy(form, true);
+  });
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var elt = e.detail.elt;
+    if (elt && elt.tagName === "FORM") setBusy(elt, true);
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    // Only a form's own request: the live checklist's, from a field of the
+    // same form, must not end the wait of a submit under way.
+    var form = e.detail.elt;
+    if (form && form.tagName === "FORM" && document.contains(form)) setBusy(form, false);
+  });
+  // Back to a page kept in the browser's cache: its buttons work again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form.is-busy").forEach(function (f) { setBusy(f, false); });
+  });
+
   document.addEventListener("htmx:sendError", function (e) { showFailure(e, "data-msg-network"); });
   document.addEventListener("htmx:responseError", function (e) { showFailure(e, "data-msg-error"); });
 

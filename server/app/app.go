@@ -21,6 +21,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
@@ -28,6 +29,7 @@ import (
 	"github.com/sesame-edu/sesame/server/letters"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/notify"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/school"
@@ -81,6 +83,12 @@ type Options struct {
 	Throttles Throttles
 	// Worker tunes the mail worker (zero: production's timings).
 	Worker mail.WorkerOptions
+	// CASLogout tunes the CAS single logout sender (zero: production's
+	// timings).
+	CASLogout cas.SenderOptions
+	// OIDC tunes the OpenID Connect provider's lifetimes and back-channel
+	// logout worker (zero: production's).
+	OIDC oidc.Config
 	// Web, if set, adjusts the web server's dependencies before it is
 	// built: a test takes the database "down" for the probes, or sets the
 	// outbox statistics they show.
@@ -98,11 +106,15 @@ type App struct {
 	Desk       *desk.Service
 	Worker     *mail.Worker
 	// Hasher hashes and checks every password; tests count its work.
-	Hasher  *account.Hasher
-	store   *store.Store
-	log     *slog.Logger
-	letters letters.Printer
-	cat     *i18n.Catalog
+	Hasher *account.Hasher
+	// OIDC is the OpenID Connect provider.
+	OIDC *oidc.Provider
+	// CASLogout delivers the CAS single logout requests.
+	CASLogout *cas.Sender
+	store     *store.Store
+	log       *slog.Logger
+	letters   letters.Printer
+	cat       *i18n.Catalog
 }
 
 // PrintLetters writes letters as one PDF in lang, the console's PDF (the
@@ -160,12 +172,22 @@ func New(o Options) (*App, error) {
 	// Every way sessions end (sign-out, reset, password change, the
 	// office) tells the applications signed in through them.
 	var signOuts []session.SignOut
-	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
+	// CAS single logout: the services that validated the person's
+	// tickets are sent a LogoutRequest, queued and retried.
+	casLogouts := cas.NewSender(st.Logouts(), cas.HTTPPoster(cas.NewHTTPClient()), log, o.CASLogout)
+	signOuts = append(signOuts, cas.NewSingleLogout(st.Tickets(), st.Logouts(), casLogouts.Notify, log, now).SignedOut)
 	hasher := account.NewHasher(o.Hash, runtime.NumCPU())
 	registry, err := newRegistry(sc, o.BaseURL, hasher)
 	if err != nil {
 		return nil, err
 	}
+	provider, err := oidc.New(oidc.Deps{Store: st.OIDC(), Accounts: accounts, Clients: registry, Audit: audit,
+		Secret: key, Issuer: o.BaseURL, Log: log, Now: now}, o.OIDC)
+	if err != nil {
+		return nil, err
+	}
+	signOuts = append(signOuts, provider.SignedOut)
+	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
 	cat, err := i18n.New()
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
@@ -191,7 +213,6 @@ func New(o Options) (*App, error) {
 		Notifier: notifier, Throttles: guard, Hasher: hasher,
 		Key:    keys.Derive(key, "recovery"),
 		Policy: sc.PolicyOf, Log: log, Now: now,
-		SinglePopulation: !sc.NeedsChooser(),
 	}, recovery.Config{
 		CodeTTL: time.Duration(sc.Recovery.CodeMinutes) * time.Minute, FlowTTL: time.Hour,
 		MaxAttempts: 5, ResendCooldown: time.Minute, CodesPerHour: sc.Recovery.CodesPerHour,
@@ -224,7 +245,8 @@ func New(o Options) (*App, error) {
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
-		School: sc, Clients: registry, Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
+		School: sc, Clients: registry, CAS: cas.New(st.Tickets(), registry, accounts, audit, log, now), OpenID: provider,
+		Location: o.Location, Recovery: rec, Activation: act, Limiter: limiter,
 		Sessions: sessions, Auth: auth, Profile: profile, Accounts: accounts, EmailChanges: accounts,
 		MailStats: func(ctx context.Context) (int, time.Duration, error) {
 			s, err := worker.Stats(ctx)
@@ -240,17 +262,20 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, store: st, log: log, letters: printer, cat: cat}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, OIDC: provider, CASLogout: casLogouts, store: st, log: log, letters: printer, cat: cat}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has
-// stopped: the mail worker, the recovery dispatcher, and the sweeper of
-// expired documents.
+// stopped: the mail worker, the recovery dispatcher, the sweeper of
+// expired documents, and the OpenID Connect provider's back-channel
+// logouts.
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Worker.Run(ctx) })
 	wg.Go(func() { a.Recovery.Run(ctx, 2) })
 	wg.Go(func() { sweep(ctx, a.store, a.log) })
+	wg.Go(func() { a.CASLogout.Run(ctx) })
+	wg.Go(func() { a.OIDC.Run(ctx) })
 	wg.Wait()
 }
 

@@ -19,6 +19,9 @@ type Event struct {
 	// Actor is the account that acted on AccountID when it is another
 	// one: a guardian who set a child's password.
 	Actor string
+	// Client is the application a code, ticket or token was issued to or
+	// presented by (its id in the school's file).
+	Client string
 }
 
 // Recorder keeps events.

@@ -164,6 +164,28 @@ func (n *Notifier) IdentifierReminder(ctx context.Context, r recovery.ReminderNo
 	return n.sendOnce(ctx, r.Key, r.To, "identifier_reminder", id, n.IdentifierReminderProps(r))
 }
 
+// ActivateFirstProps words the mail to the address of an account not yet
+// activated: a request named it, and it must be activated first.
+func (n *Notifier) ActivateFirstProps(r recovery.ActivateFirstNotice) views.MailProps {
+	p, t := n.base(r.Lang, "mail.activate_first.subject")
+	p.Why = t.T("mail.activate_first.why", "School", n.school)
+	for i, a := range r.Accounts {
+		p.Identifiers = append(p.Identifiers, t.T("mail.reminder.named", "Identifier", a.Identifier, "Name", a.FullName()))
+		if i < len(r.Links) {
+			p.Links = append(p.Links, views.MailLink{Label: t.T("mail.activate_first.link", "Identifier", a.Identifier), URL: r.Links[i]})
+		}
+	}
+	p.IDLabel = t.T("mail.activate_first.identifiers", "Count", len(r.Accounts))
+	p.Validity = t.T("mail.activate_first.validity")
+	p.Ignore = t.T("mail.activate_first.ignore")
+	return p
+}
+
+// ActivateFirst queues the mail saying an account must first be activated.
+func (n *Notifier) ActivateFirst(ctx context.Context, r recovery.ActivateFirstNotice) error {
+	return n.sendOnce(ctx, r.Key, r.To, "activate_first", first(r.Accounts), n.ActivateFirstProps(r))
+}
+
 // PasswordChangedProps words the "your password was changed" notice.
 func (n *Notifier) PasswordChangedProps(r recovery.ChangedNotice) views.MailProps {
 	p, t := n.base(r.Lang, "mail.changed.subject")

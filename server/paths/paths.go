@@ -76,3 +76,39 @@ const (
 	Readyz  = "/readyz"
 	Assets  = "/assets/"
 )
+
+// The CAS server (Apereo CAS protocol 3.0): the browser's login and
+// logout, and the validation endpoints applications call.
+const (
+	CASLogin             = "/cas/login"
+	CASLogout            = "/cas/logout"
+	CASValidate          = "/cas/validate"
+	CASServiceValidate   = "/cas/serviceValidate"
+	CASP3ServiceValidate = "/cas/p3/serviceValidate"
+)
+
+// Forward-auth for reverse proxies, under Authelia's names so that
+// existing proxy guides work: Traefik and Caddy's forward-auth, nginx's
+// auth_request.
+const (
+	ForwardAuth = "/api/authz/forward-auth"
+	AuthRequest = "/api/authz/auth-request"
+)
+
+// OpenID Connect. The issuer is SESAME_BASE_URL; zitadel/oidc's op serves
+// every endpoint but the two steps in server/web: the sign-in between the
+// authorization request and the code (OIDCLogin), and the end of Sésame's
+// session asked by an application (OIDCEndSessionStep).
+const (
+	OIDCDiscovery         = "/.well-known/openid-configuration"
+	OIDCAuthorize         = "/oidc/authorize"
+	OIDCAuthorizeCallback = "/oidc/authorize/callback"
+	OIDCLogin             = "/oidc/login"
+	OIDCToken             = "/oidc/token"
+	OIDCUserinfo          = "/oidc/userinfo"
+	OIDCRevoke            = "/oidc/revoke"
+	OIDCIntrospect        = "/oidc/introspect"
+	OIDCEndSession        = "/oidc/end_session"
+	OIDCEndSessionStep    = "/oidc/signed-out"
+	OIDCKeys              = "/oidc/keys"
+)

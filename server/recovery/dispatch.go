@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"sync"
 	"time"
 
@@ -75,9 +74,10 @@ func (s *Service) scan(ctx context.Context) {
 	}
 }
 
-// Process does a flow's pending work: look up what was typed (only inside
-// the chosen population, only active accounts), then issue a code and queue
-// its mail, or queue the identifier reminder. Several instances may try the
+// Process does a flow's pending work: look up what was typed (in every
+// population; active accounts get the code, pending ones a mail saying how
+// to activate), then issue a code and queue its mail, or queue the
+// identifier reminder. Several instances may try the
 // same flow; the versioned write lets one win, and only the winner mails.
 func (s *Service) Process(ctx context.Context, id string) error {
 	for try := 0; try < 5; try++ {
@@ -102,13 +102,20 @@ func (s *Service) Process(ctx context.Context, id string) error {
 
 func (s *Service) process(ctx context.Context, f Flow) error {
 	if f.Request != "" {
-		accs, err := s.lookup(ctx, f)
+		accs, pending, err := s.lookup(ctx, f)
 		if err != nil {
 			return err
 		}
 		f.Accounts = nil
 		for _, a := range accs {
 			f.Accounts = append(f.Accounts, a.ID)
+		}
+		// An account not yet activated has no password to reset: its
+		// owner would wait for a code that never comes. Its address is
+		// told how to activate instead; the screen said the same as for
+		// anyone, so nothing tells a stranger the account exists.
+		if err := s.activateFirst(ctx, f, pending); err != nil {
+			return err
 		}
 		f.Request = "" // looked up: the typed identifier is no longer kept
 	}
@@ -238,20 +245,24 @@ func (s *Service) withinBudget(ctx context.Context, f Flow, accs []account.Accou
 	return keep, nil
 }
 
-// lookup finds the active accounts a request names, inside its population.
-// An e-mail may name several (a parent's children); an identifier one.
-func (s *Service) lookup(ctx context.Context, f Flow) ([]account.Account, error) {
+// lookup finds the accounts a request names: the active ones a code or a
+// reminder may go to, and the pending ones with an address, told to
+// activate first. An e-mail may name several (a parent's children); an
+// identifier one. The population chosen on the chooser picks the words and
+// the help desk, never which accounts are found: a parent who clicked « Je
+// suis élève » still gets their code.
+func (s *Service) lookup(ctx context.Context, f Flow) (active, pending []account.Account, err error) {
 	var found []account.Account
 	if account.IsEmail(f.Request) {
 		all, err := s.Accounts.AccountsByEmail(ctx, f.Request)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		found = all
 	} else if f.Kind == KindPassword {
 		a, err := s.Accounts.GetAccount(ctx, f.Request)
 		if err != nil && !errors.Is(err, account.ErrNotFound) {
-			return nil, err
+			return nil, nil, err
 		}
 		if err == nil {
 			found = []account.Account{a}
@@ -259,23 +270,48 @@ func (s *Service) lookup(ctx context.Context, f Flow) ([]account.Account, error)
 	}
 	// Identifier reminders go to the address typed; codes go to the
 	// account's address, or to its guardians' when it has none.
-	return slices.DeleteFunc(found, func(a account.Account) bool {
-		if !s.inPopulation(a, f.Population) {
-			return true
-		}
-		// What was found but cannot be mailed is audited under the
-		// account, after the answer has gone: the office console shows it
-		// (« compte non activé », « pas d'adresse »).
+	for _, a := range found {
 		switch {
+		case a.Status == account.StatusActive && (a.Email != "" || len(a.Guardians) > 0):
+			active = append(active, a)
 		case a.Status != account.StatusActive:
+			// What was found but cannot be mailed a code is audited under
+			// the account, after the answer has gone: the office console
+			// shows it (« compte non activé », « pas d'adresse »).
 			s.audit(ctx, "recovery.lookup", a.ID, f.IP, "pending", f.ID)
-			return true
-		case a.Email == "" && len(a.Guardians) == 0:
+			if a.Status == account.StatusPending && a.Email != "" {
+				pending = append(pending, a)
+			}
+		default:
 			s.audit(ctx, "recovery.lookup", a.ID, f.IP, "no_address", f.ID)
-			return true
 		}
-		return false
-	}), nil
+	}
+	return active, pending, nil
+}
+
+// activateFirst mails the address of accounts not yet activated how to
+// activate them, within each account's hourly budget of mails.
+func (s *Service) activateFirst(ctx context.Context, f Flow, pending []account.Account) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	pending, err := s.withinBudget(ctx, f, pending)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	n := ActivateFirstNotice{Lang: f.Lang, To: pending[0].Email, Key: "activate-first|" + f.ID}
+	for _, a := range pending {
+		if a.Email != n.To {
+			continue
+		}
+		n.Accounts = append(n.Accounts, a)
+		n.Links = append(n.Links, s.link(paths.Activation, url.Values{"identifier": {a.Identifier}}))
+	}
+	if err := s.Notifier.ActivateFirst(ctx, n); err != nil {
+		return fmt.Errorf("recovery: queue activation notice: %w", err)
+	}
+	s.audit(ctx, "recovery.activate_first", pending[0].ID, f.IP, "pending_account", f.ID)
+	return nil
 }
 
 // guardiansOf returns the guardians of a child who can receive a code:
@@ -315,12 +351,6 @@ func (s *Service) childrenWithoutAddress(ctx context.Context, guardians []accoun
 		}
 	}
 	return out, nil
-}
-
-// inPopulation matches an account to the population chosen on the
-// chooser; with a single configured population, every account is in it.
-func (s *Service) inPopulation(a account.Account, population string) bool {
-	return population == "" || population == a.Population || s.SinglePopulation
 }
 
 func (s *Service) link(path string, q url.Values) string {

@@ -2,7 +2,7 @@
 //
 // A flow is a state machine kept in the database and bound to one browser:
 //
-//	code_sent ──(right code)──▶ verified ──(new password)──▶ (deleted)
+//	code_sent ──(right code)──▶ verified ──(new password)──▶ done (kept empty until expiry)
 //	    │ └──(5 wrong codes, or expiry)──▶ (deleted; start again)
 //	    └── identifier reminders stop here: the mail is the end.
 //
@@ -44,7 +44,8 @@ const (
 	StateCodeSent State = "code_sent"
 	// StateVerified has passed the code and waits for the new password.
 	StateVerified State = "verified"
-	// StateDone has reset the password; it is kept only until deleted.
+	// StateDone has reset the password. It keeps no personal data, only
+	// what tells the other device « déjà modifié », until it expires.
 	StateDone State = "done"
 	// StateReminded has mailed an identifier reminder (if anything matched).
 	StateReminded State = "reminded"
@@ -88,13 +89,22 @@ func (f Flow) Step() Step {
 // Flow is one recovery request.
 type Flow struct {
 	ID string
-	// BrowserHash is the SHA-256 of the secret token in the browser's
-	// cookie; only that browser (or whoever holds the mailed code) may act.
+	// BrowserHash is the SHA-256 of the secret token in the cookie of the
+	// browser that asked; only that browser (or whoever holds the mailed
+	// code) may act.
 	BrowserHash string
-	Kind        Kind
-	Population  string
-	Lang        string
-	State       State
+	// VerifiedBy is the hash of the token of the browser that typed the
+	// right code: the only one that may choose the new password. When the
+	// code was typed on another device (the mail's link), the browser that
+	// asked stays bound to the flow, to be told where it stands.
+	VerifiedBy string
+	// Holder is the hash of the token this flow was loaded with (Load);
+	// empty when found by id alone (Get). It is never stored.
+	Holder     string
+	Kind       Kind
+	Population string
+	Lang       string
+	State      State
 	// Version increases with every write; a write based on an older read
 	// fails, so two instances never both count one attempt or use one code.
 	Version   int
@@ -127,6 +137,12 @@ type Flow struct {
 	// Device is the kind of device the request came from, told to
 	// guardians who receive a child's code.
 	Device Device
+}
+
+// VerifiedHere tells whether the browser that loaded the flow is the one
+// that typed the right code.
+func (f Flow) VerifiedHere() bool {
+	return f.State == StateVerified && f.Holder != "" && f.Holder == f.VerifiedBy
 }
 
 // Device is a coarse kind of device, read from the browser's User-Agent:
@@ -166,6 +182,9 @@ var (
 	// click, the other device) has just set the password: an expected
 	// outcome of a race, worded for the person, never a failure.
 	ErrFinished = errors.New("recovery: request already finished")
+	// ErrElsewhere means the code was typed on another device, which alone
+	// may choose the new password.
+	ErrElsewhere = errors.New("recovery: verified on another device")
 	// ErrState means the step does not match the flow's state.
 	ErrState = errors.New("recovery: wrong step")
 )
@@ -250,6 +269,19 @@ type ReminderNotice struct {
 	Key string
 }
 
+// ActivateFirstNotice tells the address of an account not yet activated
+// that a request named it: nothing can be reset before activation, and the
+// mail says how to activate. The screen said the same as for anyone.
+type ActivateFirstNotice struct {
+	Lang     string
+	To       string
+	Accounts []account.Account
+	// Links open the activation, one per account, with its identifier.
+	Links []string
+	// Key makes queueing idempotent.
+	Key string
+}
+
 // ChangedNotice tells someone their password was changed.
 type ChangedNotice struct {
 	Lang    string
@@ -263,5 +295,6 @@ type Notifier interface {
 	RecoveryCode(ctx context.Context, n CodeNotice) error
 	GuardianCode(ctx context.Context, n GuardianCodeNotice) error
 	IdentifierReminder(ctx context.Context, n ReminderNotice) error
+	ActivateFirst(ctx context.Context, n ActivateFirstNotice) error
 	PasswordChanged(ctx context.Context, n ChangedNotice) error
 }

@@ -48,9 +48,6 @@ type Deps struct {
 	Policy func(population string) policy.Policy
 	Log    *slog.Logger
 	Now    func() time.Time
-	// SinglePopulation is true when the school configured no populations:
-	// every account is then in the one default population.
-	SinglePopulation bool
 }
 
 // Service runs recovery flows.
@@ -78,6 +75,10 @@ type RequestForm struct {
 	Consent    bool
 	// Device is the kind of device asking (DeviceOf the User-Agent).
 	Device Device
+	// Current is the flow this browser already has, if any: the same
+	// request sent again within the resend delay (Back, then submit again)
+	// returns it unchanged, so that its code keeps working.
+	Current Flow
 }
 
 // Validate checks the request form's shape; the refusals are shown and
@@ -100,7 +101,7 @@ func (r RequestForm) Validate() refusal.List {
 
 // SubmitRequest carries out the "request" step (what was forgotten, and
 // the identifier or address): it records the flow and returns it with the
-// browser's token.
+// browser's token (empty when r.Current is returned unchanged).
 //
 // It does exactly the same work whatever the input: one rate-limit hit,
 // one insert, one audit record. Finding the account, drawing the code and
@@ -124,6 +125,13 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 		}
 	}
 	rk := requestKey(s.Key, r.Kind, r.Population+"\x00"+norm)
+	if c := r.Current; c.ID != "" && c.Kind == r.Kind && c.Kind == KindPassword && c.State == StateCodeSent &&
+		equalHash(c.RequestKey, rk) && now.Before(c.CodeSentAt.Add(s.cfg.ResendCooldown)) {
+		// The same request again, from the same browser, too soon for a
+		// new code: nothing is recorded and the code already mailed stays
+		// the one to type. The browser keeps its token (none is returned).
+		return c, "", nil
+	}
 	if !account.Plausible(r.Input) {
 		// Text that cannot name an account is not kept for a lookup that
 		// would find nothing (the flow waits like any other).
@@ -168,6 +176,7 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 	}
 	s.audit(ctx, "recovery.request", "", r.IP, "accepted", f.ID)
 	s.enqueue(f.ID)
+	f.Holder = f.BrowserHash // the browser that asked holds it
 	return f, token, nil
 }
 
@@ -188,9 +197,11 @@ func (s *Service) Load(ctx context.Context, id, token string) (Flow, error) {
 	if err != nil {
 		return Flow{}, err
 	}
-	if !equalHash(f.BrowserHash, keys.HashToken(token)) {
+	h := keys.HashToken(token)
+	if !equalHash(f.BrowserHash, h) && (f.VerifiedBy == "" || !equalHash(f.VerifiedBy, h)) {
 		return Flow{}, ErrNotFound
 	}
+	f.Holder = h
 	return f, nil
 }
 
@@ -324,7 +335,14 @@ func (s *Service) SubmitCode(ctx context.Context, f Flow, typed string) (CodeRes
 	}
 	token := keys.RandomHex(32)
 	f.State, f.CodeHash, f.Attempts = StateVerified, "", 0 // single use
-	f.BrowserHash = keys.HashToken(token)
+	f.VerifiedBy = keys.HashToken(token)
+	if f.Holder != "" && f.Holder == f.BrowserHash {
+		// The browser that asked typed the code: its token changes.
+		f.BrowserHash = f.VerifiedBy
+	}
+	// Otherwise the code came from another device (the mail's link): the
+	// browser that asked keeps its token, to be told where things stand.
+	f.Holder = f.VerifiedBy
 	if len(f.Accounts) == 1 {
 		f.Chosen = f.Accounts[0]
 	}
@@ -383,25 +401,48 @@ func (s *Service) SubmitPassword(ctx context.Context, f Flow, chosen, password, 
 	if f.State != StateVerified {
 		return PasswordResult{}, ErrState
 	}
+	if !f.VerifiedHere() {
+		// The code was typed on another device: only that one may finish.
+		return PasswordResult{}, ErrElsewhere
+	}
 	if chosen == "" {
 		chosen = f.Chosen
 	}
+	var refused refusal.List
 	if chosen == "" || !slices.Contains(f.Accounts, chosen) {
-		return PasswordResult{Refusals: refusal.List{}.Add("account", refusal.Choose)}, nil
+		// Every problem is reported at once: the password is checked too,
+		// against the rules of the address's first account, without names
+		// (which account is meant is not known yet).
+		refused = refused.Add("account", refusal.Choose)
+		chosen = ""
 	}
-	acc, err := s.Accounts.GetAccount(ctx, chosen)
+	target := chosen
+	if target == "" && len(f.Accounts) > 0 {
+		target = f.Accounts[0]
+	}
+	if target == "" {
+		return PasswordResult{Refusals: refused}, nil
+	}
+	acc, err := s.Accounts.GetAccount(ctx, target)
 	if err != nil {
 		return PasswordResult{}, fmt.Errorf("recovery: password: %w", err)
 	}
-	if !acc.PasswordChangedAt.Before(f.CreatedAt) {
+	if chosen != "" && !acc.PasswordChangedAt.Before(f.CreatedAt) {
 		// Someone reset this account since the code was issued.
 		_ = s.Store.DeleteFlow(ctx, f.ID)
 		return PasswordResult{}, ErrNotFound
 	}
-	pol := s.Policy(acc.Population)
-	res := pol.Evaluate(password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName})
-	if l := account.NewPasswordRefusals(res, password, confirm, ""); len(l) > 0 {
-		return PasswordResult{Refusals: l, Rules: res.Rules, Account: acc}, nil
+	pc := policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}
+	if chosen == "" {
+		pc = policy.Context{}
+	}
+	res := s.Policy(acc.Population).Evaluate(password, pc)
+	refused = append(refused, account.NewPasswordRefusals(res, password, confirm, "")...)
+	if len(refused) > 0 {
+		if chosen == "" {
+			acc = account.Account{}
+		}
+		return PasswordResult{Refusals: refused, Rules: res.Rules, Account: acc}, nil
 	}
 	// The versioned write to "done" makes the verified flow single-use:
 	// a second submit, here or on another instance, fails.
@@ -435,9 +476,12 @@ func (s *Service) SubmitPassword(ctx context.Context, f Flow, chosen, password, 
 		}
 	}
 	s.audit(ctx, "recovery.reset", acc.ID, f.IP, "ok", f.ID)
-	// The request is processed: its data goes (GDPR).
-	if err := s.Store.DeleteFlow(ctx, f.ID); err != nil {
-		s.Log.Warn("recovery: delete finished flow; the sweeper will", "flow", f.ID, "err", err)
+	// The request is processed: its data goes (GDPR). What stays until the
+	// flow expires names nobody; it lets the other device say « déjà
+	// modifié » instead of « expiré ».
+	f.Accounts, f.Chosen, f.IP, f.Device = nil, "", "", ""
+	if err := s.save(ctx, &f); err != nil {
+		s.Log.Warn("recovery: empty finished flow; the sweeper deletes it", "flow", f.ID, "err", err)
 	}
 	return PasswordResult{Account: acc}, nil
 }

@@ -75,6 +75,7 @@ type mailbox struct {
 	reminders []recovery.ReminderNotice
 	changed   []recovery.ChangedNotice
 	guardians []recovery.GuardianCodeNotice
+	activate  []recovery.ActivateFirstNotice
 	// failCodes makes the next queueing of codes fail, as a full or
 	// unreachable outbox would.
 	failCodes int
@@ -103,6 +104,26 @@ func (m *mailbox) IdentifierReminder(_ context.Context, n recovery.ReminderNotic
 	defer m.mu.Unlock()
 	m.reminders = append(m.reminders, n)
 	return nil
+}
+
+func (m *mailbox) ActivateFirst(_ context.Context, n recovery.ActivateFirstNotice) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.activate = append(m.activate, n)
+	return nil
+}
+
+// activateTo returns the activation notices mailed to an address.
+func (m *mailbox) activateTo(to string) []recovery.ActivateFirstNotice {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []recovery.ActivateFirstNotice
+	for _, n := range m.activate {
+		if n.To == to {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (m *mailbox) PasswordChanged(_ context.Context, n recovery.ChangedNotice) error {
@@ -444,6 +465,10 @@ func TestRecoveryRequest(t *testing.T) {
 				}
 
 				typed := strings.ToLower(n.Code[:3]) + " " + n.Code[3:]
+				// Typed in the browser that asked (its cookie loads the flow).
+				if f, err = e.svc.Load(ctx, f.ID, token); err != nil {
+					t.Fatal(err)
+				}
 				res, err := e.svc.SubmitCode(ctx, f, typed)
 				if err != nil || res.Outcome != recovery.CodeOK {
 					t.Fatalf("SubmitCode(%q) = %v, %v; want CodeOK", typed, res.Outcome, err)
@@ -482,7 +507,6 @@ func TestRecoveryRequest(t *testing.T) {
 			{"pending account", &account.Account{ID: "p111", Email: "anne.p111@example.fr", Status: account.StatusPending}, "", "P111"},
 			{"pending account by address", &account.Account{ID: "p112", Email: "anne.p112@example.fr", Status: account.StatusPending}, "", "anne.p112@example.fr"},
 			{"no address", &account.Account{ID: "p113"}, "", "P113"},
-			{"another population", &account.Account{ID: "p114", Email: "anne.p114@example.fr"}, "eleves", "P114"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				if tt.acc != nil {
@@ -512,6 +536,84 @@ func TestRecoveryRequest(t *testing.T) {
 					t.Errorf("SubmitCode = %v (%d left), %v; want CodeWrong (4 left) as for a real account", res.Outcome, res.Remaining, err)
 				}
 			})
+		}
+	})
+
+	// Back, then « Envoyer » again: the same request from the same browser
+	// within the resend delay returns the flow unchanged (no new token, no
+	// new code); after the delay, or for another input, it is a new request.
+	t.Run("sent again within the resend delay", func(t *testing.T) {
+		e.account(t, account.Account{ID: "p141", Email: "anne.p141@example.fr"})
+		f, _ := e.request(t, "parents", "P141")
+		f = e.dispatch(t, f.ID)
+		again := func(input string) (recovery.Flow, string) {
+			g, tok, err := e.svc.SubmitRequest(ctx, recovery.RequestForm{Kind: recovery.KindPassword, Population: "parents",
+				Input: input, Lang: "fr", IP: e.nextIP(), Consent: true, Current: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g, tok
+		}
+		e.clock.Advance(30 * time.Second)
+		if g, tok := again(" p141 "); g.ID != f.ID || tok != "" || g.CodeHash != f.CodeHash {
+			t.Errorf("within the delay: flow %s (was %s), token %q; want the same flow and no token", g.ID, f.ID, tok)
+		}
+		if g, tok := again("P142"); g.ID == f.ID || tok == "" {
+			t.Error("another input within the delay returned the same flow")
+		}
+		e.clock.Advance(31 * time.Second)
+		if g, tok := again("P141"); g.ID == f.ID || tok == "" {
+			t.Error("after the delay, the same input returned the same flow")
+		}
+		if n := len(e.mail.codesOf(f.ID)); n != 1 {
+			t.Errorf("%d codes for the first flow; want 1", n)
+		}
+	})
+
+	// A pending account has no password to reset: its address, when it has
+	// one, is told how to activate it (issue 16: « Un code vous a été
+	// envoyé » and nothing ever came). The flow looks like any other.
+	t.Run("pending account is told to activate", func(t *testing.T) {
+		for _, tt := range []struct{ name, id, email, input string }{
+			{"by identifier", "p121", "anne.p121@example.fr", "P121"},
+			{"by address", "p122", "anne.p122@example.fr", "Anne.P122@example.fr"},
+			{"in another population", "p123", "anne.p123@example.fr", "P123"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				e.account(t, account.Account{ID: tt.id, Email: tt.email, Status: account.StatusPending, Population: "personnels"})
+				f, _ := e.request(t, "parents", tt.input)
+				f = e.dispatch(t, f.ID)
+				if f.State != recovery.StateCodeSent || f.Pending || len(f.Accounts) != 0 || f.CodeHash != "" {
+					t.Errorf("dispatched flow: %+v; want one waiting for a code like any other", f)
+				}
+				got := e.mail.activateTo(tt.email)
+				if len(got) != 1 || len(got[0].Accounts) != 1 || got[0].Accounts[0].ID != tt.id ||
+					len(got[0].Links) != 1 || !strings.Contains(got[0].Links[0], "/activation?identifier="+strings.ToUpper(tt.id)) {
+					t.Fatalf("activation notices to %s: %+v; want one for %s with its link", tt.email, got, tt.id)
+				}
+				if n := e.mail.codesTo(tt.email); n != 0 {
+					t.Errorf("%d codes mailed to a pending account", n)
+				}
+				// Processing the flow again (another instance, a crash)
+				// mails nothing more.
+				if err := e.svc.Process(ctx, f.ID); err != nil || len(e.mail.activateTo(tt.email)) != 1 {
+					t.Errorf("after a second pass: %v, %d notices", err, len(e.mail.activateTo(tt.email)))
+				}
+			})
+		}
+	})
+
+	// The population chosen on the chooser picks the words and the help
+	// desk, never which accounts are found: a parent who clicked « Je suis
+	// élève » still receives a code.
+	t.Run("another population is still found", func(t *testing.T) {
+		e.account(t, account.Account{ID: "p131", Email: "anne.p131@example.fr", Population: "parents"})
+		for _, input := range []string{"P131", "anne.p131@example.fr"} {
+			f, _ := e.request(t, "eleves", input)
+			f = e.dispatch(t, f.ID)
+			if len(f.Accounts) != 1 || f.Accounts[0] != "p131" || len(e.mail.codesOf(f.ID)) != 1 {
+				t.Errorf("%s from the students' population: accounts %v, %d codes; want p131 and one code", input, f.Accounts, len(e.mail.codesOf(f.ID)))
+			}
 		}
 	})
 
@@ -1000,6 +1102,9 @@ func TestRecoveryPassword(t *testing.T) {
 			{"the person's name", "w401", "durand-durand-2025", "durand-durand-2025", refusal.List{{Field: "password", Reason: refusal.Rules}}, policy.KeyNotPersonal},
 			{"mismatch", "w401", newPassword, newPassword + "!", refusal.List{{Field: "confirm", Reason: refusal.Mismatch}}, ""},
 			{"rules and mismatch at once", "w401", "court", "autre", refusal.List{{Field: "password", Reason: refusal.Rules}, {Field: "confirm", Reason: refusal.Mismatch}}, policy.KeyMinLength},
+			// Issue 16, item 5: not only the first problem.
+			{"no account, rules and mismatch at once", "", "court", "autre", refusal.List{{Field: "account", Reason: refusal.Choose},
+				{Field: "password", Reason: refusal.Rules}, {Field: "confirm", Reason: refusal.Mismatch}}, policy.KeyMinLength},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				res, err := e.svc.SubmitPassword(ctx, f, tt.chosen, tt.password, tt.confirm)
@@ -1076,7 +1181,51 @@ func TestRecoveryPassword(t *testing.T) {
 		if !e.audit.has(f.ID, "recovery.reset", "ok") {
 			t.Error("no audit of the reset")
 		}
-		e.gone(t, f.ID)
+		// What stays until expiry names nobody: it only tells another
+		// device that the password was changed.
+		if g := e.get(t, f.ID); g.State != recovery.StateDone || len(g.Accounts) != 0 || g.Chosen != "" || g.IP != "" || g.Request != "" {
+			t.Errorf("finished flow keeps %+v; want done and nothing personal", g)
+		}
+	})
+
+	// The mail's link opened on another device: the code typed there
+	// verifies the flow for that device alone; the browser that asked stays
+	// bound, cannot choose the password, and once the other device has
+	// finished, still finds the flow, done (issue 16, item 4).
+	t.Run("two devices", func(t *testing.T) {
+		e.account(t, account.Account{ID: "w415", Email: "anne.w415@example.fr"})
+		f, token := e.request(t, "parents", "W415")
+		f = e.dispatch(t, f.ID)
+		code := e.mail.codesOf(f.ID)[0].Code
+		// The phone: no cookie, the flow found by the link's id.
+		byLink, err := e.svc.Get(ctx, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.svc.SubmitCode(ctx, byLink, code)
+		if err != nil || res.Outcome != recovery.CodeOK {
+			t.Fatalf("code on the phone: %v, %v", res.Outcome, err)
+		}
+		first, err := e.svc.Load(ctx, f.ID, token)
+		if err != nil {
+			t.Fatalf("the computer lost its flow when the phone typed the code: %v", err)
+		}
+		if first.VerifiedHere() || first.State != recovery.StateVerified {
+			t.Errorf("the computer may choose the password: state %q, verified here %v", first.State, first.VerifiedHere())
+		}
+		if _, err := e.svc.SubmitPassword(ctx, first, "", newPassword, newPassword); !errors.Is(err, recovery.ErrElsewhere) {
+			t.Errorf("step 3 on the computer: %v; want ErrElsewhere", err)
+		}
+		phone, err := e.svc.Load(ctx, f.ID, res.Token)
+		if err != nil || !phone.VerifiedHere() {
+			t.Fatalf("the phone: %v, verified here %v", err, phone.VerifiedHere())
+		}
+		if pr, err := e.svc.SubmitPassword(ctx, phone, "", newPassword, newPassword); err != nil || len(pr.Refusals) != 0 {
+			t.Fatalf("step 3 on the phone: %+v, %v", pr.Refusals, err)
+		}
+		if done, err := e.svc.Load(ctx, f.ID, token); err != nil || done.State != recovery.StateDone {
+			t.Errorf("the computer after the phone finished: state %q, %v; want done", done.State, err)
+		}
 	})
 
 	// Another submit of the same verified flow (a double click, the other

@@ -41,6 +41,7 @@ func (s Audit) Record(ctx context.Context, e audit.Event) error {
 		{Key: "outcome", Value: e.Outcome},
 		{Key: "flow", Value: e.Flow},
 		{Key: "actor", Value: e.Actor},
+		{Key: "client", Value: e.Client},
 		{Key: "expiresAt", Value: e.At.Add(auditRetention)},
 	})
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/mail"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/session"
@@ -82,11 +84,29 @@ func TestAuditRecorder(t *testing.T) {
 	})
 }
 
+func TestCASStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestCASStore(t, func(t *testing.T) cas.Store { return open(t).Tickets() })
+	})
+}
+
+func TestLogoutQueue(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestLogoutQueue(t, func(t *testing.T) cas.LogoutQueue { return open(t).Logouts() })
+	})
+}
+
 func TestDeskStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
 		storetest.TestDeskStore(t, func(t *testing.T) storetest.DeskStore {
 			s := open(t)
 			return storetest.DeskStore{Accounts: s.Accounts(), History: s.Audit(), Mails: s.Outbox(), Throttles: s.Limits()}
 		})
+	})
+}
+
+func TestOIDCStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestOIDCStore(t, func(t *testing.T) oidc.Store { return open(t).OIDC() })
 	})
 }

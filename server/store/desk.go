@@ -116,19 +116,25 @@ func (s Audit) AuditOf(ctx context.Context, accountID string, since time.Time) (
 
 // MailsOf returns what became of an account's mails since a moment.
 func (s Outbox) MailsOf(ctx context.Context, accountID string, since time.Time) ([]desk.MailOutcome, error) {
-	cur, err := s.db.Collection(colOutbox).Find(ctx, bson.D{
-		{Key: "accountId", Value: accountID}, {Key: "createdAt", Value: bson.D{{Key: "$gte", Value: since}}},
-	}, options.Find().SetProjection(bson.D{{Key: "kind", Value: 1}, {Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("store: mails of: %w", err)
-	}
-	var docs []struct {
+	type trace struct {
 		Kind      string    `bson:"kind"`
 		Status    string    `bson:"status"`
 		CreatedAt time.Time `bson:"createdAt"`
 	}
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("store: mails of: %w", err)
+	var docs []trace
+	// Waiting mails are in the outbox, done ones in its log.
+	for _, col := range []string{colOutbox, colOutboxLog} {
+		cur, err := s.db.Collection(col).Find(ctx, bson.D{
+			{Key: "accountId", Value: accountID}, {Key: "createdAt", Value: bson.D{{Key: "$gte", Value: since}}},
+		}, options.Find().SetProjection(bson.D{{Key: "kind", Value: 1}, {Key: "status", Value: 1}, {Key: "createdAt", Value: 1}}))
+		if err != nil {
+			return nil, fmt.Errorf("store: mails of: %w", err)
+		}
+		var some []trace
+		if err := cur.All(ctx, &some); err != nil {
+			return nil, fmt.Errorf("store: mails of: %w", err)
+		}
+		docs = append(docs, some...)
 	}
 	out := make([]desk.MailOutcome, 0, len(docs))
 	for _, d := range docs {

@@ -77,6 +77,13 @@ func (s Outbox) InsertOutbox(ctx context.Context, e mail.Envelope) error {
 		Status: e.Status, Attempts: e.Attempts, CreatedAt: e.CreatedAt, NextAttemptAt: e.NextAttemptAt,
 		LeasedBy: e.LeasedBy, LeaseUntil: e.LeaseUntil, LastError: e.LastError, DoneAt: e.DoneAt, PurgeAt: e.PurgeAt,
 	}
+	// A message already delivered (or given up) under this key has left
+	// the outbox for the log: it is a duplicate too.
+	if _, found, err := s.logged(ctx, e.ID); err != nil {
+		return err
+	} else if found {
+		return mail.ErrDuplicate
+	}
 	if _, err := s.wdb.Collection(colOutbox).InsertOne(ctx, d); err != nil {
 		// Only a message already queued under this _id is a duplicate;
 		// another unique index refusing the insert is a failure.
@@ -91,17 +98,43 @@ func (s Outbox) InsertOutbox(ctx context.Context, e mail.Envelope) error {
 }
 
 // GetOutbox returns one message by id, for tests and for the help desk's
-// "did the mail go out?"; false when there is none (never, or purged).
+// "did the mail go out?", from the outbox or, once it is done, from the
+// log; false when there is none (never, or purged).
 func (s Outbox) GetOutbox(ctx context.Context, id string) (mail.Envelope, bool, error) {
+	d, found, err := s.queued(ctx, id)
+	if err != nil || found {
+		return d.envelope(), found, err
+	}
+	d, found, err = s.logged(ctx, id)
+	return d.envelope(), found, err
+}
+
+// queued reads a message of the outbox by _id.
+func (s *Store) queued(ctx context.Context, id string) (outboxDoc, bool, error) {
+	return s.outboxDoc(ctx, colOutbox, id)
+}
+
+// logged reads a done message's trace by _id.
+func (s *Store) logged(ctx context.Context, id string) (outboxDoc, bool, error) {
+	return s.outboxDoc(ctx, colOutboxLog, id)
+}
+
+func (s *Store) outboxDoc(ctx context.Context, col, id string) (outboxDoc, bool, error) {
 	var d outboxDoc
-	err := s.db.Collection(colOutbox).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	err := s.db.Collection(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return mail.Envelope{}, false, nil
+		return outboxDoc{}, false, nil
 	}
 	if err != nil {
-		return mail.Envelope{}, false, fmt.Errorf("store: get outbox: %w", err)
+		return outboxDoc{}, false, fmt.Errorf("store: read %s: %w", col, err)
 	}
-	return d.envelope(), true, nil
+	return d, true, nil
+}
+
+// claimableAt is claimable, checked on a document already read.
+func (d outboxDoc) claimableAt(now time.Time) bool {
+	return d.Status == mail.StatusPending && !d.NextAttemptAt.After(now) ||
+		d.Status == mail.StatusSending && d.LeaseUntil.Before(now)
 }
 
 // claimable matches the messages a worker may take at now: pending and
@@ -150,36 +183,90 @@ func (s Outbox) ClaimOutbox(ctx context.Context, now time.Time, lease time.Durat
 		if err != nil {
 			return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
 		}
-		filter := append(bson.D{{Key: "_id", Value: c.ID}, {Key: "attempts", Value: c.Attempts}}, claimable(now)...)
-		update := bson.D{
-			{Key: "$set", Value: bson.D{
-				{Key: "status", Value: mail.StatusSending},
-				{Key: "leasedBy", Value: worker},
-				{Key: "leaseUntil", Value: now.Add(lease)},
-			}},
-			{Key: "$inc", Value: bson.D{{Key: "attempts", Value: 1}}},
-		}
-		var d outboxDoc
-		err = col.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue // changed since it was read (sent late by its lease holder, or purged)
-		}
+		// The claim makes this worker the only one for this attempt; the
+		// document is read and written by _id alone, which the embedded
+		// store answers through its index (a filter on any other field
+		// reads the whole collection there).
+		d, found, err := s.queued(ctx, c.ID)
 		if err != nil {
 			return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
+		}
+		if !found || d.Attempts != c.Attempts || !d.claimableAt(now) {
+			continue // changed since it was read (sent late by its lease holder)
+		}
+		d.Status, d.LeasedBy, d.LeaseUntil, d.Attempts = mail.StatusSending, worker, now.Add(lease), d.Attempts+1
+		res, err := s.wdb.Collection(colOutbox).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, bson.D{
+			{Key: "$set", Value: bson.D{
+				{Key: "status", Value: d.Status},
+				{Key: "leasedBy", Value: d.LeasedBy},
+				{Key: "leaseUntil", Value: d.LeaseUntil},
+				{Key: "attempts", Value: d.Attempts},
+			}},
+		})
+		if err != nil {
+			return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
+		}
+		if res.MatchedCount == 0 {
+			continue // delivered and moved to the log meanwhile
 		}
 		return d.envelope(), true, nil
 	}
 	return mail.Envelope{}, false, nil
 }
 
-// markOutbox applies update to message id if it is still sending under
-// worker's lease.
-func (s *Store) markOutbox(ctx context.Context, id, worker string, update bson.D) error {
-	res, err := s.wdb.Collection(colOutbox).UpdateOne(ctx, bson.D{
-		{Key: "_id", Value: id},
-		{Key: "status", Value: mail.StatusSending},
-		{Key: "leasedBy", Value: worker},
-	}, update)
+// leased reads message id and checks that worker still holds its lease.
+func (s *Store) leased(ctx context.Context, id, worker string) (outboxDoc, error) {
+	d, found, err := s.queued(ctx, id)
+	if err != nil {
+		return outboxDoc{}, fmt.Errorf("store: update outbox: %w", err)
+	}
+	if !found || d.Status != mail.StatusSending || d.LeasedBy != worker {
+		return outboxDoc{}, mail.ErrLeaseLost
+	}
+	return d, nil
+}
+
+// finish moves a message whose outcome is known from the outbox to the
+// log, without its sealed content: the outbox keeps only the messages
+// still to send, so that the workers' poll reads a handful of documents
+// and not a day of traces.
+func (s *Store) finish(ctx context.Context, id, worker, status string, now, purgeAt time.Time, lastErr string) error {
+	d, err := s.leased(ctx, id, worker)
+	if err != nil {
+		return err
+	}
+	d.Status, d.DoneAt, d.PurgeAt, d.Sealed, d.LeaseUntil = status, now, purgeAt, nil, time.Time{}
+	if lastErr != "" {
+		d.LastError = lastErr
+	}
+	if _, err := s.wdb.Collection(colOutboxLog).InsertOne(ctx, d); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("store: log outbox: %w", err)
+	}
+	if _, err := s.wdb.Collection(colOutbox).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		return fmt.Errorf("store: update outbox: %w", err)
+	}
+	return nil
+}
+
+// MarkOutboxSent records a delivery and drops the sealed message, which
+// nothing needs any more.
+func (s Outbox) MarkOutboxSent(ctx context.Context, id, worker string, now, purgeAt time.Time) error {
+	return s.finish(ctx, id, worker, mail.StatusSent, now, purgeAt, "")
+}
+
+// MarkOutboxRetry makes the message pending again, due at next.
+func (s Outbox) MarkOutboxRetry(ctx context.Context, id, worker string, next time.Time, lastErr string) error {
+	if _, err := s.leased(ctx, id, worker); err != nil {
+		return err
+	}
+	res, err := s.wdb.Collection(colOutbox).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "status", Value: mail.StatusPending},
+			{Key: "nextAttemptAt", Value: next},
+			{Key: "lastError", Value: lastErr},
+		}},
+		{Key: "$unset", Value: bson.D{{Key: "leasedBy", Value: ""}, {Key: "leaseUntil", Value: ""}}},
+	})
 	if err != nil {
 		return fmt.Errorf("store: update outbox: %w", err)
 	}
@@ -189,43 +276,10 @@ func (s *Store) markOutbox(ctx context.Context, id, worker string, update bson.D
 	return nil
 }
 
-// MarkOutboxSent records a delivery and drops the sealed message, which
-// nothing needs any more.
-func (s Outbox) MarkOutboxSent(ctx context.Context, id, worker string, now, purgeAt time.Time) error {
-	return s.markOutbox(ctx, id, worker, bson.D{
-		{Key: "$set", Value: bson.D{
-			{Key: "status", Value: mail.StatusSent},
-			{Key: "doneAt", Value: now},
-			{Key: "purgeAt", Value: purgeAt},
-		}},
-		{Key: "$unset", Value: bson.D{{Key: "sealed", Value: ""}, {Key: "leaseUntil", Value: ""}}},
-	})
-}
-
-// MarkOutboxRetry makes the message pending again, due at next.
-func (s Outbox) MarkOutboxRetry(ctx context.Context, id, worker string, next time.Time, lastErr string) error {
-	return s.markOutbox(ctx, id, worker, bson.D{
-		{Key: "$set", Value: bson.D{
-			{Key: "status", Value: mail.StatusPending},
-			{Key: "nextAttemptAt", Value: next},
-			{Key: "lastError", Value: lastErr},
-		}},
-		{Key: "$unset", Value: bson.D{{Key: "leasedBy", Value: ""}, {Key: "leaseUntil", Value: ""}}},
-	})
-}
-
 // MarkOutboxFailed records that the message will never be sent and drops
 // the sealed message.
 func (s Outbox) MarkOutboxFailed(ctx context.Context, id, worker string, now, purgeAt time.Time, lastErr string) error {
-	return s.markOutbox(ctx, id, worker, bson.D{
-		{Key: "$set", Value: bson.D{
-			{Key: "status", Value: mail.StatusFailed},
-			{Key: "doneAt", Value: now},
-			{Key: "purgeAt", Value: purgeAt},
-			{Key: "lastError", Value: lastErr},
-		}},
-		{Key: "$unset", Value: bson.D{{Key: "sealed", Value: ""}, {Key: "leaseUntil", Value: ""}}},
-	})
+	return s.finish(ctx, id, worker, mail.StatusFailed, now, purgeAt, lastErr)
 }
 
 // OutboxStats counts the waiting messages and finds the oldest. It reads
@@ -267,6 +321,11 @@ func (s Outbox) PurgeOutbox(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: purge outbox: %w", err)
 	}
+	logged, err := s.wdb.Collection(colOutboxLog).DeleteMany(ctx, expired)
+	if err != nil {
+		return 0, fmt.Errorf("store: purge outbox log: %w", err)
+	}
+	res.DeletedCount += logged.DeletedCount
 	if _, err := s.wdb.Collection(colOutboxClaims).DeleteMany(ctx, expired); err != nil {
 		return 0, fmt.Errorf("store: purge outbox claims: %w", err)
 	}

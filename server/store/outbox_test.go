@@ -116,15 +116,15 @@ func TestOutboxStoresNoPlaintext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := func() bson.Raw {
+	raw := func(col string) bson.Raw {
 		t.Helper()
-		r, err := db.Collection("mail_outbox").FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+		r, err := db.Collection(col).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	r := raw()
+	r := raw("mail_outbox")
 	for _, secret := range []string{"739184", "anne.durand", "Durand", "Votre code", "Sésame"} {
 		if bytes.Contains(r, []byte(secret)) {
 			t.Errorf("the stored document contains %q", secret)
@@ -141,7 +141,12 @@ func TestOutboxStoresNoPlaintext(t *testing.T) {
 	if err := s.Outbox().MarkOutboxSent(ctx, id, "w", now, now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw().LookupErr("sealed"); err == nil {
+	// Delivered, the message leaves the outbox for its log, without its
+	// sealed content.
+	if n, _ := db.Collection("mail_outbox").CountDocuments(ctx, bson.D{{Key: "_id", Value: id}}); n != 0 {
+		t.Error("the delivered message is still in the outbox the workers poll")
+	}
+	if _, err := raw("mail_outbox_log").LookupErr("sealed"); err == nil {
 		t.Error("the sealed message is kept after delivery")
 	}
 }

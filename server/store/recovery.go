@@ -15,12 +15,13 @@ import (
 
 const colRecovery = "recovery_flows"
 
-// flowDoc is a recovery flow as stored. Flows are deleted as soon as they
-// are finished, so the collection stays small even on the embedded server,
+// flowDoc is a recovery flow as stored. A finished flow keeps only what
+// tells another device it is over, until it expires; the collection stays small even on the embedded server,
 // which scans it for the dispatcher's pending query.
 type flowDoc struct {
 	ID            string    `bson:"_id"`
 	BrowserHash   string    `bson:"browserHash"`
+	VerifiedBy    string    `bson:"verifiedBy,omitempty"`
 	Kind          string    `bson:"kind"`
 	Population    string    `bson:"population"`
 	Lang          string    `bson:"lang"`
@@ -52,7 +53,7 @@ func recoveryIndexes() []index {
 
 func toFlowDoc(f recovery.Flow) flowDoc {
 	return flowDoc{
-		ID: f.ID, BrowserHash: f.BrowserHash, Kind: string(f.Kind), Population: f.Population, Lang: f.Lang,
+		ID: f.ID, BrowserHash: f.BrowserHash, VerifiedBy: f.VerifiedBy, Kind: string(f.Kind), Population: f.Population, Lang: f.Lang,
 		State: string(f.State), Version: f.Version, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt, ExpiresAt: f.ExpiresAt,
 		IP: f.IP, Request: f.Request, RequestKey: f.RequestKey, Pending: f.Pending, Accounts: f.Accounts,
 		CodeHash: f.CodeHash, CodeSentAt: f.CodeSentAt, CodeExpiresAt: f.CodeExpiresAt, Attempts: f.Attempts,
@@ -62,7 +63,7 @@ func toFlowDoc(f recovery.Flow) flowDoc {
 
 func (d flowDoc) flow() recovery.Flow {
 	return recovery.Flow{
-		ID: d.ID, BrowserHash: d.BrowserHash, Kind: recovery.Kind(d.Kind), Population: d.Population, Lang: d.Lang,
+		ID: d.ID, BrowserHash: d.BrowserHash, VerifiedBy: d.VerifiedBy, Kind: recovery.Kind(d.Kind), Population: d.Population, Lang: d.Lang,
 		State: recovery.State(d.State), Version: d.Version, CreatedAt: utc(d.CreatedAt), UpdatedAt: utc(d.UpdatedAt), ExpiresAt: utc(d.ExpiresAt),
 		IP: d.IP, Request: d.Request, RequestKey: d.RequestKey, Pending: d.Pending, Accounts: d.Accounts,
 		CodeHash: d.CodeHash, CodeSentAt: utc(d.CodeSentAt), CodeExpiresAt: utc(d.CodeExpiresAt), Attempts: d.Attempts,

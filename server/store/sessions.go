@@ -15,6 +15,18 @@ import (
 
 const colSessions = "sessions"
 
+// colAccountSessions lists, per account (_id), the ids of its sessions, so
+// that ending them all reads and deletes by _id: on the embedded store a
+// delete by accountId reads every session of the school. On MongoDB the
+// $addToSet and $pull are atomic; on FerretDB one process's writes take
+// turns on one connection (Store.wdb), as for the other index documents.
+const colAccountSessions = "account_sessions"
+
+type accountSessionsDoc struct {
+	ID  string   `bson:"_id"`
+	IDs []string `bson:"ids"`
+}
+
 func sessionIndexes() []index {
 	return []index{
 		{colSessions, mongo.IndexModel{Keys: bson.D{{Key: "expiresAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
@@ -25,7 +37,41 @@ func sessionIndexes() []index {
 // RevokeAll ends every session of an account, on every device: after a
 // password change nobody keeps a session opened with the old one.
 func (s Sessions) RevokeAll(ctx context.Context, accountID string) error {
-	if _, err := s.wdb.Collection(colSessions).DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
+	return s.revoke(ctx, accountID, "")
+}
+
+// RevokeOthers ends every session of an account except keepID.
+func (s Sessions) RevokeOthers(ctx context.Context, accountID, keepID string) error {
+	return s.revoke(ctx, accountID, keepID)
+}
+
+// revoke deletes, one by one by _id, the sessions the account's index
+// lists, except keep, and then drops them from the index.
+func (s Sessions) revoke(ctx context.Context, accountID, keep string) error {
+	var d accountSessionsDoc
+	err := s.db.Collection(colAccountSessions).FindOne(ctx, bson.D{{Key: "_id", Value: accountID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: revoke sessions: %w", err)
+	}
+	var gone []string
+	for _, id := range d.IDs {
+		if id == keep {
+			continue
+		}
+		if _, err := s.wdb.Collection(colSessions).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+			return fmt.Errorf("store: revoke sessions: %w", err)
+		}
+		gone = append(gone, id)
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	_, err = s.wdb.Collection(colAccountSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: accountID}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: bson.D{{Key: "$in", Value: gone}}}}}})
+	if err != nil {
 		return fmt.Errorf("store: revoke sessions: %w", err)
 	}
 	return nil
@@ -51,6 +97,11 @@ func (s Sessions) CreateSession(ctx context.Context, x session.Session) error {
 		CreatedAt: x.CreatedAt, SeenAt: x.SeenAt, ExpiresAt: x.ExpiresAt, AbsoluteEnd: x.AbsoluteEnd})
 	if err != nil {
 		return fmt.Errorf("store: create session: %w", err)
+	}
+	_, err = s.wdb.Collection(colAccountSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: x.AccountID}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: x.ID}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("store: index session: %w", err)
 	}
 	return nil
 }
@@ -79,20 +130,25 @@ func (s Sessions) TouchSession(ctx context.Context, id string, seen, expires tim
 	return nil
 }
 
-// DeleteSession ends one session.
+// DeleteSession ends one session (a sign-out) and drops it from its
+// account's index. Sessions that simply expire stay listed there until the
+// account's next revocation, which deletes whatever it lists.
 func (s Sessions) DeleteSession(ctx context.Context, id string) error {
+	var d sessionDoc
+	err := s.db.Collection(colSessions).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete session: %w", err)
+	}
 	if _, err := s.wdb.Collection(colSessions).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("store: delete session: %w", err)
 	}
-	return nil
-}
-
-// RevokeOthers ends every session of an account except keepID.
-func (s Sessions) RevokeOthers(ctx context.Context, accountID, keepID string) error {
-	_, err := s.wdb.Collection(colSessions).DeleteMany(ctx, bson.D{
-		{Key: "accountId", Value: accountID}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: keepID}}}})
+	_, err = s.wdb.Collection(colAccountSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.AccountID}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: id}}}})
 	if err != nil {
-		return fmt.Errorf("store: revoke other sessions: %w", err)
+		return fmt.Errorf("store: delete session: %w", err)
 	}
 	return nil
 }

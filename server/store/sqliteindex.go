@@ -44,10 +44,11 @@ const (
 // table only when a collection is first written and IndexIDs can only index
 // tables that exist. TestCollectionsListed keeps this list complete.
 func collections() []string {
-	return []string{
-		colAccounts, colEmails, colChildren, colOutbox, colOutboxClaims, colClaims, colRecovery, colRateLimits,
-		colThrottle, colAudit, colSessions, colEmailChanges, colActivation, colMailboxes,
-	}
+	return append([]string{
+		colAccounts, colEmails, colChildren, colOutbox, colOutboxClaims, colOutboxLog, colClaims, colRecovery, colRateLimits,
+		colThrottle, colAudit, colSessions, colAccountSessions, colEmailChanges, colActivation, colMailboxes,
+		colCASTickets, colCASLogins, colCASLogouts,
+	}, oidcCollections()...)
 }
 
 // errNamespaceExists is the server code for creating a collection that

@@ -35,6 +35,9 @@ const (
 	// which worker claimed each delivery attempt (see ClaimOutbox).
 	colOutbox       = "mail_outbox"
 	colOutboxClaims = "mail_outbox_claims"
+	// colOutboxLog keeps the trace of each mail sent or given up, for a
+	// day, out of the outbox the workers poll.
+	colOutboxLog = "mail_outbox_log"
 )
 
 // Store is a connected database. Close it when done.
@@ -63,15 +66,34 @@ type Store struct {
 	// entry (see addEmail).
 	emailLocks [64]sync.Mutex
 	// observer, when set, is told of every command sent (see Observe).
-	observer atomic.Pointer[func(command, collection string)]
+	observer atomic.Pointer[func(Command)]
 }
 
-// Observe has f told the name and collection of every command this store
-// sends from now on, until the returned function is called. Tests use it
-// to check that two requests do the same work whatever was typed (same
-// commands on the same collections, in the same order): unlike timing, a
-// count does not depend on the machine's load.
-func (s *Store) Observe(f func(command, collection string)) (stop func()) {
+// Command is what Observe reports of one command sent to the database.
+type Command struct {
+	Name       string // find, insert, update, delete, findAndModify…
+	Collection string
+	// ByID is false when the command selects documents by anything but
+	// exactly {_id: <value>}: the embedded store then reads and decodes
+	// the whole collection.
+	ByID bool
+}
+
+// String is "find accounts", or "find accounts (scan)" for a filter that
+// is not exactly by _id.
+func (c Command) String() string {
+	if c.ByID {
+		return c.Name + " " + c.Collection
+	}
+	return c.Name + " " + c.Collection + " (scan)"
+}
+
+// Observe has f told of every command this store sends from now on, until
+// the returned function is called. Tests use it to check that two requests
+// do the same work whatever was typed (same commands on the same
+// collections, in the same order), and that no request reads a whole
+// collection: unlike timing, a count does not depend on the machine's load.
+func (s *Store) Observe(f func(Command)) (stop func()) {
 	s.observer.Store(&f)
 	return func() { s.observer.Store(nil) }
 }
@@ -84,12 +106,49 @@ func (s *Store) monitor() *event.CommandMonitor {
 		if f == nil {
 			return
 		}
-		coll := ""
+		c := Command{Name: e.CommandName}
 		if v, err := e.Command.LookupErr(e.CommandName); err == nil {
-			coll, _ = v.StringValueOK()
+			c.Collection, _ = v.StringValueOK()
 		}
-		(*f)(e.CommandName, coll)
+		c.ByID = byID(e.CommandName, e.Command)
+		(*f)(c)
 	}}
+}
+
+// byID reports whether a command selects its documents by exactly one _id
+// (inserts select nothing; commands this package does not send count as
+// scans).
+func byID(name string, cmd bson.Raw) bool {
+	var filter bson.Raw
+	switch name {
+	case "insert", "ping", "buildInfo", "listCollections", "createIndexes", "create", "endSessions", "hello", "isMaster":
+		return true
+	case "find":
+		filter, _ = cmd.Lookup("filter").DocumentOK()
+	case "findAndModify", "count":
+		filter, _ = cmd.Lookup("query").DocumentOK()
+	case "update", "delete":
+		// The statements: the driver hands the monitor its document
+		// sequence as an array.
+		stmts, ok := cmd.Lookup(name + "s").ArrayOK()
+		if !ok {
+			return false
+		}
+		vals, err := stmts.Values()
+		if err != nil || len(vals) != 1 {
+			return false
+		}
+		stmt, _ := vals[0].DocumentOK()
+		filter, _ = stmt.Lookup("q").DocumentOK()
+	default:
+		return false
+	}
+	elems, err := filter.Elements()
+	if err != nil || len(elems) != 1 || elems[0].Key() != "_id" {
+		return false
+	}
+	_, isDoc := elems[0].Value().DocumentOK()
+	return !isDoc
 }
 
 // Connect opens a client on uri and checks that the server answers.
@@ -226,13 +285,15 @@ func indexes() []index {
 		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "nextAttemptAt", Value: 1}}}},
 		{colOutbox, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
 		{colOutboxClaims, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+		{colOutboxLog, mongo.IndexModel{Keys: bson.D{{Key: "purgeAt", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)}},
+		{colOutboxLog, mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}}}},
 	}
 }
 
 // allIndexes is every collection's indexes, created at start.
 func allIndexes() []index {
 	var all []index
-	for _, l := range [][]index{indexes(), claimIndexes(), recoveryIndexes(), rateLimitIndexes(), throttleIndexes(), auditIndexes(), sessionIndexes(), profileIndexes(), activationIndexes()} {
+	for _, l := range [][]index{indexes(), claimIndexes(), recoveryIndexes(), rateLimitIndexes(), throttleIndexes(), auditIndexes(), sessionIndexes(), profileIndexes(), activationIndexes(), casIndexes(), oidcIndexes()} {
 		all = append(all, l...)
 	}
 	return all
@@ -243,7 +304,7 @@ func allIndexes() []index {
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for _, f := range []func(context.Context, time.Time) (int, error){
-		s.SweepFlows, s.SweepRateLimits, s.SweepClaims, s.SweepAudit, s.SweepSessions, s.SweepThrottle, s.SweepEmailChanges, s.SweepActivations,
+		s.SweepFlows, s.SweepRateLimits, s.SweepClaims, s.SweepAudit, s.SweepSessions, s.SweepThrottle, s.SweepEmailChanges, s.SweepActivations, s.SweepCAS, s.SweepOIDC,
 	} {
 		n, err := f(ctx, now)
 		if err != nil {

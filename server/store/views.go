@@ -4,7 +4,9 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
 	"github.com/sesame-edu/sesame/server/audit"
+	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/desk"
+	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/ratelimit"
 	"github.com/sesame-edu/sesame/server/recovery"
 	"github.com/sesame-edu/sesame/server/session"
@@ -27,6 +29,9 @@ var (
 	_ desk.History             = Audit{}
 	_ desk.Mails               = Outbox{}
 	_ ratelimit.ThrottleLister = Limits{}
+	_ cas.Store                = Tickets{}
+	_ cas.LogoutQueue          = Logouts{}
+	_ oidc.Store               = OIDC{}
 )
 
 // The store is used through one view per purpose, so that each domain
@@ -50,6 +55,14 @@ type (
 	Outbox struct{ *Store }
 	// Audit is the audit log.
 	Audit struct{ *Store }
+	// Tickets are the CAS service tickets, and the validated ones that
+	// single logout names.
+	Tickets struct{ *Store }
+	// Logouts are the CAS LogoutRequests waiting for their services.
+	Logouts struct{ *Store }
+	// OIDC is the OpenID Connect provider's requests, tokens, grants,
+	// signing keys and back-channel logout queue.
+	OIDC struct{ *Store }
 )
 
 // Accounts is the view of the accounts.
@@ -73,3 +86,12 @@ func (s *Store) Outbox() Outbox { return Outbox{s} }
 
 // Audit is the view of the audit log.
 func (s *Store) Audit() Audit { return Audit{s} }
+
+// Tickets is the view of the CAS service tickets.
+func (s *Store) Tickets() Tickets { return Tickets{s} }
+
+// Logouts is the view of the CAS single logout queue.
+func (s *Store) Logouts() Logouts { return Logouts{s} }
+
+// OIDC is the view of the OpenID Connect provider's documents.
+func (s *Store) OIDC() OIDC { return OIDC{s} }

@@ -10,6 +10,7 @@ import (
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/refusal"
 )
@@ -99,6 +100,9 @@ func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProp
 		p.Mandatory = pop.RedirectMandate
 		p.Mailbox = activation.LocalPart(pop.MailboxPattern, acc.FirstName, acc.LastName) + "@" + pop.MailboxDomain
 		p.RedirectSent = f.State == activation.StateRedirSent
+		if p.RedirectSent {
+			p.KeepCopy = f.RedirectCopy
+		}
 		p.Redirect = f.RedirectTo != "" || p.Mandatory
 		if p.RedirectTo == "" && p.Mandatory {
 			// The rescue address is proposed for a mandatory redirection.
@@ -112,6 +116,16 @@ func (s *Server) fillStep(c *fiber.Ctx, f activation.Flow) (views.ActivationProp
 
 // activationPage shows the current step, or step 1.
 func (s *Server) activationPage(c *fiber.Ctx) error {
+	if fl := s.takeFlash(c); fl.Step == string(activation.StepDone) && fl.Account != "" {
+		// Just activated: the summary, once (the flash is signed).
+		acc, err := s.activation.Account(c.UserContext(), activation.Flow{AccountID: fl.Account})
+		if err == nil {
+			return s.summary(c, acc)
+		}
+		if !errors.Is(err, account.ErrNotFound) {
+			return err
+		}
+	}
 	f, ok, err := s.currentActivation(c)
 	if err != nil {
 		return err
@@ -121,6 +135,9 @@ func (s *Server) activationPage(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
+		// « J'ai confirmé l'adresse, continuer » while the link is still
+		// unopened: say so, rather than show the same page silently.
+		p.NotConfirmed = c.Query("check") == "1" && (f.State == activation.StateRescueSent || f.State == activation.StateRedirSent)
 		return render(c, fiber.StatusOK, views.Activation(p))
 	}
 	p := s.activationProps(c, activation.StepStart, nil, nil)
@@ -138,7 +155,7 @@ func (s *Server) activationStep(run activationRun) fiber.Handler {
 }
 
 // activationRun carries out one step; refusals leave the flow unchanged.
-type activationRun func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error)
+type activationRun func(c *fiber.Ctx, f activation.Flow, form activationForm) (refusal.List, error)
 
 // activationStepThen is activationStep with its own answer when the step
 // is accepted (the last step shows the summary); nil shows the next step.
@@ -157,7 +174,7 @@ func (s *Server) activationStepThen(run activationRun, accepted func(c *fiber.Ct
 			p.Notice = s.t(c).T("activation.expired")
 			return render(c, fiber.StatusOK, views.Activation(p))
 		}
-		next, refused, err := run(c, f, form)
+		refused, err := run(c, f, form)
 		if errors.Is(err, activation.ErrState) {
 			// A later (or earlier) step posted out of turn: show where the
 			// flow really is; nothing was changed.
@@ -175,11 +192,9 @@ func (s *Server) activationStepThen(run activationRun, accepted func(c *fiber.Ct
 			return accepted(c)
 		}
 		if len(refused) == 0 {
-			p, err := s.fillStep(c, next)
-			if err != nil {
-				return err
-			}
-			return render(c, fiber.StatusOK, views.Activation(p))
+			// POST/Redirect/GET: the page of the next step is a GET, so
+			// that Back never asks to send the form again.
+			return s.redirectAfterPost(c, paths.Activation, flash{})
 		}
 		// Refused: the same step again, with what was typed and why.
 		p, err := s.fillStep(c, f)
@@ -193,11 +208,13 @@ func (s *Server) activationStepThen(run activationRun, accepted func(c *fiber.Ct
 		if form.Email != "" {
 			p.RescueEmail = form.Email
 		}
-		_, pw := refused.Of("password")
-		if _, cf := refused.Of("confirm"); pw || cf {
+		if _, pw := refused.Of("password"); pw {
+			// As at recovery's step 3: the fields and the checklist start
+			// again empty, the rules missed named in the message.
 			acc, _ := s.activation.Account(c.UserContext(), f)
 			pol := s.school.PolicyOf(acc.Population)
-			p.Checklist = checklist(s.t(c), pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules, form.Password, form.Confirm)
+			rules := pol.Evaluate(form.Password, policy.Context{Identifier: acc.Identifier, FirstName: acc.FirstName, LastName: acc.LastName}).Rules
+			p.Errors = passwordErrors(s.t(c), "activation", refused, rules)
 		}
 		return render(c, refusedStatus(refused), views.Activation(p))
 	}
@@ -225,11 +242,7 @@ func (s *Server) activationStart(c *fiber.Ctx) error {
 	case activation.Started:
 		c.Cookie(&fiber.Cookie{Name: s.cookieName(activationCookie), Value: f.ID + "." + token, Path: "/", Expires: f.ExpiresAt,
 			HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
-		next, err := s.fillStep(c, f)
-		if err != nil {
-			return err
-		}
-		return render(c, fiber.StatusOK, views.Activation(next))
+		return s.redirectAfterPost(c, paths.Activation, flash{})
 	case activation.Throttled:
 		p.Errors = map[string]string{"form": waitMessage(t, wait.Seconds())}
 		return render(c, fiber.StatusTooManyRequests, views.Activation(p))
@@ -239,53 +252,51 @@ func (s *Server) activationStart(c *fiber.Ctx) error {
 	return render(c, fiber.StatusUnprocessableEntity, views.Activation(p))
 }
 
-func (s *Server) activationRescue(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
+func (s *Server) activationRescue(c *fiber.Ctx, f activation.Flow, form activationForm) (refusal.List, error) {
 	if !account.ValidEmail(form.Email) {
-		return f, refusal.List{}.Add("email", refusal.Invalid), nil
+		return refusal.List{}.Add("email", refusal.Invalid), nil
 	}
 	if err := s.activation.SetRescue(c.UserContext(), f, form.Email); errors.Is(err, activation.ErrMailBudget) {
-		return f, refusal.List{}.Add("email", refusal.Budget), nil
+		return refusal.List{}.Add("email", refusal.Budget), nil
 	} else if err != nil {
-		return f, nil, err
+		return nil, err
 	}
-	return s.reload(c, f)
+	return nil, nil
 }
 
-func (s *Server) activationCharter(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
+func (s *Server) activationCharter(c *fiber.Ctx, f activation.Flow, form activationForm) (refusal.List, error) {
 	if f.State == activation.StateCharter && form.Accept != "yes" {
-		return f, refusal.List{}.Add("accept", refusal.Missing), nil
+		return refusal.List{}.Add("accept", refusal.Missing), nil
 	}
-	next, err := s.activation.AcceptCharter(c.UserContext(), f)
-	return next, nil, err
+	_, err := s.activation.AcceptCharter(c.UserContext(), f)
+	return nil, err
 }
 
-func (s *Server) activationDirectory(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
+func (s *Server) activationDirectory(c *fiber.Ctx, f activation.Flow, form activationForm) (refusal.List, error) {
 	if f.State == activation.StateDirectory && form.Choice == "" {
-		return f, refusal.List{}.Add("choice", refusal.Missing), nil
+		return refusal.List{}.Add("choice", refusal.Missing), nil
 	}
-	next, err := s.activation.ChooseDirectory(c.UserContext(), f, form.Choice == "yes")
-	return next, nil, err
+	_, err := s.activation.ChooseDirectory(c.UserContext(), f, form.Choice == "yes")
+	return nil, err
 }
 
-func (s *Server) activationRedirect(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
-	return s.activation.SetRedirect(c.UserContext(), f, form.Redirect == "yes", form.To, form.KeepCopy == "yes")
+func (s *Server) activationRedirect(c *fiber.Ctx, f activation.Flow, form activationForm) (refusal.List, error) {
+	_, refused, err := s.activation.SetRedirect(c.UserContext(), f, form.Redirect == "yes", form.To, form.KeepCopy == "yes")
+	return refused, err
 }
 
 // activationPassword is the last step: refused, it shows the step again
 // like the others; accepted, the summary.
 func (s *Server) activationPassword(c *fiber.Ctx) error {
 	var done activation.PasswordResult
-	return s.activationStepThen(func(c *fiber.Ctx, f activation.Flow, form activationForm) (activation.Flow, refusal.List, error) {
+	return s.activationStepThen(func(c *fiber.Ctx, f activation.Flow, form activationForm) (refusal.List, error) {
 		res, err := s.activation.SetPassword(c.UserContext(), f, form.Password, form.Confirm)
 		done = res
-		return f, res.Refusals, err
-	}, func(c *fiber.Ctx) error { return s.summary(c, done.Account) })(c)
-}
-
-// reload reads the flow again after a write done by the service.
-func (s *Server) reload(c *fiber.Ctx, f activation.Flow) (activation.Flow, refusal.List, error) {
-	next, err := s.activation.Load(c.UserContext(), f.ID, strings.SplitN(c.Cookies(s.cookieName(activationCookie)), ".", 2)[1])
-	return next, nil, err
+		return res.Refusals, err
+	}, func(c *fiber.Ctx) error {
+		s.clearCookie(c, s.cookieName(activationCookie))
+		return s.redirectAfterPost(c, paths.Activation, flash{Step: string(activation.StepDone), Account: done.Account.ID})
+	})(c)
 }
 
 // summary renders step 7.
@@ -323,6 +334,10 @@ func (s *Server) activationConfirmPage(c *fiber.Ctx) error {
 	t := s.t(c)
 	p := views.ActivationConfirmProps{Base: s.page(c, t.T("activation.confirm_title")), Flow: c.Query("flow"), Token: c.Query("token")}
 	p.Title = t.T("activation.confirm_title")
+	if fl := s.takeFlash(c); fl.Step == "confirmed" {
+		p.Done, p.Address = true, fl.Address
+		return render(c, fiber.StatusOK, views.ActivationConfirm(p))
+	}
 	if len(p.Flow) <= 64 && len(p.Token) <= 128 {
 		addr, _, err := s.activation.LinkInfo(c.UserContext(), p.Flow, p.Token)
 		if err != nil && !errors.Is(err, activation.ErrNotFound) {
@@ -353,8 +368,7 @@ func (s *Server) activationConfirm(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p.Done, p.Address = true, addr
-	return render(c, fiber.StatusOK, views.ActivationConfirm(p))
+	return s.redirectAfterPost(c, paths.ActivationConfirm, flash{Step: "confirmed", Address: addr})
 }
 
 // activationRestart deletes the flow: back to step 1.
@@ -365,5 +379,5 @@ func (s *Server) activationRestart(c *fiber.Ctx) error {
 		}
 	}
 	s.clearCookie(c, s.cookieName(activationCookie))
-	return c.Redirect("/activation", fiber.StatusSeeOther)
+	return c.Redirect(paths.Activation, fiber.StatusSeeOther)
 }

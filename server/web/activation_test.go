@@ -38,7 +38,7 @@ func (a *testApp) seedStaff() {
 func (a *testApp) act(path string, form url.Values) (*http.Response, *goquery.Document) {
 	a.t.Helper()
 	form.Set(csrfField, a.csrfToken(paths.Activation))
-	resp := a.postForm(path, form)
+	resp := a.follow(a.postForm(path, form))
 	return resp, doc(a.t, resp)
 }
 
@@ -58,8 +58,8 @@ func (a *testApp) confirmLink(t *testing.T, to string, n int) {
 	if d.Find(`form[action="/activation/confirm"] button`).Length() != 1 {
 		t.Fatalf("link page: %s", d.Find("main").Text())
 	}
-	resp := phone.postForm(paths.ActivationConfirm, url.Values{csrfField: {phone.csrfToken(link.RequestURI())},
-		"flow": {link.Query().Get("flow")}, "token": {link.Query().Get("token")}})
+	resp := phone.follow(phone.postForm(paths.ActivationConfirm, url.Values{csrfField: {phone.csrfToken(link.RequestURI())},
+		"flow": {link.Query().Get("flow")}, "token": {link.Query().Get("token")}}))
 	if txt := doc(t, resp).Find("main").Text(); !strings.Contains(txt, "est confirmée") {
 		t.Fatalf("confirm: %s", txt)
 	}

@@ -59,7 +59,7 @@ func TestMailLinksIgnoreRequestHost(t *testing.T) {
 	req.Header.Set("X-Forwarded-Host", "evil.example")
 	req.Header.Set("X-Forwarded-Proto", "https")
 	req.Header.Set("Forwarded", "host=evil.example;proto=https")
-	if resp := a.do(req); resp.StatusCode != http.StatusOK {
+	if resp := a.do(req); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("step 1: status %d", resp.StatusCode)
 	}
 	m := a.smtp.Wait(anneMail, 1, 5*time.Second)

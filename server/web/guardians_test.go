@@ -42,7 +42,7 @@ func TestGuardiansRecoveryCode(t *testing.T) {
 	a.seedFamily()
 	student := a.browser()
 	form := url.Values{"kind": {"password"}, "population": {"students"}, "input": {"E600"}, "consent": {"yes"}, csrfField: {student.csrfToken("/")}}
-	resp := student.postForm(paths.RecoveryRequest, form, "User-Agent", phoneUA)
+	resp := student.follow(student.postForm(paths.RecoveryRequest, form, "User-Agent", phoneUA))
 	d := doc(t, resp)
 	if !strings.Contains(d.Text(), "Si un compte correspond, un code vous a été envoyé.") {
 		t.Fatalf("step 1 answer: %s", d.Find("#recovery-step").Text())

@@ -91,12 +91,23 @@ func newTestApp(t *testing.T, opts ...func(*app.Options)) *testApp {
 	return startTestApp(t, true, opts...)
 }
 
+// newTestAppOn is newTestApp on a given store: a second instance of the
+// application sharing the first one's database.
+func newTestAppOn(t *testing.T, st *store.Store, opts ...func(*app.Options)) *testApp {
+	t.Helper()
+	return startTestAppOn(t, st, true, opts...)
+}
+
 // startTestApp is newTestApp; without background, the mail worker, the
 // recovery dispatcher and the sweeper do not run, so that the store sees
 // only what requests do.
 func startTestApp(t *testing.T, background bool, opts ...func(*app.Options)) *testApp {
 	t.Helper()
-	st := storetest.New(t)
+	return startTestAppOn(t, storetest.New(t), background, opts...)
+}
+
+func startTestAppOn(t *testing.T, st *store.Store, background bool, opts ...func(*app.Options)) *testApp {
+	t.Helper()
 	skew := &atomic.Int64{}
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	st.SetClock(clock)
@@ -163,6 +174,18 @@ func (a *testApp) do(req *http.Request) *http.Response {
 		}
 	}
 	return resp
+}
+
+// follow follows a 303 See Other to a local page, as a browser does after a
+// full-page POST (POST/Redirect/GET), and returns the page.
+func (a *testApp) follow(resp *http.Response) *http.Response {
+	a.t.Helper()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") {
+		return resp
+	}
+	resp.Body.Close()
+	return a.get(loc)
 }
 
 func (a *testApp) get(path string, headers ...string) *http.Response {

@@ -109,7 +109,7 @@ type dbState struct {
 }
 
 var (
-	watchedCollections = []string{"recovery_flows", "sessions", "email_changes", "mail_outbox", "accounts", "account_emails"}
+	watchedCollections = []string{"recovery_flows", "sessions", "email_changes", "mail_outbox", "mail_outbox_log", "accounts", "account_emails"}
 	seededAccounts     = []string{"p001", "p002", "p003", "s100", "e500"}
 )
 
@@ -367,7 +367,7 @@ func TestHostileIdentifiersAnswerLikeUnknown(t *testing.T) {
 			tok := b.csrfToken("/")
 			before := snapshot(t, a)
 			form := url.Values{csrfField: {tok}, "kind": {"password"}, "population": {"parents"}, "input": {in}, "consent": {"yes"}}
-			resp := w.send(b, "POST", paths.RecoveryRequest, formType, strings.NewReader(form.Encode()))
+			resp := b.follow(w.send(b, "POST", paths.RecoveryRequest, formType, strings.NewReader(form.Encode())))
 			d, err := goquery.NewDocumentFromReader(resp.Body)
 			resp.Body.Close()
 			if err != nil {

@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/i18n"
 )
 
@@ -185,10 +187,53 @@ func perClient(a netip.Addr) netip.Addr {
 	return a
 }
 
-// csp allows only this site's own scripts, styles and images: no inline
-// script, so an injected tag cannot run.
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
+// contentSecurityPolicy allows only this site's own scripts, styles and
+// images: no inline script, so an injected tag cannot run. Forms post to
+// this site only; but a browser also holds a form's redirects to
+// form-action, so the sign-in form's 303 that sends a person back to an
+// application (a CAS service, an OpenID Connect redirect URI, a
+// forward-auth host) needs that application's origin listed too.
+func contentSecurityPolicy(returnTo []string) string {
+	formAction := "form-action 'self'"
+	for _, o := range returnTo {
+		formAction += " " + o
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
+		"connect-src 'self'; " + formAction + "; frame-ancestors 'none'; base-uri 'none'; manifest-src 'self'"
+}
+
+// returnOrigins are the origins of the school's applications, where the
+// sign-in may send a person back (see contentSecurityPolicy).
+func returnOrigins(r *clients.Registry, scheme string) []string {
+	if r == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	add := func(raw string) {
+		u, err := url.Parse(strings.TrimSuffix(raw, "*"))
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || strings.ContainsAny(u.Host, " ;,'") {
+			return
+		}
+		if o := u.Scheme + "://" + u.Host; !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	for _, c := range r.All() {
+		if c.Service != "" {
+			add(c.Service)
+		}
+		for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
+			add(u)
+		}
+	}
+	for _, h := range r.ForwardAuth().Hosts {
+		add("https://" + h)
+		add(scheme + "://" + h)
+	}
+	return out
+}
 
 // securityHeaders sets strict headers on every response.
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
@@ -201,7 +246,7 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 // malformed request).
 func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	h := &c.Response().Header
-	h.Set("Content-Security-Policy", csp)
+	h.Set("Content-Security-Policy", s.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")

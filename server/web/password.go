@@ -1,12 +1,16 @@
 package web
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/policy"
 	"github.com/sesame-edu/sesame/server/recovery"
+	"github.com/sesame-edu/sesame/server/refusal"
 )
 
 // checklist words a policy result for the live feedback. With an empty
@@ -20,11 +24,7 @@ func checklist(t views.Translator, rules []policy.Rule, password, confirm string
 			// show a cross before typing.
 			r.Met = true
 		}
-		text := t.T(r.Key)
-		if r.N > 0 {
-			text = t.T(r.Key, "N", r.N, "Count", r.N)
-		}
-		p.Items = append(p.Items, views.CheckItem{Text: text, Met: r.Met})
+		p.Items = append(p.Items, views.CheckItem{Text: ruleText(t, r), Met: r.Met})
 		if r.Met {
 			met++
 		}
@@ -37,6 +37,35 @@ func checklist(t views.Translator, rules []policy.Rule, password, confirm string
 	}
 	p.Summary = t.T("policy.summary", "Met", met, "Total", len(rules))
 	return p
+}
+
+// ruleText words one rule of a policy.
+func ruleText(t views.Translator, r policy.Rule) string {
+	if r.N > 0 {
+		return t.T(r.Key, "N", r.N, "Count", r.N)
+	}
+	return t.T(r.Key)
+}
+
+// passwordErrors words the refusals of a new-password form. The password
+// fields come back empty (a password is never sent back into a page), and
+// so does the checklist, which must never show verdicts on a password no
+// longer there: the message of a « rules » refusal therefore names the
+// rules the typed password missed, every one of them.
+func passwordErrors(t *i18n.Localizer, scope string, l refusal.List, rules []policy.Rule) map[string]string {
+	out := words(t, scope, l)
+	if r, ok := l.Of("password"); ok && r.Reason == refusal.Rules {
+		var unmet []string
+		for _, rule := range rules {
+			if !rule.Met {
+				unmet = append(unmet, ruleText(t, rule))
+			}
+		}
+		if len(unmet) > 0 {
+			out["password"] = t.T("policy.unmet", "Rules", strings.Join(unmet, " ; "))
+		}
+	}
+	return out
 }
 
 // passwordForm is what the live checklist receives as the person types.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/base64"
 	"errors"
 	"math"
 	"net/url"
@@ -57,7 +58,38 @@ func (s *Server) setRecoveryCookie(c *fiber.Ctx, f recovery.Flow, token string) 
 	})
 }
 
-func (s *Server) clearRecoveryCookie(c *fiber.Ctx) { s.clearCookie(c, s.cookieName(recoveryCookie)) }
+func (s *Server) clearRecoveryCookie(c *fiber.Ctx) {
+	s.clearCookie(c, s.cookieName(recoveryCookie))
+	s.clearCookie(c, s.cookieName(recoveryInputCookie))
+}
+
+// recoveryInputCookie holds "flowID.base64(what was typed at step 1)", so
+// that step 2 shows it with « Modifier »: a typo in an address otherwise
+// leaves the person waiting for a mail that went nowhere. It stays in the
+// browser that typed it; the server erases its own copy once looked up.
+const recoveryInputCookie = "sesame_recovery_input"
+
+func (s *Server) setRecoveryInput(c *fiber.Ctx, f recovery.Flow, input string) {
+	c.Cookie(&fiber.Cookie{
+		Name: s.cookieName(recoveryInputCookie), Value: f.ID + "." + base64.RawURLEncoding.EncodeToString([]byte(input)), Path: "/",
+		Expires: f.ExpiresAt, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+}
+
+// recoveryInput returns what this browser typed at step 1 of flow id.
+func (s *Server) recoveryInput(c *fiber.Ctx, id string) string {
+	fid, enc, ok := strings.Cut(c.Cookies(s.cookieName(recoveryInputCookie)), ".")
+	if !ok || fid != id {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(enc)
+	if err != nil || len(b) > 1024 {
+		return ""
+	}
+	// Bytes that are not text are shown as « � », never dropped: the page
+	// looks the same whatever was typed.
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
 
 // currentFlow returns the browser's live flow, if any.
 func (s *Server) currentFlow(c *fiber.Ctx) (recovery.Flow, bool, error) {
@@ -129,20 +161,82 @@ func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps)
 // several populations, else step 1.
 func (s *Server) recoveryStart(kind recovery.Kind) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		fl := s.takeFlash(c)
+		if fl.Step == string(recovery.StepDone) {
+			// The request is over and its flow gone: the flash says how.
+			pop, _ := s.population(fl.Population)
+			return s.renderRecovery(c, fiber.StatusOK, s.finished(c, kind, pop, fl.Identifier))
+		}
 		if f, ok, err := s.currentFlow(c); err != nil {
 			return err
 		} else if ok && f.Kind == kind && kind == recovery.KindPassword {
-			return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+			p := s.stepOf(c, f, "")
+			p.Notice = s.flashNotice(c, fl)
+			return s.renderRecovery(c, fiber.StatusOK, p)
 		}
 		pop, ok := s.population(c.Query("population"))
+		if !ok {
+			pop, ok = s.population(fl.Population)
+		}
 		if !ok {
 			return s.renderRecovery(c, fiber.StatusOK, s.chooser(c, kind))
 		}
 		p := s.baseRecovery(c, kind, pop)
 		p.Step = string(recovery.StepRequest)
 		p.Input = c.Query("identifier")
+		if fl.Input != "" {
+			p.Input = fl.Input
+		}
 		return s.renderRecovery(c, fiber.StatusOK, p)
 	}
+}
+
+// flashNotice words a notice left by the POST before the redirect; only
+// the notices below can be shown.
+func (s *Server) flashNotice(c *fiber.Ctx, fl flash) string {
+	t := s.t(c)
+	switch fl.Notice {
+	case "recovery.sent_notice", "recovery.resent":
+		return t.T(fl.Notice)
+	case "recovery.resend_wait":
+		return t.T(fl.Notice, "Seconds", fl.Seconds, "Count", fl.Seconds)
+	}
+	return ""
+}
+
+// finished is the last step: the password is set, or the identifiers
+// mailed.
+func (s *Server) finished(c *fiber.Ctx, kind recovery.Kind, pop *school.Population, identifier string) views.RecoveryProps {
+	t := s.t(c)
+	p := s.baseRecovery(c, kind, pop)
+	p.Step = string(recovery.StepDone)
+	if kind == recovery.KindIdentifier {
+		p.Message, p.Heading = t.T("recovery.identifier_sent"), t.T("recovery.sent_title")
+		return p
+	}
+	p.Message = t.T("recovery.done", "Identifier", identifier)
+	return p
+}
+
+// answerStep answers an accepted step: HTMX swaps in the next step, a
+// plain form is redirected to the page showing it (POST/Redirect/GET),
+// with what the step has to say kept in the flash.
+func (s *Server) answerStep(c *fiber.Ctx, p views.RecoveryProps, fl flash) error {
+	target := paths.Recovery
+	if p.Kind == string(recovery.KindIdentifier) {
+		target = paths.RecoveryIdentifier
+	}
+	return s.answerStepAt(c, p, fl, target)
+}
+
+// answerStepAt is answerStep to another page: the mail's link, for a
+// device that holds no cookie of the flow.
+func (s *Server) answerStepAt(c *fiber.Ctx, p views.RecoveryProps, fl flash, target string) error {
+	if isHTMX(c) {
+		return s.renderRecovery(c, fiber.StatusOK, p)
+	}
+	c.Set("Referrer-Policy", "no-referrer")
+	return s.redirectAfterPost(c, target, fl)
 }
 
 // chooser routes each population to its own rules.
@@ -166,9 +260,12 @@ func (s *Server) chooser(c *fiber.Ctx, kind recovery.Kind) views.RecoveryProps {
 	return p
 }
 
-// stepOf renders the step a live flow is at.
+// stepOf renders the step a live flow is at, as this browser sees it.
 func (s *Server) stepOf(c *fiber.Ctx, f recovery.Flow, code string) views.RecoveryProps {
 	pop, _ := s.population(f.Population)
+	if msg := s.elsewhere(c, f); msg != "" {
+		return s.told(c, f.Kind, pop, msg)
+	}
 	p := s.baseRecovery(c, f.Kind, pop)
 	p.FlowID = f.ID
 	p.Step = string(f.Step())
@@ -177,7 +274,33 @@ func (s *Server) stepOf(c *fiber.Ctx, f recovery.Flow, code string) views.Recove
 		s.fillPassword(c, &p, f, "")
 	default:
 		p.Code = code
+		p.Sent = s.recoveryInput(c, f.ID)
 	}
+	return p
+}
+
+// elsewhere says what another device did with this request: it finished
+// it, or it typed the code and alone may finish. Empty when neither.
+func (s *Server) elsewhere(c *fiber.Ctx, f recovery.Flow) string {
+	switch {
+	case f.State == recovery.StateDone:
+		// Said once: the request is over for this browser too.
+		s.clearRecoveryCookie(c)
+		if f.Holder != "" && f.Holder == f.VerifiedBy {
+			// This browser finished it (a double click).
+			return s.t(c).T("recovery.err_finished")
+		}
+		return s.t(c).T("recovery.done_elsewhere")
+	case f.State == recovery.StateVerified && !f.VerifiedHere():
+		return s.t(c).T("recovery.verified_elsewhere")
+	}
+	return ""
+}
+
+// told is the end of the dialog for this browser, with why.
+func (s *Server) told(c *fiber.Ctx, kind recovery.Kind, pop *school.Population, msg string) views.RecoveryProps {
+	p := s.baseRecovery(c, kind, pop)
+	p.Step, p.Message, p.Heading = string(recovery.StepDone), msg, p.T.T("recovery.request_title")
 	return p
 }
 
@@ -228,6 +351,11 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	p.Step, p.Input, p.Consent = string(recovery.StepRequest), strings.TrimSpace(f.Input), f.Consent == "yes"
 	form := recovery.RequestForm{Kind: kind, Population: pop.Key, Input: p.Input, Lang: t.Lang(), IP: c.IP(), Consent: p.Consent,
 		Device: recovery.DeviceOf(c.Get(fiber.HeaderUserAgent))}
+	if cur, ok, err := s.currentFlow(c); err != nil {
+		return err
+	} else if ok {
+		form.Current = cur
+	}
 	if refused := form.Validate(); len(refused) > 0 {
 		p.Errors = words(t, "recovery", refused)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
@@ -242,14 +370,19 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	}
 	// The same words whether or not an account matched.
 	if kind == recovery.KindIdentifier {
-		p.Step, p.Message, p.Input = string(recovery.StepDone), t.T("recovery.identifier_sent"), ""
-		p.Heading = t.T("recovery.sent_title")
-		return s.renderRecovery(c, fiber.StatusOK, p)
+		return s.answerStep(c, s.finished(c, kind, pop, ""), flash{Step: string(recovery.StepDone), Population: pop.Key})
 	}
-	s.setRecoveryCookie(c, flow, token)
+	typed := p.Input
+	if token != "" {
+		// A new request; an empty token is this browser's request sent
+		// again within the resend delay, which keeps its code.
+		s.setRecoveryCookie(c, flow, token)
+		s.setRecoveryInput(c, flow, typed)
+	}
 	p = s.stepOf(c, flow, "")
+	p.Sent = strings.ToValidUTF8(typed, "\uFFFD")
 	p.Notice = t.T("recovery.sent_notice")
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	return s.answerStep(c, p, flash{Notice: "recovery.sent_notice"})
 }
 
 // rateLimited says how long to wait; it never locks an account.
@@ -284,15 +417,17 @@ func (s *Server) recoveryCodeLink(c *fiber.Ctx) error {
 	case err != nil:
 		return err
 	case f.State != recovery.StateCodeSent:
-		// Already past the code (this browser or another): show where the
-		// flow stands only to the browser that owns it.
+		// Already past the code, here or on another device: the browser
+		// bound to the flow sees where it stands; one with only the link,
+		// that another device has it.
 		if cur, ok, _ := s.currentFlow(c); ok && cur.ID == f.ID {
 			p = s.stepOf(c, cur, "")
 		} else {
-			p = s.deadEnd(c, recovery.KindPassword, s.t(c).T("recovery.err_expired"))
+			p = s.stepOf(c, f, "")
 		}
 	default:
 		p = s.stepOf(c, f, code)
+		p.Notice = s.flashNotice(c, s.takeFlash(c))
 	}
 	if isHTMX(c) {
 		return render(c, fiber.StatusOK, views.RecoveryStep(p))
@@ -311,13 +446,23 @@ func (s *Server) deadEnd(c *fiber.Ctx, kind recovery.Kind, msg string) views.Rec
 // flowForCode finds the flow a code is typed for: this browser's, or the
 // one named by the mailed link when it was opened on another device.
 func (s *Server) flowForCode(c *fiber.Ctx, id string) (recovery.Flow, error) {
-	if f, ok, err := s.currentFlow(c); err != nil || ok {
+	f, ok, err := s.currentFlow(c)
+	if err != nil {
 		return f, err
 	}
-	if id == "" {
+	if !ok {
+		if id == "" {
+			return recovery.Flow{}, recovery.ErrNotFound
+		}
+		if f, err = s.recovery.Get(c.UserContext(), id); err != nil {
+			return f, err
+		}
+	}
+	if f.Kind != recovery.KindPassword {
+		// An identifier reminder has no code.
 		return recovery.Flow{}, recovery.ErrNotFound
 	}
-	return s.recovery.Get(c.UserContext(), id)
+	return f, nil
 }
 
 // recoveryCode is step 2's submit.
@@ -328,12 +473,11 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	}
 	t := s.t(c)
 	f, err := s.flowForCode(c, form.Flow)
-	if errors.Is(err, recovery.ErrNotFound) || (err == nil && f.State != recovery.StateCodeSent) {
-		if err == nil && f.State == recovery.StateVerified {
-			if cur, ok, _ := s.currentFlow(c); ok && cur.ID == f.ID {
-				return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, cur, ""))
-			}
-		}
+	if err == nil && f.State != recovery.StateCodeSent {
+		// Past the code, on this device or another: say where it stands.
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
+	if errors.Is(err, recovery.ErrNotFound) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
@@ -342,6 +486,10 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	}
 	res, err := s.recovery.SubmitCode(c.UserContext(), f, form.Code)
 	f = res.Flow
+	if errors.Is(err, recovery.ErrState) && f.State != recovery.StateCodeSent {
+		// Another device typed the code a moment before.
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
 	if errors.Is(err, recovery.ErrState) || errors.Is(err, recovery.ErrNotFound) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
@@ -360,7 +508,7 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	switch res.Outcome {
 	case recovery.CodeOK:
 		s.setRecoveryCookie(c, f, res.Token)
-		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+		return s.answerStep(c, s.stepOf(c, f, ""), flash{})
 	case recovery.CodeMalformed:
 		p.Errors["code"] = t.T("recovery.err_code_format")
 	case recovery.CodeWrong:
@@ -374,14 +522,24 @@ func (s *Server) recoveryCode(c *fiber.Ctx) error {
 	return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 }
 
-// recoveryResend is « Renvoyer le code ».
+// recoveryResend is « Renvoyer le code », from the browser that asked or
+// from the device where the mail's link was opened (the flow's id in the
+// form): either may ask while the request lives. The code still goes only
+// to the account's address.
 func (s *Server) recoveryResend(c *fiber.Ctx) error {
-	t := s.t(c)
-	f, ok, err := s.currentFlow(c)
+	form, err := s.parseRecovery(c)
 	if err != nil {
 		return err
 	}
-	if !ok || f.State != recovery.StateCodeSent {
+	t := s.t(c)
+	f, err := s.flowForCode(c, form.Flow)
+	if err != nil && !errors.Is(err, recovery.ErrNotFound) {
+		return err
+	}
+	if err == nil && f.State != recovery.StateCodeSent {
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
+	if err != nil {
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
 	wait, err := s.recovery.Resend(c.UserContext(), f)
@@ -393,13 +551,18 @@ func (s *Server) recoveryResend(c *fiber.Ctx) error {
 		return err
 	}
 	p := s.stepOf(c, f, "")
+	target := paths.Recovery
+	if f.Holder == "" {
+		// The device of the mail's link: back to the link's page.
+		target = paths.RecoveryCode + "?" + url.Values{"flow": {f.ID}}.Encode()
+	}
 	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		p.Notice = t.T("recovery.resend_wait", "Seconds", secs, "Count", secs)
-		return s.renderRecovery(c, fiber.StatusOK, p)
+		return s.answerStepAt(c, p, flash{Notice: "recovery.resend_wait", Seconds: secs}, target)
 	}
 	p.Notice = t.T("recovery.resent")
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	return s.answerStepAt(c, p, flash{Notice: "recovery.resent"}, target)
 }
 
 // recoveryPassword is step 3's submit.
@@ -413,13 +576,16 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !ok || f.State != recovery.StateVerified {
+	if !ok || !f.VerifiedHere() {
 		if ok {
 			return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
 		}
 		return s.renderRecovery(c, fiber.StatusOK, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_expired")))
 	}
 	res, err := s.recovery.SubmitPassword(c.UserContext(), f, form.Account, form.Password, form.Confirm)
+	if errors.Is(err, recovery.ErrElsewhere) {
+		return s.renderRecovery(c, fiber.StatusOK, s.stepOf(c, f, ""))
+	}
 	if errors.Is(err, recovery.ErrFinished) {
 		s.clearRecoveryCookie(c)
 		return s.renderRecovery(c, fiber.StatusConflict, s.deadEnd(c, recovery.KindPassword, t.T("recovery.err_finished")))
@@ -433,20 +599,21 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	}
 	if len(res.Refusals) > 0 {
 		// Nothing typed is lost except the passwords, which are never sent
-		// back into a page; every problem is shown at once.
+		// back into a page: the chosen account stays chosen, the checklist
+		// starts again with the empty fields, and every problem is shown at
+		// once, the rules missed named in the message.
 		pop, _ := s.population(f.Population)
 		p := s.baseRecovery(c, recovery.KindPassword, pop)
 		p.Step, p.FlowID, p.Chosen = string(recovery.StepPassword), f.ID, form.Account
-		s.fillPassword(c, &p, f, form.Password)
-		p.Errors = words(t, "recovery", res.Refusals)
+		s.fillPassword(c, &p, f, "")
+		p.Errors = passwordErrors(t, "recovery", res.Refusals, res.Rules)
 		return s.renderRecovery(c, fiber.StatusUnprocessableEntity, p)
 	}
 	acc := res.Account
 	s.clearRecoveryCookie(c)
 	pop, _ := s.population(f.Population)
-	p := s.baseRecovery(c, recovery.KindPassword, pop)
-	p.Step, p.Message = string(recovery.StepDone), t.T("recovery.done", "Identifier", acc.Identifier)
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	return s.answerStep(c, s.finished(c, recovery.KindPassword, pop, acc.Identifier),
+		flash{Step: string(recovery.StepDone), Population: f.Population, Identifier: acc.Identifier})
 }
 
 // recoveryCancel is « Fermer quand même »: the request and its data go.
@@ -477,7 +644,9 @@ func (s *Server) recoveryRestart(c *fiber.Ctx) error {
 	}
 	p := s.baseRecovery(c, kind, pop)
 	p.Step = string(recovery.StepRequest)
-	return s.renderRecovery(c, fiber.StatusOK, p)
+	// « Modifier » at step 2 comes back with what was typed, to correct it.
+	p.Input = strings.TrimSpace(form.Input)
+	return s.answerStep(c, p, flash{Population: pop.Key, Input: p.Input})
 }
 
 // resumeStep is the step the login page reopens its dialog at, when this

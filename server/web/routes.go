@@ -26,21 +26,55 @@ func (s *Server) routes(app *fiber.App) {
 	app.Use(s.securityHeaders)
 	app.Get(paths.Healthz, s.healthz)
 	app.Get(paths.Readyz, s.readyz)
+	// Forward-auth is asked by the reverse proxy with the original
+	// request's method, whatever it is, and carries no form token.
+	if s.clients != nil {
+		app.All(paths.ForwardAuth, s.forwardAuth)
+		app.All(paths.AuthRequest, s.authRequest)
+	}
+	// OpenID Connect endpoints that applications' servers call: their own
+	// authentication, no CSRF token.
+	if s.openid != nil {
+		for _, p := range oidcEndpoints {
+			app.All(p, s.oidcProtocol())
+		}
+	}
 
 	app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}))
 	app.Use(s.language)
 	app.Use(onlyGetAndPost)
+	// The OpenID Connect endpoints a browser visits come in from the
+	// application's site, by GET or a form POST, without a CSRF token.
+	if s.openid != nil {
+		for _, p := range oidcBrowserEndpoints {
+			app.All(p, s.oidcBrowser())
+		}
+	}
 	// The office console: one guard for every URL under /desk, before
 	// even the CSRF check, so that none answers anything but 404 to an
 	// account not in the desk list (a form posted without its token
 	// included).
 	app.Use(paths.Desk, s.deskGuard)
+	// CAS: applications validate tickets server to server, without a
+	// form token (they bear the ticket); the browser's login and logout
+	// are GET links from the applications.
+	if s.cas != nil && s.clients != nil {
+		app.Get(paths.CASValidate, s.casValidate)
+		app.Get(paths.CASServiceValidate, s.casServiceValidate)
+		app.Get(paths.CASP3ServiceValidate, s.casServiceValidate)
+		app.Get(paths.CASLogin, s.casLogin)
+		app.Get(paths.CASLogout, s.casLogout)
+	}
 	app.Use(s.csrf.handler)
 
 	app.Get(paths.Home, s.loginPage)
 	app.Get(paths.Login, s.loginPage)
 	app.Post(paths.Login, s.login)
 	app.Post(paths.Logout, s.logout)
+	if s.openid != nil {
+		app.Get(paths.OIDCLogin, s.oidcLogin)
+		app.Get(paths.OIDCEndSessionStep, s.oidcEndSession)
+	}
 	app.Get(paths.Account, s.accountPage)
 	app.Post(paths.Account, s.updateAccount)
 	app.Post(paths.AccountPassword, s.changePassword)

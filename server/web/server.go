@@ -16,6 +16,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/activation"
+	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
@@ -44,7 +45,11 @@ type Deps struct {
 	TrustedProxies []string
 	School         *school.Config
 	// Clients are the applications that sign in with Sésame (nil: none).
-	Clients      *clients.Registry
+	Clients *clients.Registry
+	// CAS is the CAS server's tickets (nil: no CAS endpoints answer).
+	CAS *cas.Service
+	// OpenID is the OpenID Connect provider (nil: its routes are absent).
+	OpenID       OpenID
 	Recovery     *recovery.Service
 	Activation   *activation.Service
 	Sessions     *session.Manager
@@ -76,16 +81,23 @@ type EmailChangePeeker interface {
 
 // Server holds what handlers share. It has no mutable state of its own.
 type Server struct {
-	log          *slog.Logger
-	cat          *i18n.Catalog
-	assets       *assetSet
-	store        Pinger
-	kind         string
-	csrf         *csrfGuard
-	secure       bool
-	base         *url.URL
-	school       *school.Config
-	clients      *clients.Registry
+	log     *slog.Logger
+	cat     *i18n.Catalog
+	assets  *assetSet
+	store   Pinger
+	kind    string
+	csrf    *csrfGuard
+	secure  bool
+	base    *url.URL
+	school  *school.Config
+	clients *clients.Registry
+	cas     *cas.Service
+	openid  OpenID
+	// csp is the Content-Security-Policy of every response (see
+	// contentSecurityPolicy).
+	csp string
+	// casKey signs the CAS login's sign-in marker (see casMark).
+	casKey       []byte
 	recovery     *recovery.Service
 	activation   *activation.Service
 	sessions     *session.Manager
@@ -109,6 +121,8 @@ type Server struct {
 	proxies trustedProxies
 	// metricsToken is the SHA-256 of SESAME_METRICS_TOKEN, nil when unset.
 	metricsToken *[sha256.Size]byte
+	// flashKey signs the flash cookie of POST/Redirect/GET.
+	flashKey []byte
 }
 
 // Locals keys.
@@ -134,10 +148,11 @@ func New(d Deps) (*fiber.App, error) {
 	s := &Server{
 		log: d.Log, cat: d.Catalog, store: d.Store, kind: d.StoreKind,
 		secure: d.BaseURL.Scheme == "https", base: d.BaseURL,
-		school: d.School, clients: d.Clients, recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
+		school: d.School, clients: d.Clients, cas: d.CAS, openid: d.OpenID, casKey: keys.Derive(d.Secret, "cas-login"), recovery: d.Recovery, activation: d.Activation, limiter: d.Limiter,
 		sessions: d.Sessions, auth: d.Auth, profile: d.Profile, accounts: d.Accounts, emailChanges: d.EmailChanges, desk: d.Desk, letters: d.Letters, mail: d.MailStats, loc: d.Location, version: d.Version, now: d.Now,
 		validate: validator.New(validator.WithRequiredStructEnabled()),
 	}
+	s.csp = contentSecurityPolicy(returnOrigins(d.Clients, d.BaseURL.Scheme))
 	if d.MetricsToken != "" {
 		h := sha256.Sum256([]byte(d.MetricsToken))
 		s.metricsToken = &h
@@ -149,6 +164,7 @@ func New(d Deps) (*fiber.App, error) {
 	s.proxies = proxies
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
 	s.importKey = keys.Derive(d.Secret, "desk-import")
+	s.flashKey = keys.Derive(d.Secret, "flash")
 	if err := s.csrf.trustOrigin(d.BaseURL); err != nil {
 		return nil, err
 	}

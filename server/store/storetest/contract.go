@@ -28,6 +28,9 @@ import (
 //	ratelimit.ThrottleStore              TestRateLimitStore, TestThrottleStore
 //	mail.Store                           TestOutboxStore
 //	audit.Recorder                       TestAuditRecorder
+//	cas.Store                            TestCASStore
+//	cas.LogoutQueue                      TestLogoutQueue
+//	oidc.Store                           TestOIDCStore
 
 // racers is how many goroutines a concurrency behaviour sends at once.
 // More than the connection pools and FerretDB's handlers serve at once, so

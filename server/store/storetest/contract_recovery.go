@@ -15,7 +15,7 @@ import (
 func fullFlow(id string) recovery.Flow {
 	now := instant(time.Now())
 	return recovery.Flow{
-		ID: id, BrowserHash: "browser", Kind: recovery.KindPassword, Population: "parents", Lang: "fr",
+		ID: id, BrowserHash: "browser", VerifiedBy: "phone", Kind: recovery.KindPassword, Population: "parents", Lang: "fr",
 		State: recovery.StateCodeSent, Version: 1, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour),
 		IP: "192.0.2.1", Request: "p001", RequestKey: "request-key", Pending: true, Accounts: []string{"p001", "p002"},
 		CodeHash: "code-hash", CodeSentAt: now, CodeExpiresAt: now.Add(15 * time.Minute), Attempts: 2,
