@@ -16,13 +16,16 @@ import (
 
 // The OpenID Connect provider's collections. Every document is read by its
 // _id (the SHA-256 of a request's id, of an access token's id, of a refresh
-// token), except the family and account deletions, which are rare.
+// token), except a family's deletion, which only a reused refresh token
+// causes. colOIDCAccountTokens lists each account's tokens (_id is the
+// account), for the deletion every sign-out asks for.
 const (
-	colOIDCRequests = "oidc_requests"
-	colOIDCTokens   = "oidc_tokens"
-	colOIDCGrants   = "oidc_grants"
-	colOIDCKeys     = "oidc_keys"
-	colOIDCLogouts  = "oidc_logouts"
+	colOIDCRequests      = "oidc_requests"
+	colOIDCTokens        = "oidc_tokens"
+	colOIDCAccountTokens = "oidc_account_tokens"
+	colOIDCGrants        = "oidc_grants"
+	colOIDCKeys          = "oidc_keys"
+	colOIDCLogouts       = "oidc_logouts"
 )
 
 // Prefixes of the provider's claims (see claim): a code exchanged, a
@@ -35,7 +38,7 @@ const (
 )
 
 func oidcCollections() []string {
-	return []string{colOIDCRequests, colOIDCTokens, colOIDCGrants, colOIDCKeys, colOIDCLogouts}
+	return []string{colOIDCRequests, colOIDCTokens, colOIDCAccountTokens, colOIDCGrants, colOIDCKeys, colOIDCLogouts}
 }
 
 func oidcIndexes() []index {
@@ -46,7 +49,7 @@ func oidcIndexes() []index {
 		ttl(colOIDCRequests, "expiresAt"),
 		ttl(colOIDCTokens, "expiresAt"),
 		{colOIDCTokens, mongo.IndexModel{Keys: bson.D{{Key: "family", Value: 1}}}},
-		{colOIDCTokens, mongo.IndexModel{Keys: bson.D{{Key: "accountId", Value: 1}}}},
+		ttl(colOIDCAccountTokens, "expiresAt"),
 		ttl(colOIDCGrants, "expiresAt"),
 		ttl(colOIDCKeys, "expiresAt"),
 		ttl(colOIDCLogouts, "purgeAt"),
@@ -57,7 +60,7 @@ func oidcIndexes() []index {
 // SweepOIDC deletes the provider's expired documents.
 func (s *Store) SweepOIDC(ctx context.Context, now time.Time) (int, error) {
 	total := 0
-	for col, field := range map[string]string{colOIDCRequests: "expiresAt", colOIDCTokens: "expiresAt",
+	for col, field := range map[string]string{colOIDCRequests: "expiresAt", colOIDCTokens: "expiresAt", colOIDCAccountTokens: "expiresAt",
 		colOIDCGrants: "expiresAt", colOIDCKeys: "expiresAt", colOIDCLogouts: "purgeAt"} {
 		n, err := s.sweep(ctx, col, field, now)
 		if err != nil {
@@ -173,6 +176,13 @@ func (s OIDC) CreateToken(ctx context.Context, t oidc.Token) error {
 	if err != nil {
 		return fmt.Errorf("store: create oidc token: %w", err)
 	}
+	_, err = s.wdb.Collection(colOIDCAccountTokens).UpdateOne(ctx, bson.D{{Key: "_id", Value: t.AccountID}}, bson.D{
+		{Key: "$addToSet", Value: bson.D{{Key: "keys", Value: t.Key}}},
+		{Key: "$max", Value: bson.D{{Key: "expiresAt", Value: t.ExpiresAt}}},
+	}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("store: list oidc token: %w", err)
+	}
 	return nil
 }
 
@@ -232,9 +242,30 @@ func (s OIDC) FamilyRevoked(ctx context.Context, family string) (bool, error) {
 	return s.now().Before(d.ExpiresAt), nil
 }
 
-// RevokeAccount deletes every token of an account.
+// RevokeAccount deletes every token of an account, one by one by _id from
+// the account's list: every sign-out, reset and password change calls it,
+// and a filter on accountId would read every token of the school on the
+// embedded store. The list document goes last, so that a failure leaves
+// it for the next try.
 func (s OIDC) RevokeAccount(ctx context.Context, accountID string) error {
-	if _, err := s.wdb.Collection(colOIDCTokens).DeleteMany(ctx, bson.D{{Key: "accountId", Value: accountID}}); err != nil {
+	var d struct {
+		Keys []string `bson:"keys"`
+	}
+	err := s.db.Collection(colOIDCAccountTokens).FindOne(ctx, bson.D{{Key: "_id", Value: accountID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: revoke oidc tokens: %w", err)
+	}
+	for _, key := range d.Keys {
+		if _, err := s.wdb.Collection(colOIDCTokens).DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
+			return fmt.Errorf("store: revoke oidc tokens: %w", err)
+		}
+	}
+	_, err = s.wdb.Collection(colOIDCAccountTokens).UpdateOne(ctx, bson.D{{Key: "_id", Value: accountID}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "keys", Value: bson.D{{Key: "$in", Value: d.Keys}}}}}})
+	if err != nil {
 		return fmt.Errorf("store: revoke oidc tokens: %w", err)
 	}
 	return nil

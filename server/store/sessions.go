@@ -152,3 +152,34 @@ func (s Sessions) DeleteSession(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// listSessionsOnce lists, per account, the sessions a version without
+// account_sessions created, once per database (a marker in meta says it is
+// done): otherwise a password reset would leave them open until they
+// expire.
+func (s *Store) listSessionsOnce(ctx context.Context) error {
+	const marker = "account_sessions_listed"
+	n, err := s.db.Collection(colMeta).CountDocuments(ctx, bson.D{{Key: "_id", Value: marker}})
+	if err != nil || n > 0 {
+		return err
+	}
+	cur, err := s.db.Collection(colSessions).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "accountId", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("store: list sessions: %w", err)
+	}
+	var docs []sessionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return fmt.Errorf("store: list sessions: %w", err)
+	}
+	for _, d := range docs {
+		_, err := s.wdb.Collection(colAccountSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.AccountID}},
+			bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: d.ID}}}}, options.UpdateOne().SetUpsert(true))
+		if err != nil {
+			return fmt.Errorf("store: list sessions: %w", err)
+		}
+	}
+	if _, err := s.wdb.Collection(colMeta).InsertOne(ctx, bson.D{{Key: "_id", Value: marker}}); err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("store: list sessions: %w", err)
+	}
+	return nil
+}

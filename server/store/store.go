@@ -269,6 +269,9 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 			return fmt.Errorf("store: create index on %s: %w", ix.collection, err)
 		}
 	}
+	if err := s.listSessionsOnce(ctx); err != nil {
+		return err
+	}
 	n, err := s.IndexIDs(ctx)
 	if n > 0 {
 		s.log.Debug("SQLite _id indexes created", "tables", n)

@@ -14,12 +14,15 @@ import (
 
 // periodicScans are the commands that may read a whole collection: each
 // runs on a timer, never once per request, and reads a collection that
-// holds only live work (the outbox keeps only mails still to send; the
-// flows' scan finds those a full queue or a crash left behind).
+// holds only live work (the outbox and the logout queues keep only what is
+// still to send; the flows' scan finds those a full queue or a crash left
+// behind).
 var periodicScans = map[string]string{
 	"find mail_outbox (scan)":      "the mail worker's poll for due mails",
 	"find recovery_flows (scan)":   "the dispatcher's scan for flows left pending",
 	"delete recovery_flows (scan)": "the sweep of expired flows",
+	"find oidc_logouts (scan)":     "the back-channel logout worker's poll for logout tokens due (the queue holds only undelivered ones)",
+	"find cas_logouts (scan)":      "the CAS single logout sender's poll for requests due (the queue holds only undelivered ones)",
 }
 
 // TestHotPathsReadByID walks what people do most — the recovery form,

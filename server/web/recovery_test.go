@@ -14,6 +14,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/paths"
+	"github.com/sesame-edu/sesame/server/session"
 )
 
 const (
@@ -76,7 +77,7 @@ func TestRecoveryFullPath(t *testing.T) {
 	a.seed()
 	ctx := context.Background()
 	// Anne is signed in on another device; the reset must end that session.
-	if _, err := a.st.DB().Collection("sessions").InsertOne(ctx, bson.D{{Key: "_id", Value: "s1"}, {Key: "accountId", Value: "p003"}, {Key: "expiresAt", Value: time.Now().Add(time.Hour)}}); err != nil {
+	if err := a.st.Sessions().CreateSession(ctx, session.Session{ID: "s1", AccountID: "p003", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 
