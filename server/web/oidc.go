@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/paths"
 )
@@ -21,10 +22,9 @@ import (
 type OpenID interface {
 	Handler() http.Handler
 	Pending(ctx context.Context, id string) (oidc.Pending, error)
-	Complete(ctx context.Context, id, accountID, locale string, authTime time.Time) (string, error)
+	Complete(ctx context.Context, id string, acc account.Account, locale string, authTime time.Time) (string, error)
 	Refuse(ctx context.Context, id, reason string) (string, error)
 	EndSessionStep(q url.Values) (oidc.EndSession, bool)
-	Subject(accountID string) string
 }
 
 // oidcEndpoints are op's endpoints that other servers call (no cookie, no
@@ -118,7 +118,7 @@ func (s *Server) oidcLogin(c *fiber.Ctx) error {
 		}
 		return s.refuseClient(c, cl)
 	}
-	to, err := s.openid.Complete(ctx, id, acc.ID, s.t(c).Lang(), sess.CreatedAt)
+	to, err := s.openid.Complete(ctx, id, acc, s.t(c).Lang(), sess.CreatedAt)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (s *Server) oidcEndSession(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if signedIn && es.Subject != "" && s.openid.Subject(acc.ID) == es.Subject {
+	if signedIn && es.Subject != "" && acc.Subject == es.Subject {
 		if err := s.sessions.End(c.UserContext(), c.Cookies(s.sessionCookie())); err != nil {
 			return err
 		}
