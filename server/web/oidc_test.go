@@ -791,3 +791,62 @@ func TestOIDCEndSessionAsks(t *testing.T) {
 		t.Errorf("signed out: stopped at %d", resp.StatusCode)
 	}
 }
+
+// TestOIDCIntrospect: a confidential client introspects its access token
+// (RFC 7662): active, with the token's sub, client and scopes; inactive
+// once revoked, and for a token issued to another client; a wrong secret
+// learns nothing.
+func TestOIDCIntrospect(t *testing.T) {
+	s := newOIDCServer(t)
+	p := s.browser(t)
+	cdi := s.cdi(oauth2.AuthStyleInHeader)
+	tok, id := exchange(t, cdi, p.codeNoPKCE(cdi), "")
+	type answer struct {
+		Active   bool   `json:"active"`
+		Sub      string `json:"sub"`
+		ClientID string `json:"client_id"`
+		Scope    string `json:"scope"`
+		Exp      int64  `json:"exp"`
+	}
+	call := func(path, token, secret string) (int, answer) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("cdi", secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a answer
+		if path == paths.OIDCIntrospect && resp.StatusCode == http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, a
+	}
+
+	st, a := call(paths.OIDCIntrospect, tok.AccessToken, cdiSecret)
+	if st != http.StatusOK || !a.Active || a.Sub != id.Subject || a.ClientID != "cdi" || a.Scope != "openid profile" ||
+		time.Until(time.Unix(a.Exp, 0)) <= 0 {
+		t.Errorf("live token: %d %+v, want active, sub %q, client cdi, scope \"openid profile\"", st, a, id.Subject)
+	}
+	if st, a := call(paths.OIDCIntrospect, tok.AccessToken, "wrong-secret"); st == http.StatusOK || a.Active {
+		t.Errorf("a wrong secret: %d %+v, want a refusal", st, a)
+	}
+	// The portal's token is not the library's to look into.
+	portal := s.portal()
+	code, verifier := s.browser(t).code(portal, "P001")
+	other, _ := exchange(t, portal, code, verifier)
+	if st, a := call(paths.OIDCIntrospect, other.AccessToken, cdiSecret); st != http.StatusOK || a.Active {
+		t.Errorf("another client's token: %d %+v, want inactive", st, a)
+	}
+
+	if st, _ := call(paths.OIDCRevoke, tok.AccessToken, cdiSecret); st != http.StatusOK {
+		t.Fatalf("revocation: %d", st)
+	}
+	if st, a := call(paths.OIDCIntrospect, tok.AccessToken, cdiSecret); st != http.StatusOK || a.Active || a.Sub != "" {
+		t.Errorf("revoked token: %d %+v, want inactive and nothing else", st, a)
+	}
+}
