@@ -428,7 +428,7 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 			}
 		}
 		a := Account{
-			ID: NormaliseIdentifier(row.Identifier), Identifier: row.Identifier,
+			ID: NormaliseIdentifier(row.Identifier), Identifier: row.Identifier, Subject: NewSubject(),
 			Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
 			Population: row.Population, Status: status,
 			PasswordHash: hash, PasswordSetBy: SetByImport,

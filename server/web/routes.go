@@ -74,6 +74,7 @@ func (s *Server) routes(app *fiber.App) {
 	if s.openid != nil {
 		app.Get(paths.OIDCLogin, s.oidcLogin)
 		app.Get(paths.OIDCEndSessionStep, s.oidcEndSession)
+		app.Post(paths.OIDCEndSessionStep, s.oidcEndSessionConfirm)
 	}
 	app.Get(paths.Account, s.accountPage)
 	app.Post(paths.Account, s.updateAccount)
