@@ -5,6 +5,7 @@
 //	sesame version                  print the version
 //	sesame healthcheck              exit 0 when the local server is ready
 //	sesame accounts import FILE.csv load accounts from a spreadsheet
+//	  [--letters letters.pdf]       and print provisional passwords' letters
 //	sesame clients secret           a new OpenID Connect client secret and its hash
 package main
 
@@ -30,6 +31,7 @@ import (
 	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/config"
+	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/school"
 	"github.com/sesame-edu/sesame/server/store"
@@ -69,6 +71,8 @@ const usage = `usage:
   sesame version                   print the version
   sesame healthcheck               exit 0 when the local server answers /readyz
   sesame accounts import FILE.csv  create or update accounts from a CSV file
+      [--letters letters.pdf]      rows without a password become pending accounts
+                                   with a provisional password printed on a letter
   sesame clients secret            print a new client secret and the hash to put in the school's file`
 
 // run is the whole program; main only adapts it to the process.
@@ -83,7 +87,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case cmd == "healthcheck":
 		return healthcheck(ctx, getenv)
 	case len(args) == 3 && args[0] == "accounts" && args[1] == "import":
-		return importAccounts(ctx, getenv, stdout, args[2])
+		return importAccounts(ctx, getenv, stdout, args[2], "")
+	case len(args) == 5 && args[0] == "accounts" && args[1] == "import" && args[3] == "--letters":
+		return importAccounts(ctx, getenv, stdout, args[2], args[4])
+	case len(args) == 5 && args[0] == "accounts" && args[1] == "import" && args[2] == "--letters":
+		return importAccounts(ctx, getenv, stdout, args[4], args[3])
 	case len(args) == 3 && args[0] == "store" && args[1] == "serve":
 		return serveStore(ctx, stdout, args[2])
 	case cmd == "clients secret":
@@ -316,8 +324,10 @@ func healthcheck(ctx context.Context, getenv func(string) string) error {
 }
 
 // importAccounts loads a CSV file: every row is validated first, and nothing
-// is written if any row is bad.
-func importAccounts(ctx context.Context, getenv func(string) string, stdout io.Writer, path string) error {
+// is written if any row is bad. With lettersPath, rows without a password
+// become pending accounts, and their provisional passwords are drawn and
+// printed there, one page each (the console's generator and PDF).
+func importAccounts(ctx context.Context, getenv func(string) string, stdout io.Writer, path, lettersPath string) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -334,10 +344,11 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 		return fmt.Errorf("accounts import: %w", err)
 	}
 	defer f.Close()
-	rows, bad, err := account.ParseCSV(f, sc.Known)
+	rows, bad, err := account.ParseCSVWith(f, sc.Known, account.ParseOptions{GeneratePasswords: lettersPath != ""})
 	if err != nil {
 		return err
 	}
+
 	st, _, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -363,11 +374,73 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 		}
 		return fmt.Errorf("accounts import: %d bad row(s); nothing was imported", len(bad))
 	}
+	// The letters' file is created before anything is written, so that a
+	// path that cannot be written stops the import rather than the
+	// letters: a provisional password drawn and never printed is lost.
+	// An existing file is never replaced: it may hold an earlier run's
+	// letters, the only copy of their passwords.
+	var out *os.File
+	if lettersPath != "" {
+		if out, err = os.OpenFile(lettersPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return fmt.Errorf("accounts import: letters (nothing was imported): %w", err)
+		}
+		defer out.Close()
+	}
 	sum, err := im.Import(ctx, rows)
 	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged (%d rows in %s)\n",
 		sum.Created, sum.Updated, sum.Unchanged, len(rows), time.Since(start).Round(time.Millisecond))
 	if sum.KeptEmails > 0 {
 		fmt.Fprintf(stdout, "%d address(es) left as their owners set them (confirmed on the personal page or chosen at activation)\n", sum.KeptEmails)
+	}
+	if out == nil {
+		return err
+	}
+	// Letters for the accounts written; an import that failed partway
+	// still prints those it created, which open with nothing else.
+	return errors.Join(err, printImportLetters(ctx, cfg, log, sc, st, out, sum.Letters, stdout))
+}
+
+// printImportLetters gives the accounts ids a provisional password each
+// and writes their letters on out, in French (the school's letters).
+func printImportLetters(ctx context.Context, cfg config.Config, log *slog.Logger, sc *school.Config, st *store.Store, out *os.File, ids []string, stdout io.Writer) error {
+	key, err := secret(cfg, log)
+	if err != nil {
+		return err
+	}
+	a, err := app.New(app.Options{
+		Log: log, Store: st, School: sc, Secret: key, BaseURL: cfg.BaseURL, MailFrom: cfg.MailFrom,
+		Sender: mail.NewLogSender(log), Location: cfg.Location, Dist: distFS(), Version: version(),
+	})
+	if err != nil {
+		return err
+	}
+	var accs []account.Account
+	for _, id := range ids {
+		acc, err := st.Accounts().GetAccount(ctx, id)
+		if err != nil {
+			return fmt.Errorf("accounts import: letters: %w", err)
+		}
+		accs = append(accs, acc)
+	}
+	letters, err := a.Desk.IssueAll(ctx, accs)
+	missing := 0
+	if inc, ok := errors.AsType[*desk.IncompleteError](err); ok {
+		missing = inc.Missing
+	}
+	if len(letters) == 0 && missing == 0 && err == nil {
+		fmt.Fprintln(stdout, "no account waits for a letter")
+		out.Close()
+		return os.Remove(out.Name())
+	}
+	if perr := a.PrintLetters(out, "fr", letters, missing); perr != nil {
+		return errors.Join(err, fmt.Errorf("accounts import: letters: %w", perr))
+	}
+	if cerr := out.Close(); cerr != nil {
+		return errors.Join(err, fmt.Errorf("accounts import: letters: %w", cerr))
+	}
+	fmt.Fprintf(stdout, "%d letter(s) written to %s\n", len(letters), out.Name())
+	if missing > 0 {
+		fmt.Fprintf(stdout, "%d account(s) got no letter; run the same import again with --letters to print them\n", missing)
 	}
 	return err
 }

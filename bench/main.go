@@ -87,7 +87,7 @@ func parseFlags() (benchOptions, error) {
 	flag.StringVar(&o.logLevel, "server-log-level", "info", "SESAME_LOG_LEVEL of the measured server (info logs one line per request, as in production)")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
 	flag.StringVar(&o.profile, "profile", "", "after the runs, profile the server (CPU of each step and of the mixed load, heap) into this directory, with a build of the same sources plus a pprof hook given through go build -overlay")
-	flag.StringVar(&only, "only", "", "comma-separated subset of phases: start,wire,steps,mixed,cas,scale (default: all)")
+	flag.StringVar(&only, "only", "", "comma-separated subset of phases: start,wire,steps,mixed,cas,oidc,scale (default: all)")
 	flag.Parse()
 	for _, s := range strings.Split(scale, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -128,6 +128,7 @@ type runFigures struct {
 	Mixed  *mixedResult
 	Wire   []wireRow
 	CAS    *casResult
+	OIDC   *oidcResult
 	Scale  map[int]summary
 	ScaleM map[int]*stepsResult
 	Logs   []string // server log problems
@@ -291,6 +292,23 @@ func run() error {
 				r, res.Login.Rate, ms(res.Login.P99), res.Validate.Rate, ms(res.Validate.P99), res.Login.Errs, res.Validate.Errs)
 		}
 
+		if o.want("oidc") {
+			sv, err := start(o.accounts, "oidc")
+			if err != nil {
+				return err
+			}
+			logf("run %d: OpenID Connect authorization, code exchange and userinfo at concurrency %d…", r, o.concurrency)
+			res, err := runOIDC(sv, mainSchool, newAllocator(mainSchool, direct), o.concurrency, o.stepDuration)
+			stop(sv, &f, "oidc")
+			if err != nil {
+				return err
+			}
+			f.OIDC = &res
+			logf("run %d: OIDC: authorization %.0f/s (p99 %s, %.1f ms CPU), exchange %.0f/s (p99 %s, %.1f ms CPU), userinfo %.0f/s (p99 %s, %.1f ms CPU), %d+%d+%d errors",
+				r, res.Authorize.Rate, ms(res.Authorize.P99), float64(res.CPUAuthorize.Microseconds())/1000, res.Token.Rate, ms(res.Token.P99), float64(res.CPUToken.Microseconds())/1000,
+				res.Userinfo.Rate, ms(res.Userinfo.P99), float64(res.CPUUserinfo.Microseconds())/1000, res.Authorize.Errs, res.Token.Errs, res.Userinfo.Errs)
+		}
+
 		if o.want("scale") {
 			for _, n := range o.scale {
 				sv, err := start(n, fmt.Sprintf("scale%d", n))
@@ -442,6 +460,29 @@ func report(o benchOptions, runs []runFigures, templates map[int]string) string 
 				median(casFig(func(x *casResult) float64 { return float64(x.Validate.Errs + x.Login.Errs) })),
 				median(casFig(func(x *casResult) float64 { return x.Login.Rate })),
 				medianPair(casFig(func(x *casResult) float64 { return msOf(x.Login.P50) }), casFig(func(x *casResult) float64 { return msOf(x.Login.P99) })))})
+	oidcFig := func(get func(*oidcResult) float64) []float64 {
+		return col(func(r runFigures) (float64, bool) {
+			if r.OIDC == nil {
+				return 0, false
+			}
+			return get(r.OIDC), true
+		})
+	}
+	for _, x := range []struct {
+		name string
+		sum  func(*oidcResult) summary
+		cpu  func(*oidcResult) time.Duration
+	}{
+		{"OIDC code exchange POST /oidc/token", func(x *oidcResult) summary { return x.Token }, func(x *oidcResult) time.Duration { return x.CPUToken }},
+		{"OIDC GET /oidc/userinfo", func(x *oidcResult) summary { return x.Userinfo }, func(x *oidcResult) time.Duration { return x.CPUUserinfo }},
+		{"OIDC authorization (browser, signed in: 3 hops to a code)", func(x *oidcResult) summary { return x.Authorize }, func(x *oidcResult) time.Duration { return x.CPUAuthorize }},
+	} {
+		add(fig{name: fmt.Sprintf("%s, c=%d", x.name, c), unit: "/s",
+			vals: oidcFig(func(r *oidcResult) float64 { return x.sum(r).Rate }),
+			note: medianPair(oidcFig(func(r *oidcResult) float64 { return msOf(x.sum(r).P50) }), oidcFig(func(r *oidcResult) float64 { return msOf(x.sum(r).P99) })) +
+				fmt.Sprintf(", %.2f ms server CPU each, %v errors", median(oidcFig(func(r *oidcResult) float64 { return msOf(x.cpu(r)) })),
+					median(oidcFig(func(r *oidcResult) float64 { return float64(x.sum(r).Errs) })))})
+	}
 	mx := fmt.Sprintf("mixed, %d clients × %s", o.clients, o.mixedDuration)
 	if o.think > 0 {
 		mx += fmt.Sprintf(" (think %s)", o.think)

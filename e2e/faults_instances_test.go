@@ -38,10 +38,12 @@ func TestFaultTwoInstances(t *testing.T) {
 	}
 
 	t.Run("rate limit alternating", func(t *testing.T) {
-		v := newVisitor(t, "fr")
 		for i := range 6 {
 			base := insts[i%2].URL
-			p, err := v.tryRequest(base, faultID(1))
+			// A new browser each time: the same browser sending step 1
+			// again within the resend delay gets its request back, no
+			// new code (POST/Redirect/GET).
+			p, err := newVisitor(t, "fr").tryRequest(base, faultID(1))
 			if err != nil {
 				t.Fatal(err)
 			}

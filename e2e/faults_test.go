@@ -386,7 +386,13 @@ func (v *visitor) tryPost(u string, form url.Values) (page, error) {
 		return page{}, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return v.do(req)
+	p, err := v.do(req)
+	// A browser without JavaScript follows the POST/Redirect/GET's 303
+	// with a GET of the page it names (on this site).
+	if loc := p.Header.Get("Location"); err == nil && p.Status == http.StatusSeeOther && strings.HasPrefix(loc, "/") {
+		return v.tryGet(strings.TrimSuffix(u, req.URL.Path) + loc)
+	}
+	return p, err
 }
 
 func (v *visitor) get(u string) page {

@@ -6,6 +6,7 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,10 @@ func (a *testApp) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Portail des familles</title><link rel="icon" href="data:,"></head>
 <body><main><h1 data-testid="greeting">Bonjour %s</h1></main></body></html>`, html.EscapeString(c.Name))
+	case "/bye":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Portail des familles</title><link rel="icon" href="data:,"></head>
+<body><main><h1 data-testid="bye">Au revoir</h1></main></body></html>`)
 	default:
 		http.NotFound(w, r)
 	}
@@ -110,8 +115,9 @@ clients:
     name: { fr: "Portail des familles", en: "Family portal" }
     protocol: oidc
     redirect_uris: ["%s/cb"]
+    post_logout_redirect_uris: ["%s/bye"]
     populations: [parents]
-`, app.URL)
+`, app.URL, app.URL)
 	if err := os.WriteFile(config, append(example, clients...), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -182,4 +188,18 @@ clients:
 
 	// Single sign-on: going through the application again asks nothing.
 	b.run(t, chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(`[data-testid="greeting"]`))
+
+	// The application signs the person out without an id_token_hint:
+	// Sésame asks before ending its own session.
+	bye := url.Values{"client_id": {"portail"}, "post_logout_redirect_uri": {app.URL + "/bye"}}
+	b.run(t, chromedp.Navigate(srv.URL+"/oidc/end_session?"+bye.Encode()), chromedp.WaitVisible(`[data-testid="oidc-end-session"]`))
+	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); strings.TrimSpace(h1) != "Vous déconnecter de Sésame ?" {
+		t.Errorf("end_session without a hint shows %q", h1)
+	}
+	b.noConsoleErrors(t)
+	b.axe(t, "sign out of Sésame?")
+	b.screenshot(t, "oidc-3-sign-out-question")
+	b.run(t, chromedp.Click(`[data-testid="oidc-end-session-confirm"]`), chromedp.WaitVisible(`[data-testid="bye"]`))
+	// Signed out of Sésame: the application's next sign-in asks again.
+	b.run(t, chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(`[data-testid="login"]`))
 }

@@ -43,7 +43,12 @@ type Account struct {
 	// ID is the normalised identifier, the key of every lookup.
 	ID string
 	// Identifier is the identifier as the school wrote it, shown to people.
-	Identifier    string
+	Identifier string
+	// Subject is the account's permanent, opaque id for other applications
+	// (OpenID Connect's sub), drawn by NewSubject at creation and never
+	// changed: not derived from the identifier, which a school may rename.
+	// Accounts created before it existed get one at first use (SubjectOf).
+	Subject       string
 	Email         string
 	FirstName     string
 	LastName      string

@@ -27,6 +27,10 @@ type ImportRow struct {
 	Population  string
 	Password    string
 	Provisional bool
+	// Generated marks a row given no password at all, accepted only with
+	// ParseOptions.GeneratePasswords: the account is created pending,
+	// without a password, and gets a provisional one on a printed letter.
+	Generated bool
 	// Guardians are the normalised identifiers of the guardians' accounts
 	// (the optional guardians column, separated by spaces).
 	Guardians []string
@@ -47,6 +51,17 @@ type ImportSummary struct {
 	// their owners set themselves (confirmed on the personal page, or
 	// chosen at activation): the import leaves them alone.
 	KeptEmails int
+	// Letters are the ids of the pending accounts left without a password
+	// (rows with Generated): the caller prints their letters.
+	Letters []string
+}
+
+// ParseOptions changes what ParseCSV accepts.
+type ParseOptions struct {
+	// GeneratePasswords accepts rows without any password: their accounts
+	// are created pending, and the caller gives each a provisional
+	// password on a letter (accounts import --letters, the console).
+	GeneratePasswords bool
 }
 
 // maxImportBytes bounds the file read into memory; 50,000 accounts take
@@ -60,6 +75,11 @@ var requiredColumns = []string{"identifier", "email", "first_name", "last_name",
 // school fixes its file in one pass; the caller imports nothing if any row is
 // bad. knownPopulation says whether a population key is configured.
 func ParseCSV(r io.Reader, knownPopulation func(string) bool) ([]ImportRow, []RowError, error) {
+	return ParseCSVWith(r, knownPopulation, ParseOptions{})
+}
+
+// ParseCSVWith is ParseCSV with options.
+func ParseCSVWith(r io.Reader, knownPopulation func(string) bool, opts ParseOptions) ([]ImportRow, []RowError, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxImportBytes+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("account: read file: %w", err)
@@ -92,7 +112,7 @@ func ParseCSV(r io.Reader, knownPopulation func(string) bool) ([]ImportRow, []Ro
 	}
 	_, hasPw := col["password"]
 	_, hasProv := col["provisional_password"]
-	if !hasPw && !hasProv {
+	if !hasPw && !hasProv && !opts.GeneratePasswords {
 		missing = append(missing, "password or provisional_password")
 	}
 	if len(missing) > 0 {
@@ -144,7 +164,7 @@ func ParseCSV(r io.Reader, knownPopulation func(string) bool) ([]ImportRow, []Ro
 		}
 		// Passwords are not trimmed: a space may be part of one.
 		pw, prov := rawField(rec, col, "password"), rawField(rec, col, "provisional_password")
-		if reason := row.check(pw, prov, knownPopulation); reason != "" {
+		if reason := row.check(pw, prov, knownPopulation, opts); reason != "" {
 			bad = append(bad, RowError{Line: line, Reason: reason})
 			continue
 		}
@@ -153,10 +173,13 @@ func ParseCSV(r io.Reader, knownPopulation func(string) bool) ([]ImportRow, []Ro
 			continue
 		}
 		seen[NormaliseIdentifier(row.Identifier)] = line
-		if pw != "" {
+		switch {
+		case pw != "":
 			row.Password = pw
-		} else {
+		case prov != "":
 			row.Password, row.Provisional = prov, true
+		default:
+			row.Provisional, row.Generated = true, true
 		}
 		rows = append(rows, row)
 	}
@@ -174,7 +197,7 @@ func rawField(rec []string, col map[string]int, name string) string {
 }
 
 // check returns why a row is bad, or "".
-func (r ImportRow) check(pw, prov string, knownPopulation func(string) bool) string {
+func (r ImportRow) check(pw, prov string, knownPopulation func(string) bool, opts ParseOptions) string {
 	switch {
 	case r.Identifier == "":
 		return "identifier is empty"
@@ -192,8 +215,8 @@ func (r ImportRow) check(pw, prov string, knownPopulation func(string) bool) str
 		return fmt.Sprintf("population %q is not configured", r.Population)
 	case pw != "" && prov != "":
 		return "give either password or provisional_password, not both"
-	case pw == "" && prov == "":
-		return "password and provisional_password are both empty"
+	case pw == "" && prov == "" && !opts.GeneratePasswords:
+		return "password and provisional_password are both empty (or import with --letters to print provisional passwords)"
 	case utf8.RuneCountInString(pw+prov) > 1024:
 		return "password longer than 1024 characters"
 	case len(r.Guardians) > 10:
@@ -317,10 +340,13 @@ func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary
 		go func() {
 			defer wg.Done()
 			for row := range next {
-				o, kept, err := im.importRow(ctx, row)
+				o, kept, letter, err := im.importRow(ctx, row)
 				mu.Lock()
 				if kept {
 					sum.KeptEmails++
+				}
+				if letter && err == nil {
+					sum.Letters = append(sum.Letters, NormaliseIdentifier(row.Identifier))
 				}
 				switch {
 				case err != nil && firstEr == nil:
@@ -351,6 +377,7 @@ func (im *Importer) Import(ctx context.Context, rows []ImportRow) (ImportSummary
 	if firstEr == nil {
 		firstEr = ctx.Err()
 	}
+	slices.Sort(sum.Letters)
 	return sum, firstEr
 }
 
@@ -382,7 +409,9 @@ func (im *Importer) CheckGuardians(ctx context.Context, rows []ImportRow) ([]Row
 	return bad, nil
 }
 
-func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool, error) {
+// importRow writes one row; it reports whether an address set by its owner
+// was kept, and whether the account waits for a printed letter.
+func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool, bool, error) {
 	now := im.now().UTC()
 	status := StatusActive
 	if row.Provisional {
@@ -390,12 +419,16 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 	}
 	old, err := im.store.GetAccount(ctx, NormaliseIdentifier(row.Identifier))
 	if errors.Is(err, ErrNotFound) {
-		hash, err := im.hasher.Hash(row.Password)
-		if err != nil {
-			return 0, false, err
+		// A generated row gets no hash here: no password works until its
+		// letter's is written, and the letter is drawn by the caller.
+		var hash string
+		if !row.Generated {
+			if hash, err = im.hasher.Hash(row.Password); err != nil {
+				return 0, false, false, err
+			}
 		}
 		a := Account{
-			ID: NormaliseIdentifier(row.Identifier), Identifier: row.Identifier,
+			ID: NormaliseIdentifier(row.Identifier), Identifier: row.Identifier, Subject: NewSubject(),
 			Email: row.Email, FirstName: row.FirstName, LastName: row.LastName,
 			Population: row.Population, Status: status,
 			PasswordHash: hash, PasswordSetBy: SetByImport,
@@ -405,11 +438,14 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 		if row.Email != "" {
 			a.EmailSetBy = SetByImport
 		}
-		return created, false, im.store.CreateAccount(ctx, a)
+		return created, false, row.Generated, im.store.CreateAccount(ctx, a)
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
+	// An account an earlier run created for a letter that was never
+	// printed (the run stopped in between) still waits for it.
+	letter := row.Generated && old.Status == StatusPending && old.PasswordHash == ""
 
 	// Only the fields that differ are written, and each only while the
 	// school owns it: what a person set themselves stays theirs.
@@ -437,15 +473,17 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 			p.Email, p.EmailSetBy = Set(row.Email), Set(SetByImport)
 		}
 	}
-	if old.PasswordSetBy == SetByImport {
+	// A generated row leaves the password alone: the account keeps the
+	// one its letter gave it, or the one its owner chose.
+	if old.PasswordSetBy == SetByImport && !row.Generated {
 		ok, rehash, err := im.hasher.Verify(old.PasswordHash, row.Password)
 		if err != nil && !errors.Is(err, ErrBadHash) {
-			return 0, kept, err
+			return 0, kept, false, err
 		}
 		if !ok || rehash || old.Status != status {
 			hash, err := im.hasher.Hash(row.Password)
 			if err != nil {
-				return 0, kept, err
+				return 0, kept, false, err
 			}
 			// Written only if the import still owns the password: an
 			// activation that lands meanwhile is never undone.
@@ -453,7 +491,7 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 		}
 	}
 	if p == (Patch{}) {
-		return unchanged, kept, nil
+		return unchanged, kept, letter, nil
 	}
 	err = im.store.PatchAccount(ctx, old.ID, p, now)
 	if errors.Is(err, ErrConflict) {
@@ -461,9 +499,9 @@ func (im *Importer) importRow(ctx context.Context, row ImportRow) (outcome, bool
 		// the rest.
 		p.PasswordHash, p.Status, p.IfPasswordSetBy = nil, nil, nil
 		if p == (Patch{}) {
-			return unchanged, kept, nil
+			return unchanged, kept, letter, nil
 		}
 		err = im.store.PatchAccount(ctx, old.ID, p, now)
 	}
-	return updated, kept, err
+	return updated, kept, letter, err
 }

@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -26,14 +27,14 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 	rows, _, _ := account.ParseCSV(strings.NewReader(csv), known)
 
 	sum, err := im.Import(ctx, rows)
-	if err != nil || sum != (account.ImportSummary{Created: 2}) {
+	if err != nil || !reflect.DeepEqual(sum, account.ImportSummary{Created: 2}) {
 		t.Fatalf("first import = %+v, %v", sum, err)
 	}
 	if want := []int{1, 2, 2, 2}; !slices.Equal(progress, want) {
 		t.Errorf("progress = %v, want %v (done, total after each row)", progress, want)
 	}
 	sum, err = im.Import(ctx, rows)
-	if err != nil || sum != (account.ImportSummary{Unchanged: 2}) {
+	if err != nil || !reflect.DeepEqual(sum, account.ImportSummary{Unchanged: 2}) {
 		t.Fatalf("second import = %+v, %v", sum, err)
 	}
 
@@ -45,7 +46,7 @@ func TestImportIsIdempotentAndKeepsUserPasswords(t *testing.T) {
 	rows[1].Password = "changed-by-school"
 	rows[0].Email = "new@b.fr"
 	sum, err = im.Import(ctx, rows)
-	if err != nil || sum != (account.ImportSummary{Updated: 2}) {
+	if err != nil || !reflect.DeepEqual(sum, account.ImportSummary{Updated: 2}) {
 		t.Fatalf("third import = %+v, %v", sum, err)
 	}
 	get := func(id string) account.Account {

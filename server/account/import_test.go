@@ -1,6 +1,7 @@
 package account
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,5 +60,50 @@ func TestParseCSVKeepsPasswordSpaces(t *testing.T) {
 	}
 	if rows[0].Identifier != "A1" || rows[0].Password != " two words " || !rows[0].Provisional {
 		t.Errorf("row = %+v", rows[0])
+	}
+}
+
+// TestParseCSVGeneratePasswords: with letters to print, a row may leave
+// both password columns empty; its account waits for a generated
+// provisional password. Without, the same row is refused.
+func TestParseCSVGeneratePasswords(t *testing.T) {
+	const in = "identifier,email,first_name,last_name,population,password,provisional_password\nA1,,A,B,parents,,\nA2,,A,B,parents,,Prov-1\nA3,,A,B,parents,pw,\n"
+	tests := []struct {
+		name    string
+		opts    ParseOptions
+		rows    int
+		bad     int
+		genRows []string
+	}{
+		{"without letters", ParseOptions{}, 2, 1, nil},
+		{"with letters", ParseOptions{GeneratePasswords: true}, 3, 0, []string{"A1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, bad, err := ParseCSVWith(strings.NewReader(in), known, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != tt.rows || len(bad) != tt.bad {
+				t.Fatalf("rows %d, bad %+v; want %d rows, %d bad", len(rows), bad, tt.rows, tt.bad)
+			}
+			var gen []string
+			for _, r := range rows {
+				if r.Generated {
+					if !r.Provisional || r.Password != "" {
+						t.Errorf("generated row %+v: want provisional without a password", r)
+					}
+					gen = append(gen, r.Identifier)
+				}
+			}
+			if !slices.Equal(gen, tt.genRows) {
+				t.Errorf("generated rows %v, want %v", gen, tt.genRows)
+			}
+		})
+	}
+	// Without any password column, every row waits for its letter.
+	rows, bad, _ := ParseCSVWith(strings.NewReader("identifier,email,first_name,last_name,population\nA1,,A,B,parents\n"), known, ParseOptions{GeneratePasswords: true})
+	if len(bad) != 0 || len(rows) != 1 || !rows[0].Generated {
+		t.Errorf("no password column with letters: rows %+v, bad %+v", rows, bad)
 	}
 }

@@ -8,6 +8,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	netmail "net/mail"
@@ -112,6 +113,15 @@ type App struct {
 	CASLogout *cas.Sender
 	store     *store.Store
 	log       *slog.Logger
+	letters   letters.Printer
+	cat       *i18n.Catalog
+}
+
+// PrintLetters writes letters as one PDF in lang, the console's PDF (the
+// command line's accounts import --letters); missing, when a batch stopped
+// partway, is told on a last page.
+func (a *App) PrintLetters(w io.Writer, lang string, ls []desk.Letter, missing int) error {
+	return a.letters.PrintIncomplete(w, a.cat.For(lang), ls, missing)
 }
 
 func (o *Options) defaults() {
@@ -225,10 +235,13 @@ func New(o Options) (*App, error) {
 		Accounts: accounts, History: audit, Mails: st.Outbox(), Throttles: guard, Codes: rec, Emails: profile,
 		Sessions: sessionsStore, Activations: act, Check: auth,
 		Hasher:    account.NewHasher(account.ProvisionalParams(), runtime.NumCPU()),
+		Importer:  account.NewImporter(accounts, hasher, runtime.NumCPU(), now),
+		Known:     sc.Known,
 		Role:      func(id string) desk.Role { return desk.Role(sc.DeskRole(id)) },
 		ValidDays: sc.Letters.ValidDays, Location: o.Location, Now: now,
 	})
 
+	printer := letters.Printer{School: sc, BaseURL: o.BaseURL, Location: o.Location}
 	d := web.Deps{
 		Log: log, Catalog: cat, Dist: o.Dist, Store: st, StoreKind: o.StoreKind,
 		Secret: key, BaseURL: o.BaseURL, TrustedProxies: o.TrustedProxies,
@@ -240,7 +253,7 @@ func New(o Options) (*App, error) {
 			return s.Waiting, s.OldestAge, err
 		},
 		MetricsToken: o.MetricsToken, Version: o.Version, Now: now,
-		Desk: console, Letters: letters.Printer{School: sc, BaseURL: o.BaseURL, Location: o.Location},
+		Desk: console, Letters: printer,
 	}
 	if o.Web != nil {
 		o.Web(&d)
@@ -249,7 +262,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, OIDC: provider, CASLogout: casLogouts, store: st, log: log}, nil
+	return &App{HTTP: h, Recovery: rec, Activation: act, Auth: auth, Profile: profile, Desk: console, Worker: worker, Hasher: hasher, OIDC: provider, CASLogout: casLogouts, store: st, log: log, letters: printer, cat: cat}, nil
 }
 
 // Run does the background work until ctx ends, then returns once it has

@@ -129,6 +129,10 @@ type Deps struct {
 	Activations Activations
 	Check       account.PasswordChecker
 	Hasher      interface{ Hash(string) (string, error) }
+	// Importer writes accounts files; Known says whether a population
+	// key is configured.
+	Importer Importer
+	Known    func(string) bool
 	// Role says what an account (by normalised identifier) may do here.
 	Role func(id string) Role
 	// ValidDays is how long a printed provisional password works.

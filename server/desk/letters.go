@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sesame-edu/sesame/server/account"
@@ -71,6 +73,10 @@ func (s *Service) Reauth(ctx context.Context, agent account.Account, current, ip
 // the account becomes pending, its sessions end, its activation in
 // progress is abandoned, and the old password and every earlier letter
 // stop working. The agent types their own password first.
+//
+// When the new password was stored but a later step failed, the letter is
+// returned with the error: the account no longer opens with anything
+// else, so the letter must still be printed.
 func (s *Service) IssueLetter(ctx context.Context, agent account.Account, id, current, ip string) (Letter, refusal.List, error) {
 	acc, err := s.target(ctx, agent, ActionLetter, id, ip)
 	if err != nil {
@@ -83,71 +89,131 @@ func (s *Service) IssueLetter(ctx context.Context, agent account.Account, id, cu
 		return Letter{}, l, err
 	}
 	letter, err := s.issue(ctx, acc)
-	if err != nil {
-		return Letter{}, nil, err
+	if letter.Password != "" {
+		s.record(ctx, ActionLetter, agent, acc.ID, ip, "ok")
 	}
-	s.record(ctx, ActionLetter, agent, acc.ID, ip, "ok")
-	return letter, nil, nil
+	return letter, nil, err
 }
+
+// IncompleteError says a batch stopped partway. The letters returned with
+// it were issued (their accounts no longer open with anything else) and
+// must be printed all the same; Missing accounts got no new password and
+// are as they were.
+type IncompleteError struct {
+	Missing int
+	Err     error
+}
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("desk: %d letter(s) not issued: %v", e.Missing, e.Err)
+}
+
+func (e *IncompleteError) Unwrap() error { return e.Err }
 
 // IssueBatch prints a letter for every pending account of a population
 // (that the agent may act on), sorted by name. Each gets a new
-// provisional password: the earlier letters stop working.
+// provisional password: the earlier letters stop working. A batch that
+// fails partway returns the letters it issued with an *IncompleteError.
 func (s *Service) IssueBatch(ctx context.Context, agent account.Account, population, current, ip string) ([]Letter, refusal.List, error) {
 	if s.Agent(agent) == None {
 		return nil, nil, ErrNotFound
-	}
-	if l, err := s.Reauth(ctx, agent, current, ip); err != nil || len(l) > 0 {
-		return nil, l, err
 	}
 	accs, err := s.Accounts.PendingAccounts(ctx, population)
 	if err != nil {
 		return nil, nil, fmt.Errorf("desk: batch: %w", err)
 	}
+	return s.issueFor(ctx, agent, accs, current, ip)
+}
+
+// IssueFor prints a letter for each of ids that is a pending account the
+// agent may act on (the pending accounts of one import), sorted by name.
+// Only admins print letters for an import.
+func (s *Service) IssueFor(ctx context.Context, agent account.Account, ids []string, current, ip string) ([]Letter, refusal.List, error) {
+	if s.Agent(agent) != Admin {
+		return nil, nil, ErrNotFound
+	}
+	var accs []account.Account
+	for _, id := range ids {
+		a, err := s.Accounts.GetAccount(ctx, id)
+		if errors.Is(err, account.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("desk: import letters: %w", err)
+		}
+		if a.Status == account.StatusPending {
+			accs = append(accs, a)
+		}
+	}
+	return s.issueFor(ctx, agent, accs, current, ip)
+}
+
+// issueFor checks the agent's password, then issues the letters of the
+// accounts the agent may act on, auditing each one issued.
+func (s *Service) issueFor(ctx context.Context, agent account.Account, accs []account.Account, current, ip string) ([]Letter, refusal.List, error) {
+	if l, err := s.Reauth(ctx, agent, current, ip); err != nil || len(l) > 0 {
+		return nil, l, err
+	}
 	accs = slices.DeleteFunc(accs, func(a account.Account) bool { return !s.MayActOn(agent, a) })
 	letters, err := s.IssueAll(ctx, accs)
-	if err != nil {
-		return nil, nil, err
-	}
 	for _, l := range letters {
 		s.record(ctx, ActionBatch, agent, l.Account.ID, ip, "ok")
 	}
-	return letters, nil, nil
+	return letters, nil, err
 }
 
 // IssueAll gives each account a new provisional password, hashing on
 // parallel workers (the hash dominates), and returns the letters sorted by
 // name. The import's --letters calls it for the accounts it created.
+//
+// It stops at the first failure, but never loses a letter: every account
+// whose new password was stored is in the letters returned, with an
+// *IncompleteError counting the accounts left as they were.
 func (s *Service) IssueAll(ctx context.Context, accs []account.Account) ([]Letter, error) {
 	out := make([]Letter, len(accs))
 	errs := make([]error, len(accs))
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	next := make(chan int)
 	for range 4 {
 		wg.Go(func() {
 			for i := range next {
 				out[i], errs[i] = s.issue(ctx, accs[i])
+				if errs[i] != nil {
+					failed.Store(true)
+				}
 			}
 		})
 	}
 	for i := range accs {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || failed.Load() {
 			break
 		}
 		next <- i
 	}
 	close(next)
 	wg.Wait()
+	letters := slices.DeleteFunc(out, func(l Letter) bool { return l.Password == "" })
+	SortByName(letters)
+	first := ctx.Err()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			first = err
+			break
 		}
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if missing := len(accs) - len(letters); missing > 0 {
+		if first == nil {
+			first = errors.New("desk: letters not issued")
+		}
+		return letters, &IncompleteError{Missing: missing, Err: first}
 	}
-	SortByName(out)
-	return out, nil
+	if first != nil {
+		// Every letter was issued, but a later step of one failed (its
+		// sessions or activation): the letters stand, the error is told.
+		return letters, &IncompleteError{Err: first}
+	}
+	return letters, nil
 }
 
 // SortByName orders letters as an office files them: last name, first
@@ -185,15 +251,18 @@ func (s *Service) issue(ctx context.Context, acc account.Account) (Letter, error
 	if err := s.Accounts.PatchAccount(ctx, acc.ID, p, now); err != nil {
 		return Letter{}, fmt.Errorf("desk: letter: %w", err)
 	}
-	if err := s.Sessions.RevokeAll(ctx, acc.ID); err != nil {
-		return Letter{}, fmt.Errorf("desk: letter: %w", err)
-	}
-	if err := s.Activations.Abandon(ctx, acc.ID); err != nil {
-		return Letter{}, fmt.Errorf("desk: letter: %w", err)
-	}
+	// From here on the account opens with this password only: the letter
+	// is returned whatever fails next, so that it is printed.
 	acc.Status, acc.PasswordSetBy, acc.ProvisionalUntil = account.StatusPending, account.SetByOffice, until
 	acc.PasswordHash = ""
-	return Letter{Account: acc, Password: pw, ValidUntil: until}, nil
+	letter := Letter{Account: acc, Password: pw, ValidUntil: until}
+	if err := s.Sessions.RevokeAll(ctx, acc.ID); err != nil {
+		return letter, fmt.Errorf("desk: letter: end sessions: %w", err)
+	}
+	if err := s.Activations.Abandon(ctx, acc.ID); err != nil {
+		return letter, fmt.Errorf("desk: letter: abandon activation: %w", err)
+	}
+	return letter, nil
 }
 
 // ValidUntil is the last moment of a letter issued at now: the end of the

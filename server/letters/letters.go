@@ -53,6 +53,9 @@ type Words struct {
 	Help           string // « En cas de difficulté »
 	Keep           string // « Ne communiquez jamais votre mot de passe… »
 	Confidentially string // « Personnel et confidentiel »
+	// Incomplete, when set, is a last page for the office: the batch
+	// stopped partway, and says how many accounts got no letter.
+	Incomplete string
 }
 
 // Write renders pages into one PDF on w, one A4 page each, in the order
@@ -74,7 +77,14 @@ func Write(w io.Writer, school School, words Words, pages []Page) error {
 			return err
 		}
 	}
-	if len(pages) == 0 {
+	if words.Incomplete != "" {
+		pdf.AddPage()
+		pdf.SetMargins(20, 20, 20)
+		pdf.SetXY(20, 30)
+		pdf.SetFont("Helvetica", "B", 13)
+		pdf.MultiCell(170, 7, tr(words.Incomplete), "", "L", false)
+	}
+	if len(pages) == 0 && words.Incomplete == "" {
 		pdf.AddPage()
 	}
 	if err := pdf.Output(w); err != nil {

@@ -29,11 +29,22 @@ type Printer struct {
 
 // Print writes the letters as one PDF on w, in t's language.
 func (p Printer) Print(w interface{ Write([]byte) (int, error) }, t Translator, ls []desk.Letter) error {
+	return p.PrintIncomplete(w, t, ls, 0)
+}
+
+// PrintIncomplete writes the letters of a batch that stopped partway, with
+// a last page telling the office that missing accounts got no letter (and
+// are unchanged) and that the letters printed are the valid ones.
+func (p Printer) PrintIncomplete(w interface{ Write([]byte) (int, error) }, t Translator, ls []desk.Letter, missing int) error {
 	pages := make([]Page, 0, len(ls))
 	for _, l := range ls {
 		pages = append(pages, p.page(t, l))
 	}
-	return Write(w, School{Name: p.School.School.Name, Colour: p.School.School.PrimaryColor}, WordsIn(t), pages)
+	words := WordsIn(t)
+	if missing > 0 {
+		words.Incomplete = t.T("letter.incomplete", "Count", missing, "Printed", len(ls))
+	}
+	return Write(w, School{Name: p.School.School.Name, Colour: p.School.School.PrimaryColor}, words, pages)
 }
 
 // WordsIn returns a letter's fixed texts in t's language.

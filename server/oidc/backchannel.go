@@ -183,7 +183,11 @@ func (p *Provider) LogoutToken(ctx context.Context, clientID, accountID string) 
 	if err != nil {
 		return "", fmt.Errorf("oidc: logout token signer: %w", err)
 	}
-	claims := zoidc.NewLogoutTokenClaims(issuer(p.d.Issuer), p.Subject(accountID), zoidc.Audience{clientID},
+	sub, err := p.subject(ctx, accountID)
+	if err != nil {
+		return "", err
+	}
+	claims := zoidc.NewLogoutTokenClaims(issuer(p.d.Issuer), sub, zoidc.Audience{clientID},
 		p.d.Now().Add(logoutTokenTTL), keys.RandomHex(16), "", 0)
 	return crypto.Sign(claims, signer)
 }

@@ -3,6 +3,7 @@ package oidc_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/paths"
@@ -28,7 +30,12 @@ const rotation = 10 * time.Hour
 func newProvider(t *testing.T, st *store.Store, secret string, now func() time.Time) *oidc.Provider {
 	t.Helper()
 	base, _ := url.Parse("https://sesame.example")
-	p, err := oidc.New(oidc.Deps{Store: st.OIDC(), Clients: clients.NewRegistry(nil, clients.ForwardAuth{}, nil),
+	// signingKey signs a logout token for p001, whose sub the provider reads.
+	err := st.Accounts().CreateAccount(context.Background(), account.Account{ID: "p001", Identifier: "P001", Population: "parents"})
+	if err != nil && !errors.Is(err, account.ErrConflict) {
+		t.Fatal(err)
+	}
+	p, err := oidc.New(oidc.Deps{Store: st.OIDC(), Accounts: st.Accounts(), Clients: clients.NewRegistry(nil, clients.ForwardAuth{}, nil),
 		Secret: []byte(secret), Issuer: base, Now: now}, oidc.Config{KeyRotation: rotation, IDTokenTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/paths"
 )
 
@@ -52,17 +53,22 @@ func (p *Provider) Pending(ctx context.Context, id string) (Pending, error) {
 		LoginHint: a.LoginHint, CreatedAt: a.CreatedAt}, nil
 }
 
-// Complete records that the person accountID, signed in at authTime and
-// using Sésame in locale, answers request id, and returns the path of
-// op's callback, which sends the browser back to the application with a
-// code. The caller has checked that the client admits the person.
-func (p *Provider) Complete(ctx context.Context, id, accountID, locale string, authTime time.Time) (string, error) {
+// Complete records that the person acc, signed in at authTime and using
+// Sésame in locale, answers request id, and returns the path of op's
+// callback, which sends the browser back to the application with a code.
+// The caller has checked that the client admits the person.
+func (p *Provider) Complete(ctx context.Context, id string, acc account.Account, locale string, authTime time.Time) (string, error) {
 	a, err := (&storage{p: p}).request(ctx, id)
 	if err != nil {
 		return "", err
 	}
+	accountID := acc.ID
+	sub, err := account.SubjectOf(ctx, p.d.Accounts, acc)
+	if err != nil {
+		return "", fmt.Errorf("oidc: complete request: %w", err)
+	}
 	now := p.d.Now()
-	if err := p.d.Store.CompleteRequest(ctx, a.Key, accountID, locale, authTime, now.Add(p.cfg.CodeTTL)); err != nil {
+	if err := p.d.Store.CompleteRequest(ctx, a.Key, accountID, sub, locale, authTime, now.Add(p.cfg.CodeTTL)); err != nil {
 		return "", fmt.Errorf("oidc: complete request: %w", err)
 	}
 	// The application now holds a session of this person: a sign-out

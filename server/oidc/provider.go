@@ -18,9 +18,6 @@ package oidc
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,9 +36,11 @@ import (
 	"github.com/sesame-edu/sesame/server/paths"
 )
 
-// Accounts finds the person behind a token.
+// Accounts finds the person behind a token, and gives an account created
+// before subject ids existed its own at first use.
 type Accounts interface {
 	GetAccount(ctx context.Context, id string) (account.Account, error)
+	account.SubjectAssigner
 }
 
 // Deps are what the provider needs.
@@ -51,7 +50,8 @@ type Deps struct {
 	Clients  *clients.Registry
 	Audit    audit.Recorder
 	// Secret is SESAME_SECRET; keys of their own purpose are derived from
-	// it (signing keys' seal, codes and access tokens, subjects).
+	// it (signing keys' seal, codes and access tokens, the end-session
+	// step's signature).
 	Secret []byte
 	// Issuer is SESAME_BASE_URL.
 	Issuer *url.URL
@@ -113,7 +113,6 @@ type Provider struct {
 	cfg     Config
 	op      *op.Provider
 	keys    *keyRing
-	subKey  []byte
 	exitKey []byte
 	wake    chan struct{}
 }
@@ -139,7 +138,6 @@ func New(d Deps, cfg Config) (*Provider, error) {
 	overlap := cfg.IDTokenTTL + 5*time.Minute
 	p := &Provider{d: d, cfg: cfg,
 		keys:    newKeyRing(d.Store, d.Secret, cfg.KeyRotation, overlap, d.Now),
-		subKey:  keys.Derive(d.Secret, "oidc-subject"),
 		exitKey: keys.Derive(d.Secret, "oidc-end-session"),
 		wake:    make(chan struct{}, 1),
 	}
@@ -186,13 +184,29 @@ func issuer(u *url.URL) string { return strings.TrimSuffix(u.String(), "/") }
 // context (see ClientIPKey).
 func (p *Provider) Handler() http.Handler { return p.op }
 
-// Subject is the stable, opaque sub of an account: an HMAC of its id, so
-// that an application never learns the identifier through it, and the same
-// person has the same sub on every instance.
-func (p *Provider) Subject(accountID string) string {
-	m := hmac.New(sha256.New, p.subKey)
-	m.Write([]byte(accountID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// subject is the sub of the account accountID: its permanent, random
+// subject id (account.Subject), never derived from the identifier, which a
+// school may rename. An account created before subject ids existed gets
+// its own here, once, whichever instance asks first.
+func (p *Provider) subject(ctx context.Context, accountID string) (string, error) {
+	acc, err := p.d.Accounts.GetAccount(ctx, accountID)
+	if err != nil {
+		return "", fmt.Errorf("oidc: subject: %w", err)
+	}
+	sub, err := account.SubjectOf(ctx, p.d.Accounts, acc)
+	if err != nil {
+		return "", fmt.Errorf("oidc: subject: %w", err)
+	}
+	return sub, nil
+}
+
+// storedSubject is the sub a request or token carries, or, for one stored
+// before they carried it, the account's.
+func (p *Provider) storedSubject(ctx context.Context, sub, accountID string) (string, error) {
+	if sub != "" || accountID == "" {
+		return sub, nil
+	}
+	return p.subject(ctx, accountID)
 }
 
 // EnsureKeys creates the current signing key if no instance has yet, so

@@ -201,8 +201,8 @@ func (s *storage) request(ctx context.Context, id string) (*authRequest, error) 
 		return nil, ErrNotFound
 	}
 	a := &authRequest{Request: r, id: id}
-	if r.AccountID != "" {
-		a.sub = s.p.Subject(r.AccountID)
+	if a.sub, err = s.p.storedSubject(ctx, r.Subject, r.AccountID); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -261,11 +261,11 @@ func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
 func grant(r op.TokenRequest) (Token, bool) {
 	switch x := r.(type) {
 	case *authRequest:
-		return Token{Family: x.Key, ClientID: x.ClientID, AccountID: x.AccountID, Scopes: x.Scopes,
+		return Token{Family: x.Key, ClientID: x.ClientID, AccountID: x.AccountID, Subject: x.sub, Scopes: x.Scopes,
 			Audience: x.GetAudience(), AMR: x.GetAMR(), AuthTime: x.AuthTime, Locale: x.Locale}, true
 	case *refreshRequest:
 		t := x.Token
-		t.Key, t.Kind = "", ""
+		t.Key, t.Kind, t.Subject = "", "", x.sub
 		return t, true
 	}
 	return Token{}, false
@@ -355,7 +355,11 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, rt string) (op
 		s.p.record(ctx, "oidc.token_refresh", t.ClientID, t.AccountID, "reused")
 		return nil, op.ErrInvalidRefreshToken
 	}
-	return &refreshRequest{Token: t, sub: s.p.Subject(t.AccountID)}, nil
+	sub, err := s.p.storedSubject(ctx, t.Subject, t.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	return &refreshRequest{Token: t, sub: sub}, nil
 }
 
 // TerminateSession is unused: TerminateSessionFromRequest replaces it.
@@ -403,7 +407,11 @@ func (s *storage) GetRefreshTokenInfo(ctx context.Context, _ string, token strin
 	if err != nil || t.Kind != KindRefresh {
 		return "", "", op.ErrInvalidRefreshToken
 	}
-	return s.p.Subject(t.AccountID), refreshPrefix + key, nil
+	sub, err := s.p.storedSubject(ctx, t.Subject, t.AccountID)
+	if err != nil {
+		return "", "", err
+	}
+	return sub, refreshPrefix + key, nil
 }
 
 func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
@@ -427,7 +435,7 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *zoidc.UserIn
 	if !ok {
 		return errors.New("oidc: unexpected request type")
 	}
-	return s.p.userinfo(ctx, info, g.AccountID, g.Locale, scopes)
+	return s.p.userinfo(ctx, info, r.GetSubject(), g.AccountID, g.Locale, scopes)
 }
 
 // SetUserinfoFromToken answers userinfo for a live access token.
@@ -436,13 +444,18 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, info *zoidc.UserInfo
 	if err != nil {
 		return err
 	}
-	return s.p.userinfo(ctx, info, t.AccountID, t.Locale, t.Scopes)
+	return s.p.userinfo(ctx, info, subject, t.AccountID, t.Locale, t.Scopes)
 }
 
 func (s *storage) liveAccess(ctx context.Context, tokenID, subject string) (Token, error) {
+	denied := zoidc.ErrAccessDenied().WithDescription("access token invalid or expired")
 	t, err := s.p.d.Store.Token(ctx, keys.HashToken(tokenID))
-	if err != nil || t.Kind != KindAccess || !s.p.d.Now().Before(t.ExpiresAt) || s.p.Subject(t.AccountID) != subject {
-		return Token{}, zoidc.ErrAccessDenied().WithDescription("access token invalid or expired")
+	if err != nil || t.Kind != KindAccess || !s.p.d.Now().Before(t.ExpiresAt) {
+		return Token{}, denied
+	}
+	sub, err := s.p.storedSubject(ctx, t.Subject, t.AccountID)
+	if err != nil || sub != subject {
+		return Token{}, denied
 	}
 	return t, nil
 }
@@ -471,10 +484,10 @@ func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([
 
 func (s *storage) Health(context.Context) error { return nil }
 
-// userinfo fills the claims scopes release: sub always; the identifier,
-// names and locale with profile; the address with email; the population
-// with groups.
-func (p *Provider) userinfo(ctx context.Context, info *zoidc.UserInfo, accountID, locale string, scopes []string) error {
+// userinfo fills the claims scopes release: sub (the token's, the
+// account's subject id) always; the identifier, names and locale with
+// profile; the address with email; the population with groups.
+func (p *Provider) userinfo(ctx context.Context, info *zoidc.UserInfo, sub, accountID, locale string, scopes []string) error {
 	acc, err := p.d.Accounts.GetAccount(ctx, accountID)
 	if errors.Is(err, account.ErrNotFound) {
 		return zoidc.ErrAccessDenied().WithDescription("the account no longer exists")
@@ -482,7 +495,7 @@ func (p *Provider) userinfo(ctx context.Context, info *zoidc.UserInfo, accountID
 	if err != nil {
 		return fmt.Errorf("oidc: userinfo: %w", err)
 	}
-	info.Subject = p.Subject(acc.ID)
+	info.Subject = sub
 	for _, scope := range scopes {
 		switch scope {
 		case zoidc.ScopeProfile:

@@ -34,8 +34,10 @@ type Request struct {
 	LoginHint string
 	CreatedAt time.Time
 	ExpiresAt time.Time
-	// AccountID and AuthTime are set once the person signed in (Done).
+	// AccountID, Subject (the account's sub) and AuthTime are set once the
+	// person signed in (Done).
 	AccountID string
+	Subject   string
 	AuthTime  time.Time
 	// Locale is the language the person used Sésame in (fr, en).
 	Locale string
@@ -48,9 +50,9 @@ type Requests interface {
 	// Request returns the request whose key is key, expired or not, or
 	// ErrNotFound.
 	Request(ctx context.Context, key string) (Request, error)
-	// CompleteRequest records who signed in and when, and the request's new
-	// deadline (a code is short-lived).
-	CompleteRequest(ctx context.Context, key, accountID, locale string, authTime, expires time.Time) error
+	// CompleteRequest records who signed in (account and sub) and when, and
+	// the request's new deadline (a code is short-lived).
+	CompleteRequest(ctx context.Context, key, accountID, subject, locale string, authTime, expires time.Time) error
 	DeleteRequest(ctx context.Context, key string) error
 	// ClaimCode reports whether this call is the first to exchange the code
 	// of request key, on every instance sharing the store.
@@ -73,6 +75,9 @@ type Token struct {
 	Family    string
 	ClientID  string
 	AccountID string
+	// Subject is the account's sub, as the request that started the family
+	// carried it.
+	Subject   string
 	Scopes    []string
 	Audience  []string
 	AMR       []string

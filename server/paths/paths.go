@@ -64,6 +64,11 @@ const (
 	DeskEndSessions = "/desk/end-sessions/" // + id
 	DeskLetter      = "/desk/letter/"       // + id
 	DeskBatch       = "/desk/batch"
+	// The admins' import: upload and check, confirm, then the letters of
+	// its pending accounts.
+	DeskImport        = "/desk/import"
+	DeskImportConfirm = "/desk/import/confirm"
+	DeskImportLetters = "/desk/import/letters"
 )
 
 // Probes and assets.

@@ -22,6 +22,7 @@ import (
 type accountDoc struct {
 	ID            string    `bson:"_id"`
 	Identifier    string    `bson:"identifier"`
+	Subject       string    `bson:"subject,omitempty"`
 	Email         string    `bson:"email,omitempty"`
 	FirstName     string    `bson:"firstName"`
 	LastName      string    `bson:"lastName"`
@@ -64,7 +65,7 @@ type emailDoc struct {
 
 func fromAccount(a account.Account) accountDoc {
 	return accountDoc{
-		ID: a.ID, Identifier: a.Identifier, Email: a.Email,
+		ID: a.ID, Identifier: a.Identifier, Subject: a.Subject, Email: a.Email,
 		FirstName: a.FirstName, LastName: a.LastName, Population: a.Population,
 		Status: string(a.Status), PasswordHash: a.PasswordHash, PasswordSetBy: a.PasswordSetBy,
 		PwChangedAt: a.PasswordChangedAt, ProvUntil: a.ProvisionalUntil, Phone: a.Phone, Newsletter: a.Newsletter, NewsletterAt: a.NewsletterAt,
@@ -76,7 +77,7 @@ func fromAccount(a account.Account) accountDoc {
 
 func (d accountDoc) account() account.Account {
 	return account.Account{
-		ID: d.ID, Identifier: d.Identifier, Email: d.Email,
+		ID: d.ID, Identifier: d.Identifier, Subject: d.Subject, Email: d.Email,
 		FirstName: d.FirstName, LastName: d.LastName, Population: d.Population,
 		Status: account.Status(d.Status), PasswordHash: d.PasswordHash, PasswordSetBy: d.PasswordSetBy,
 		PasswordChangedAt: utc(d.PwChangedAt), ProvisionalUntil: utc(d.ProvUntil), Phone: d.Phone, Newsletter: d.Newsletter, NewsletterAt: utc(d.NewsletterAt),
@@ -123,8 +124,13 @@ func (s Accounts) SaveAccount(ctx context.Context, a account.Account, previousEm
 }
 
 // CreateAccount stores a new account; account.ErrConflict when its
-// identifier was taken meanwhile.
+// identifier was taken meanwhile. An account given without a subject id
+// gets a new one: whatever creates accounts, each has one from its first
+// write.
 func (s Accounts) CreateAccount(ctx context.Context, a account.Account) error {
+	if a.Subject == "" {
+		a.Subject = account.NewSubject()
+	}
 	if key := account.NormaliseEmail(a.Email); key != "" {
 		if err := s.addEmail(ctx, key, a.ID); err != nil {
 			return err
@@ -143,6 +149,52 @@ func (s Accounts) CreateAccount(ctx context.Context, a account.Account) error {
 		return fmt.Errorf("store: create account: %w", err)
 	}
 	return nil
+}
+
+// subjectDoc is the subject id settled for an account created before
+// subject ids existed. Its _id is the account's: of concurrent first uses
+// (two instances, two requests), the one whose insert lands first gives
+// the value, the others read it. A conditional update of the account
+// ("set subject where there is none") would not do: FerretDB v1 runs it as
+// a read and a blind write, so two racers could each believe their own
+// value stored.
+type subjectDoc struct {
+	ID      string `bson:"_id"`
+	Subject string `bson:"subject"`
+}
+
+// AssignSubject gives the account id the subject candidate unless it
+// already has one, and returns the one it keeps.
+func (s Accounts) AssignSubject(ctx context.Context, id, candidate string) (string, error) {
+	a, err := s.GetAccount(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if a.Subject != "" {
+		return a.Subject, nil
+	}
+	sub := candidate
+	_, err = s.wdb.Collection(colSubjects).InsertOne(ctx, subjectDoc{ID: id, Subject: candidate})
+	if mongo.IsDuplicateKeyError(err) {
+		var d subjectDoc
+		if err := s.wdb.Collection(colSubjects).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+			return "", fmt.Errorf("store: read subject: %w", err)
+		}
+		sub = d.Subject
+	} else if err != nil {
+		return "", fmt.Errorf("store: settle subject: %w", err)
+	}
+	// Every caller writes the value settled above, so this write needs no
+	// condition: a racer's write is the same value again.
+	res, err := s.wdb.Collection(colAccounts).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "subject", Value: sub}}}})
+	if err != nil {
+		return "", fmt.Errorf("store: assign subject: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return "", account.ErrNotFound
+	}
+	return sub, nil
 }
 
 // childrenDoc lists the accounts that name a guardian, keyed by the

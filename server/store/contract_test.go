@@ -42,6 +42,12 @@ func TestProfileStore(t *testing.T) {
 	})
 }
 
+func TestSubjectStore(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		storetest.TestSubjectStore(t, func(t *testing.T) storetest.SubjectStore { return open(t).Accounts() })
+	})
+}
+
 func TestRecoveryStore(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(testing.TB) *store.Store) {
 		storetest.TestRecoveryStore(t, func(t *testing.T) recovery.Store { return open(t).Flows() })

@@ -88,6 +88,7 @@ type oidcRequestDoc struct {
 	CreatedAt           time.Time `bson:"createdAt"`
 	ExpiresAt           time.Time `bson:"expiresAt"`
 	AccountID           string    `bson:"accountId"`
+	Subject             string    `bson:"subject,omitempty"`
 	AuthTime            time.Time `bson:"authTime"`
 	Locale              string    `bson:"locale"`
 	Done                bool      `bson:"done"`
@@ -100,7 +101,7 @@ func (s OIDC) CreateRequest(ctx context.Context, r oidc.Request) error {
 		Scopes: r.Scopes, ResponseType: r.ResponseType, ResponseMode: r.ResponseMode,
 		CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod, Prompt: r.Prompt,
 		MaxAge: r.MaxAge, LoginHint: r.LoginHint, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
-		AccountID: r.AccountID, AuthTime: r.AuthTime, Locale: r.Locale, Done: r.Done,
+		AccountID: r.AccountID, Subject: r.Subject, AuthTime: r.AuthTime, Locale: r.Locale, Done: r.Done,
 	})
 	if err != nil {
 		return fmt.Errorf("store: create oidc request: %w", err)
@@ -123,14 +124,14 @@ func (s OIDC) Request(ctx context.Context, key string) (oidc.Request, error) {
 		Scopes: d.Scopes, ResponseType: d.ResponseType, ResponseMode: d.ResponseMode,
 		CodeChallenge: d.CodeChallenge, CodeChallengeMethod: d.CodeChallengeMethod, Prompt: d.Prompt,
 		MaxAge: d.MaxAge, LoginHint: d.LoginHint, CreatedAt: utc(d.CreatedAt), ExpiresAt: utc(d.ExpiresAt),
-		AccountID: d.AccountID, AuthTime: utc(d.AuthTime), Locale: d.Locale, Done: d.Done,
+		AccountID: d.AccountID, Subject: d.Subject, AuthTime: utc(d.AuthTime), Locale: d.Locale, Done: d.Done,
 	}, nil
 }
 
 // CompleteRequest records the person who answered a request.
-func (s OIDC) CompleteRequest(ctx context.Context, key, accountID, locale string, authTime, expires time.Time) error {
+func (s OIDC) CompleteRequest(ctx context.Context, key, accountID, subject, locale string, authTime, expires time.Time) error {
 	res, err := s.wdb.Collection(colOIDCRequests).UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "accountId", Value: accountID}, {Key: "locale", Value: locale},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "accountId", Value: accountID}, {Key: "subject", Value: subject}, {Key: "locale", Value: locale},
 			{Key: "authTime", Value: authTime}, {Key: "expiresAt", Value: expires}, {Key: "done", Value: true}}}})
 	if err != nil {
 		return fmt.Errorf("store: complete oidc request: %w", err)
@@ -160,6 +161,7 @@ type oidcTokenDoc struct {
 	Family    string    `bson:"family"`
 	ClientID  string    `bson:"clientId"`
 	AccountID string    `bson:"accountId"`
+	Subject   string    `bson:"subject,omitempty"`
 	Scopes    []string  `bson:"scopes"`
 	Audience  []string  `bson:"audience"`
 	AMR       []string  `bson:"amr"`
@@ -171,7 +173,7 @@ type oidcTokenDoc struct {
 // CreateToken inserts a token.
 func (s OIDC) CreateToken(ctx context.Context, t oidc.Token) error {
 	_, err := s.wdb.Collection(colOIDCTokens).InsertOne(ctx, oidcTokenDoc{ID: t.Key, Kind: t.Kind, Family: t.Family,
-		ClientID: t.ClientID, AccountID: t.AccountID, Scopes: t.Scopes, Audience: t.Audience, AMR: t.AMR,
+		ClientID: t.ClientID, AccountID: t.AccountID, Subject: t.Subject, Scopes: t.Scopes, Audience: t.Audience, AMR: t.AMR,
 		AuthTime: t.AuthTime, Locale: t.Locale, ExpiresAt: t.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("store: create oidc token: %w", err)
@@ -196,7 +198,7 @@ func (s OIDC) Token(ctx context.Context, key string) (oidc.Token, error) {
 	if err != nil {
 		return oidc.Token{}, fmt.Errorf("store: get oidc token: %w", err)
 	}
-	return oidc.Token{Key: d.ID, Kind: d.Kind, Family: d.Family, ClientID: d.ClientID, AccountID: d.AccountID,
+	return oidc.Token{Key: d.ID, Kind: d.Kind, Family: d.Family, ClientID: d.ClientID, AccountID: d.AccountID, Subject: d.Subject,
 		Scopes: d.Scopes, Audience: d.Audience, AMR: d.AMR, AuthTime: utc(d.AuthTime), Locale: d.Locale,
 		ExpiresAt: utc(d.ExpiresAt)}, nil
 }

@@ -45,7 +45,7 @@ const (
 // tables that exist. TestCollectionsListed keeps this list complete.
 func collections() []string {
 	return append([]string{
-		colAccounts, colEmails, colChildren, colOutbox, colOutboxClaims, colOutboxLog, colClaims, colRecovery, colRateLimits,
+		colAccounts, colEmails, colChildren, colSubjects, colMeta, colOutbox, colOutboxClaims, colOutboxLog, colClaims, colRecovery, colRateLimits,
 		colThrottle, colAudit, colSessions, colAccountSessions, colEmailChanges, colActivation, colMailboxes,
 		colCASTickets, colCASLogins, colCASLogouts,
 	}, oidcCollections()...)

@@ -30,6 +30,9 @@ const (
 	// colChildren lists, per guardian, the accounts naming them as a
 	// guardian (see childrenDoc).
 	colChildren = "account_children"
+	// colSubjects settles the subject id of an account created before
+	// subject ids existed (see AssignSubject).
+	colSubjects = "account_subjects"
 	colMeta     = "meta"
 	// colOutbox holds sealed mails until delivery; colOutboxClaims records
 	// which worker claimed each delivery attempt (see ClaimOutbox).

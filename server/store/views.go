@@ -17,6 +17,7 @@ import (
 var (
 	_ account.Store            = Accounts{}
 	_ account.ProfileStore     = Accounts{}
+	_ account.SubjectAssigner  = Accounts{}
 	_ recovery.Accounts        = Accounts{}
 	_ recovery.Store           = Flows{}
 	_ activation.Store         = Activations{}

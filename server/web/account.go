@@ -10,6 +10,7 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/keys"
 	"github.com/sesame-edu/sesame/server/paths"
 	"github.com/sesame-edu/sesame/server/refusal"
@@ -26,6 +27,9 @@ func (s *Server) accountProps(c *fiber.Ctx, acc account.Account) views.AccountPr
 		Email: acc.Email, PendingEmail: acc.PendingEmail, Phone: acc.Phone, Newsletter: acc.Newsletter,
 		FormEmail: acc.Email, FormPhone: displayPhone(acc.Phone), FormNewsletter: acc.Newsletter,
 		Population: acc.Population,
+	}
+	if s.desk != nil && s.desk.Agent(acc) != desk.None {
+		p.DeskHref = paths.Desk
 	}
 	if !acc.NewsletterAt.IsZero() {
 		key := "profile.newsletter_refused_on"

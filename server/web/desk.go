@@ -159,6 +159,9 @@ func (s *Server) renderPerson(c *fiber.Ctx, status int, notice string, errs map[
 	}
 	activation := t.T("desk.activation_none")
 	switch {
+	case a.Status == account.StatusActive && a.ActivatedAt.IsZero():
+		// Imported with a password of its own: there was no activation.
+		activation = t.T("desk.activation_imported")
 	case a.Status == account.StatusActive:
 		activation = t.T("desk.activation_done", "Date", when(a.ActivatedAt))
 	case p.Activation != "":
@@ -253,16 +256,23 @@ func (s *Server) deskLetter(c *fiber.Ctx) error {
 		return fiber.ErrBadRequest
 	}
 	letter, l, err := s.desk.IssueLetter(c.UserContext(), agentOf(c), c.Params("id"), f.Current, c.IP())
-	if err != nil || len(l) > 0 {
+	if letter.Password == "" {
 		return s.deskAfter(c, l, err, "", "")
 	}
-	return s.sendLetters(c, "lettre-"+letter.Account.ID+".pdf", []desk.Letter{letter})
+	// The new password is stored: whatever failed after it, the letter is
+	// the only way into the account and must reach the agent.
+	if err != nil {
+		s.log.Error("desk: letter issued, a later step failed", "account", letter.Account.ID, "err", err)
+	}
+	return s.sendLetters(c, "lettre-"+letter.Account.ID+".pdf", []desk.Letter{letter}, 0)
 }
 
-// sendLetters writes letters as a PDF download that no cache keeps.
-func (s *Server) sendLetters(c *fiber.Ctx, name string, ls []desk.Letter) error {
+// sendLetters writes letters as a PDF download that no cache keeps;
+// missing counts the accounts of a batch that stopped partway, told on a
+// last page.
+func (s *Server) sendLetters(c *fiber.Ctx, name string, ls []desk.Letter, missing int) error {
 	var buf bytes.Buffer
-	if err := s.letters.Print(&buf, s.t(c), ls); err != nil {
+	if err := s.letters.PrintIncomplete(&buf, s.t(c), ls, missing); err != nil {
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "application/pdf")
@@ -297,6 +307,7 @@ func (s *Server) deskBatch(c *fiber.Ctx) error {
 		return render(c, fiber.StatusUnprocessableEntity, views.DeskBatch(s.batchProps(c, "", words(t, "desk", refusal.List{}.Add("population", refusal.Invalid)))))
 	}
 	ls, l, err := s.desk.IssueBatch(c.UserContext(), agentOf(c), f.Population, f.Current, c.IP())
+	missing, err := s.incomplete(ls, err)
 	if err != nil {
 		return deskAnswer(err)
 	}
@@ -306,5 +317,17 @@ func (s *Server) deskBatch(c *fiber.Ctx) error {
 	if len(ls) == 0 {
 		return render(c, fiber.StatusUnprocessableEntity, views.DeskBatch(s.batchProps(c, f.Population, map[string]string{"population": t.T("desk.batch_none")})))
 	}
-	return s.sendLetters(c, "lettres-"+f.Population+".pdf", ls)
+	return s.sendLetters(c, "lettres-"+f.Population+".pdf", ls, missing)
+}
+
+// incomplete sorts a batch's error: one that stopped partway after issuing
+// letters is logged, and the letters are printed all the same (their
+// accounts open with nothing else), with the count of those missing.
+func (s *Server) incomplete(ls []desk.Letter, err error) (int, error) {
+	inc, ok := errors.AsType[*desk.IncompleteError](err)
+	if !ok || len(ls) == 0 {
+		return 0, err
+	}
+	s.log.Error("desk: batch of letters stopped partway", "printed", len(ls), "missing", inc.Missing, "err", inc.Err)
+	return inc.Missing, nil
 }

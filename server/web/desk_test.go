@@ -72,9 +72,9 @@ func (a *testApp) deskPost(path string, form url.Values) *http.Response {
 func TestDeskIsNotFoundForOthers(t *testing.T) {
 	a := newTestApp(t)
 	a.seedDesk()
-	urls := []string{paths.Desk, paths.Desk + "?q=durand", paths.DeskPerson + "p001", paths.DeskBatch, paths.Desk + "/nothing"}
+	urls := []string{paths.Desk, paths.Desk + "?q=durand", paths.DeskPerson + "p001", paths.DeskBatch, paths.DeskImport, paths.Desk + "/nothing"}
 	posts := []string{paths.DeskSendCode + "p001", paths.DeskEmail + "p001", paths.DeskLift + "p001",
-		paths.DeskEndSessions + "p001", paths.DeskLetter + "p001", paths.DeskBatch}
+		paths.DeskEndSessions + "p001", paths.DeskLetter + "p001", paths.DeskBatch, paths.DeskImport, paths.DeskImportConfirm, paths.DeskImportLetters}
 	check := func(who string, b *testApp) {
 		for _, u := range urls {
 			if resp := b.get(u); resp.StatusCode != http.StatusNotFound {

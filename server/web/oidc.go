@@ -11,6 +11,8 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"github.com/sesame-edu/sesame/frontend/views"
+	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/oidc"
 	"github.com/sesame-edu/sesame/server/paths"
 )
@@ -21,10 +23,9 @@ import (
 type OpenID interface {
 	Handler() http.Handler
 	Pending(ctx context.Context, id string) (oidc.Pending, error)
-	Complete(ctx context.Context, id, accountID, locale string, authTime time.Time) (string, error)
+	Complete(ctx context.Context, id string, acc account.Account, locale string, authTime time.Time) (string, error)
 	Refuse(ctx context.Context, id, reason string) (string, error)
 	EndSessionStep(q url.Values) (oidc.EndSession, bool)
-	Subject(accountID string) string
 }
 
 // oidcEndpoints are op's endpoints that other servers call (no cookie, no
@@ -118,17 +119,24 @@ func (s *Server) oidcLogin(c *fiber.Ctx) error {
 		}
 		return s.refuseClient(c, cl)
 	}
-	to, err := s.openid.Complete(ctx, id, acc.ID, s.t(c).Lang(), sess.CreatedAt)
+	to, err := s.openid.Complete(ctx, id, acc, s.t(c).Lang(), sess.CreatedAt)
 	if err != nil {
 		return err
 	}
 	return c.Redirect(to, fiber.StatusSeeOther)
 }
 
+// endSessionFields are the signed parameters of the sign-out step
+// (oidc.Provider.EndSessionStep checks them), carried from the GET to the
+// confirmation's POST.
+var endSessionFields = []string{"to", "exp", "sub", "client", "sig"}
+
 // oidcEndSession ends Sésame's session when an application asks (RP-
 // Initiated Logout) and goes on to the address op validated. The session
-// ends only when the application proved whose it is (an id_token_hint of
-// the person signed in): a link on another site must not sign people out.
+// ends at once only when the application proved whose it is (an
+// id_token_hint of the person signed in); otherwise the person is asked
+// (oidcEndSessionConfirm): a link on another site must not sign people
+// out, and an application that sent no hint must not silently fail to.
 func (s *Server) oidcEndSession(c *fiber.Ctx) error {
 	q, err := url.ParseQuery(string(c.Request().URI().QueryString()))
 	if err != nil {
@@ -142,11 +150,55 @@ func (s *Server) oidcEndSession(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if signedIn && es.Subject != "" && s.openid.Subject(acc.ID) == es.Subject {
-		if err := s.sessions.End(c.UserContext(), c.Cookies(s.sessionCookie())); err != nil {
-			return err
-		}
-		s.clearSession(c)
+	if !signedIn {
+		return c.Redirect(es.To, fiber.StatusSeeOther)
 	}
-	return c.Redirect(es.To, fiber.StatusSeeOther)
+	if es.Subject != "" && acc.Subject == es.Subject {
+		return s.endSessionAndGo(c, es.To)
+	}
+	t := s.t(c)
+	p := views.OIDCEndSessionProps{Base: s.page(c, t.T("oidc.end_session.title")), Name: acc.FullName(),
+		Action: paths.OIDCEndSessionStep, Stay: es.To}
+	if p.Name == "" {
+		p.Name = acc.Identifier
+	}
+	if cl, ok := s.client(es.ClientID); ok {
+		p.App = clients.Name(cl, t.Lang())
+	}
+	for _, k := range endSessionFields {
+		if v := q.Get(k); v != "" {
+			p.Step = append(p.Step, views.HiddenField{Name: k, Value: v})
+		}
+	}
+	// The page must not be framed or cached: its button signs out.
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return render(c, fiber.StatusOK, views.OIDCEndSession(p))
+}
+
+// oidcEndSessionConfirm is the person's « Me déconnecter » on that page: the
+// form carries the CSRF token and the step's signed parameters, checked
+// again, so that neither another site nor an edited form can use it to send
+// the browser anywhere but the address op validated.
+func (s *Server) oidcEndSessionConfirm(c *fiber.Ctx) error {
+	q := url.Values{}
+	for _, k := range endSessionFields {
+		if v := c.FormValue(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	es, ok := s.openid.EndSessionStep(q)
+	if !ok {
+		return s.oidcInvalid(c)
+	}
+	return s.endSessionAndGo(c, es.To)
+}
+
+// endSessionAndGo ends Sésame's session (every application is told through
+// the session's SignOut listeners) and goes on to to.
+func (s *Server) endSessionAndGo(c *fiber.Ctx, to string) error {
+	if err := s.sessions.End(c.UserContext(), c.Cookies(s.sessionCookie())); err != nil {
+		return err
+	}
+	s.clearSession(c)
+	return c.Redirect(to, fiber.StatusSeeOther)
 }

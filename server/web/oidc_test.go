@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/oauth2"
@@ -98,7 +99,9 @@ func newOIDCServer(t *testing.T, opts ...func(*app.Options)) *oidcServer {
 	}}, opts...)
 	s.testApp = newTestApp(t, all...)
 	go func() { _ = s.app.Listener(ln) }()
-	t.Cleanup(func() { _ = s.app.Shutdown() })
+	// Closing the listener ends Listener; fasthttp's Shutdown races with a
+	// Serve that has just started (the race detector sees it).
+	t.Cleanup(func() { _ = ln.Close() })
 	s.seed()
 	s.provider, err = gooidc.NewProvider(context.Background(), s.base)
 	if err != nil {
@@ -655,4 +658,197 @@ func (k *staticKeys) VerifySignature(ctx context.Context, jwt string) ([]byte, e
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(k.body) }))
 	defer srv.Close()
 	return gooidc.NewRemoteKeySet(ctx, srv.URL).VerifySignature(ctx, jwt)
+}
+
+// TestOIDCEndSessionAsks: an end_session request that does not prove whose
+// session it ends (no id_token_hint, or another person's) asks the person
+// signed in, in their language, with a CSRF-protected form; a refused or
+// edited form signs nobody out, the person's « Me déconnecter » does.
+func TestOIDCEndSessionAsks(t *testing.T) {
+	s := newOIDCServer(t)
+	portal := s.portal()
+	p := s.browser(t)
+	code, verifier := p.code(portal, "P003")
+	exchange(t, portal, code, verifier)
+	signedIn := func() bool {
+		t.Helper()
+		resp, back := p.authorize(portal, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+		resp.Body.Close()
+		return back != nil
+	}
+	endSession := func(q url.Values, lang string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, s.base+paths.OIDCEndSession+"?"+q.Encode(), nil)
+		req.Header.Set("Accept-Language", lang)
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("end_session answered %d", resp.StatusCode)
+		}
+		resp.Body.Close()
+		req, _ = http.NewRequest(http.MethodGet, s.base+resp.Header.Get("Location"), nil)
+		req.Header.Set("Accept-Language", lang)
+		if resp, err = p.client.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	noHint := url.Values{"client_id": {"portail"}, "post_logout_redirect_uri": {portalBye}, "state": {"bye-2"}}
+
+	for _, tc := range []struct{ lang, title, lead, button string }{
+		{"fr-FR", "Vous déconnecter de Sésame ?", "Portail des familles demande à vous déconnecter de Sésame.", "Me déconnecter"},
+		{"en", "Sign out of Sésame?", "Family portal asks to sign you out of Sésame.", "Sign me out"},
+	} {
+		resp := endSession(noHint, tc.lang)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: without a hint, the step answered %d, want the question", tc.lang, resp.StatusCode)
+		}
+		d := doc(t, resp)
+		page := d.Find(`[data-testid="oidc-end-session"]`)
+		if got := page.Find("h1").Text(); got != tc.title {
+			t.Errorf("%s: title %q, want %q", tc.lang, got, tc.title)
+		}
+		if !strings.Contains(page.Text(), tc.lead) || !strings.Contains(page.Text(), "Léo Martin") {
+			t.Errorf("%s: page says %q", tc.lang, strings.Join(strings.Fields(page.Text()), " "))
+		}
+		if got := strings.TrimSpace(page.Find(`[data-testid="oidc-end-session-confirm"]`).Text()); got != tc.button {
+			t.Errorf("%s: button %q, want %q", tc.lang, got, tc.button)
+		}
+		if href, _ := page.Find(`[data-testid="oidc-end-session-stay"]`).Attr("href"); href != portalBye+"?state=bye-2" {
+			t.Errorf("%s: « stay signed in » goes to %q", tc.lang, href)
+		}
+	}
+	if !signedIn() {
+		t.Fatal("showing the question signed the person out")
+	}
+
+	// Another person's ID token proves nothing about this session.
+	other := s.browser(t)
+	code, verifier = other.code(portal, "P001")
+	tok, _ := exchange(t, portal, code, verifier)
+	hint, _ := tok.Extra("id_token").(string)
+	if resp := endSession(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {portalBye}}, "fr"); resp.StatusCode != http.StatusOK ||
+		doc(t, resp).Find(`[data-testid="oidc-end-session"]`).Length() != 1 {
+		t.Errorf("another person's hint: %d, want the question", resp.StatusCode)
+	}
+
+	form := func() (string, url.Values) {
+		t.Helper()
+		d := doc(t, endSession(noHint, "fr"))
+		f := d.Find(`[data-testid="oidc-end-session"] form`)
+		action, _ := f.Attr("action")
+		v := url.Values{}
+		f.Find(`input[type="hidden"]`).Each(func(_ int, in *goquery.Selection) {
+			name, _ := in.Attr("name")
+			val, _ := in.Attr("value")
+			v.Set(name, val)
+		})
+		return s.base + action, v
+	}
+	post := func(action string, v url.Values) *http.Response {
+		t.Helper()
+		r, err := p.client.PostForm(action, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r
+	}
+	action, v := form()
+	if v.Get(csrfField) == "" || v.Get("sig") == "" || v.Get("to") == "" {
+		t.Fatalf("the form carries %v", v)
+	}
+	noToken := url.Values{}
+	for k := range v {
+		if k != csrfField {
+			noToken.Set(k, v.Get(k))
+		}
+	}
+	if r := post(action, noToken); r.StatusCode != http.StatusForbidden {
+		t.Errorf("without the CSRF token: %d, want 403", r.StatusCode)
+	}
+	edited := url.Values{}
+	for k := range v {
+		edited.Set(k, v.Get(k))
+	}
+	edited.Set("to", "https://attacker.example/")
+	if r := post(action, edited); r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" {
+		t.Errorf("an edited destination: %d to %q, want 400 and no redirect", r.StatusCode, r.Header.Get("Location"))
+	}
+	if !signedIn() {
+		t.Fatal("a refused form signed the person out")
+	}
+	action, v = form()
+	r := post(action, v)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != portalBye+"?state=bye-2" {
+		t.Errorf("« Me déconnecter »: %d to %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if signedIn() {
+		t.Error("still signed in after « Me déconnecter »")
+	}
+	// Signed out already: nothing to ask, straight on.
+	if resp, back := p.follow(s.base + paths.OIDCEndSession + "?" + noHint.Encode()); back == nil || back.String() != portalBye+"?state=bye-2" {
+		t.Errorf("signed out: stopped at %d", resp.StatusCode)
+	}
+}
+
+// TestOIDCIntrospect: a confidential client introspects its access token
+// (RFC 7662): active, with the token's sub, client and scopes; inactive
+// once revoked, and for a token issued to another client; a wrong secret
+// learns nothing.
+func TestOIDCIntrospect(t *testing.T) {
+	s := newOIDCServer(t)
+	p := s.browser(t)
+	cdi := s.cdi(oauth2.AuthStyleInHeader)
+	tok, id := exchange(t, cdi, p.codeNoPKCE(cdi), "")
+	type answer struct {
+		Active   bool   `json:"active"`
+		Sub      string `json:"sub"`
+		ClientID string `json:"client_id"`
+		Scope    string `json:"scope"`
+		Exp      int64  `json:"exp"`
+	}
+	call := func(path, token, secret string) (int, answer) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("cdi", secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a answer
+		if path == paths.OIDCIntrospect && resp.StatusCode == http.StatusOK {
+			if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, a
+	}
+
+	st, a := call(paths.OIDCIntrospect, tok.AccessToken, cdiSecret)
+	if st != http.StatusOK || !a.Active || a.Sub != id.Subject || a.ClientID != "cdi" || a.Scope != "openid profile" ||
+		time.Until(time.Unix(a.Exp, 0)) <= 0 {
+		t.Errorf("live token: %d %+v, want active, sub %q, client cdi, scope \"openid profile\"", st, a, id.Subject)
+	}
+	if st, a := call(paths.OIDCIntrospect, tok.AccessToken, "wrong-secret"); st == http.StatusOK || a.Active {
+		t.Errorf("a wrong secret: %d %+v, want a refusal", st, a)
+	}
+	// The portal's token is not the library's to look into.
+	portal := s.portal()
+	code, verifier := s.browser(t).code(portal, "P001")
+	other, _ := exchange(t, portal, code, verifier)
+	if st, a := call(paths.OIDCIntrospect, other.AccessToken, cdiSecret); st != http.StatusOK || a.Active {
+		t.Errorf("another client's token: %d %+v, want inactive", st, a)
+	}
+
+	if st, _ := call(paths.OIDCRevoke, tok.AccessToken, cdiSecret); st != http.StatusOK {
+		t.Fatalf("revocation: %d", st)
+	}
+	if st, a := call(paths.OIDCIntrospect, tok.AccessToken, cdiSecret); st != http.StatusOK || a.Active || a.Sub != "" {
+		t.Errorf("revoked token: %d %+v, want inactive and nothing else", st, a)
+	}
 }

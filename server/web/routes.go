@@ -74,6 +74,7 @@ func (s *Server) routes(app *fiber.App) {
 	if s.openid != nil {
 		app.Get(paths.OIDCLogin, s.oidcLogin)
 		app.Get(paths.OIDCEndSessionStep, s.oidcEndSession)
+		app.Post(paths.OIDCEndSessionStep, s.oidcEndSessionConfirm)
 	}
 	app.Get(paths.Account, s.accountPage)
 	app.Post(paths.Account, s.updateAccount)
@@ -124,6 +125,10 @@ func (s *Server) routes(app *fiber.App) {
 	app.Post(paths.DeskLetter+":id", s.deskLetter)
 	app.Get(paths.DeskBatch, s.deskBatchPage)
 	app.Post(paths.DeskBatch, s.deskBatch)
+	app.Get(paths.DeskImport, s.deskImportPage)
+	app.Post(paths.DeskImport, s.deskImport)
+	app.Post(paths.DeskImportConfirm, s.deskImportConfirm)
+	app.Post(paths.DeskImportLetters, s.deskImportLetters)
 
 	app.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 }

@@ -108,12 +108,15 @@ type Server struct {
 	limiter      *ratelimit.Limiter
 	desk         *desk.Service
 	letters      letters.Printer
-	mail         func(ctx context.Context) (int, time.Duration, error)
-	loc          *time.Location
-	version      string
-	now          func() time.Time
-	validate     *validator.Validate
-	favicon      string // the favicon, inlined as a data: URI
+	// importKey seals an uploaded accounts file between its check and its
+	// import (desk_import.go).
+	importKey []byte
+	mail      func(ctx context.Context) (int, time.Duration, error)
+	loc       *time.Location
+	version   string
+	now       func() time.Time
+	validate  *validator.Validate
+	favicon   string // the favicon, inlined as a data: URI
 	// proxies are the reverse proxies whose X-Forwarded-For is believed.
 	proxies trustedProxies
 	// metricsToken is the SHA-256 of SESAME_METRICS_TOKEN, nil when unset.
@@ -160,6 +163,7 @@ func New(d Deps) (*fiber.App, error) {
 	}
 	s.proxies = proxies
 	s.csrf = newCSRFGuard(keys.Derive(d.Secret, "csrf"), s.secure)
+	s.importKey = keys.Derive(d.Secret, "desk-import")
 	s.flashKey = keys.Derive(d.Secret, "flash")
 	if err := s.csrf.trustOrigin(d.BaseURL); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 //
 //	account.Store, Looker, Patcher       TestAccountStore
 //	account.ProfileStore                 TestAccountStore, TestProfileStore
+//	account.SubjectAssigner              TestSubjectStore
 //	recovery.Store                       TestRecoveryStore
 //	recovery.Accounts                    TestAccountStore (Looker), TestProfileStore (SetPassword)
 //	recovery.Sessions, session.Store     TestSessionStore

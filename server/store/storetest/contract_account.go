@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 func fullAccount(id, email string) account.Account {
 	now := instant(time.Now())
 	return account.Account{
-		ID: id, Identifier: "ID-" + id, Email: email, FirstName: "Anne", LastName: "Durand",
+		ID: id, Identifier: "ID-" + id, Subject: "subject-" + id, Email: email, FirstName: "Anne", LastName: "Durand",
 		Population: "parents", Status: account.StatusActive, PasswordHash: "hash-" + id, PasswordSetBy: account.SetByImport,
 		PasswordChangedAt: now.Add(-time.Hour), Phone: "+33612345678", Newsletter: true, NewsletterAt: now.Add(-2 * time.Hour),
 		EmailSetBy: account.SetByImport, PendingEmail: "pending@example.fr", PendingEmailID: "pending-id",
@@ -457,6 +458,99 @@ func TestProfileStore(t *testing.T, open func(t *testing.T) ProfileStore) {
 		}
 		if n := count(errs); n != 1 {
 			t.Errorf("%d of %d concurrent takes of one link succeeded, want exactly 1", n, racers)
+		}
+	})
+}
+
+// SubjectStore is what TestSubjectStore needs: account.Store,
+// account.SubjectAssigner, and SaveAccount to write an account as it was
+// stored before subject ids existed.
+type SubjectStore interface {
+	account.Store
+	account.SubjectAssigner
+	SaveAccount(ctx context.Context, a account.Account, previousEmail string) error
+}
+
+// TestSubjectStore is the contract of subject ids (OpenID Connect's sub):
+// every account has its own from creation, and an account stored without
+// one gets exactly one, however many first uses race for it.
+func TestSubjectStore(t *testing.T, open func(t *testing.T) SubjectStore) {
+	ctx := context.Background()
+
+	t.Run("CreateGivesEveryAccountItsOwn", func(t *testing.T) {
+		s := open(t)
+		race(racers, func(i int) {
+			a := fullAccount(fmt.Sprintf("p%02d", i), "")
+			a.Subject = ""
+			if err := s.CreateAccount(ctx, a); err != nil {
+				t.Errorf("CreateAccount: %v", err)
+			}
+		})
+		seen := map[string]string{}
+		for i := range racers {
+			id := fmt.Sprintf("p%02d", i)
+			sub := mustGet(t, s, id).Subject
+			if sub == "" {
+				t.Errorf("%s was created without a subject", id)
+			}
+			if other, dup := seen[sub]; dup {
+				t.Errorf("%s and %s share the subject %q", other, id, sub)
+			}
+			seen[sub] = id
+		}
+	})
+
+	t.Run("AssignKeepsTheOneAnAccountHas", func(t *testing.T) {
+		s := open(t)
+		mustCreate(t, s, fullAccount("p001", ""))
+		got, err := s.AssignSubject(ctx, "p001", "candidate")
+		if err != nil || got != "subject-p001" {
+			t.Errorf("AssignSubject = %q, %v; want the account's own subject-p001", got, err)
+		}
+		if sub := mustGet(t, s, "p001").Subject; sub != "subject-p001" {
+			t.Errorf("stored subject = %q, want subject-p001", sub)
+		}
+	})
+
+	t.Run("ConcurrentFirstUsesGiveOneValue", func(t *testing.T) {
+		s := open(t)
+		legacy := fullAccount("p001", "")
+		legacy.Subject = ""
+		if err := s.SaveAccount(ctx, legacy, ""); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, racers)
+		race(racers, func(i int) {
+			sub, err := s.AssignSubject(ctx, "p001", fmt.Sprint("candidate-", i))
+			if err != nil {
+				t.Errorf("racer %d: %v", i, err)
+			}
+			got[i] = sub
+		})
+		stored := mustGet(t, s, "p001").Subject
+		if !strings.HasPrefix(stored, "candidate-") {
+			t.Fatalf("stored subject = %q, want one of the candidates", stored)
+		}
+		for i, sub := range got {
+			if sub != stored {
+				t.Errorf("racer %d was told %q, but the account keeps %q", i, sub, stored)
+			}
+		}
+		// Later uses, and a whole-account rewrite that lost the field,
+		// find the same value again.
+		legacy.FirstName = "Rewritten"
+		if err := s.SaveAccount(ctx, legacy, ""); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := s.AssignSubject(ctx, "p001", "late"); err != nil || again != stored {
+			t.Errorf("a later AssignSubject = %q, %v; want %q", again, err, stored)
+		}
+	})
+
+	t.Run("AssignUnknownIsErrNotFound", func(t *testing.T) {
+		s := open(t)
+		if _, err := s.AssignSubject(ctx, "nobody", "candidate"); !errors.Is(err, account.ErrNotFound) {
+			t.Errorf("err = %v, want account.ErrNotFound", err)
 		}
 	})
 }

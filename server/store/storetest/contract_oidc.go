@@ -32,10 +32,10 @@ func TestOIDCStore(t *testing.T, open func(t *testing.T) oidc.Store) {
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("Request = %+v, %v; want %+v", got, err, want)
 		}
-		if err := s.CompleteRequest(ctx, "rq1", "p003", "fr", now, now.Add(time.Minute)); err != nil {
+		if err := s.CompleteRequest(ctx, "rq1", "p003", "sub-p003", "fr", now, now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		want.AccountID, want.Locale, want.AuthTime, want.ExpiresAt, want.Done = "p003", "fr", now, now.Add(time.Minute), true
+		want.AccountID, want.Subject, want.Locale, want.AuthTime, want.ExpiresAt, want.Done = "p003", "sub-p003", "fr", now, now.Add(time.Minute), true
 		if got, err := s.Request(ctx, "rq1"); err != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("after CompleteRequest = %+v, %v; want %+v", got, err, want)
 		}
@@ -45,7 +45,7 @@ func TestOIDCStore(t *testing.T, open func(t *testing.T) oidc.Store) {
 		if _, err := s.Request(ctx, "rq1"); !errors.Is(err, oidc.ErrNotFound) {
 			t.Errorf("after DeleteRequest: %v", err)
 		}
-		if err := s.CompleteRequest(ctx, "nope", "p003", "fr", now, now); !errors.Is(err, oidc.ErrNotFound) {
+		if err := s.CompleteRequest(ctx, "nope", "p003", "sub-p003", "fr", now, now); !errors.Is(err, oidc.ErrNotFound) {
 			t.Errorf("CompleteRequest(unknown) = %v, want ErrNotFound", err)
 		}
 	})
@@ -85,7 +85,7 @@ func TestOIDCStore(t *testing.T, open func(t *testing.T) oidc.Store) {
 		s := open(t)
 		tok := func(key, family, accountID string) oidc.Token {
 			return oidc.Token{Key: key, Kind: oidc.KindAccess, Family: family, ClientID: "portail", AccountID: accountID,
-				Scopes: []string{"openid"}, Audience: []string{"portail"}, AMR: []string{"pwd"}, AuthTime: now,
+				Subject: "sub-" + accountID, Scopes: []string{"openid"}, Audience: []string{"portail"}, AMR: []string{"pwd"}, AuthTime: now,
 				Locale: "fr", ExpiresAt: now.Add(time.Hour)}
 		}
 		all := []oidc.Token{tok("a1", "f1", "p001"), tok("a2", "f1", "p001"), tok("a3", "f2", "p001"), tok("a4", "f3", "p002")}
