@@ -37,23 +37,10 @@ import (
 	"github.com/sesame-edu/sesame/server/store"
 )
 
-// defaultMemoryLimit is the Go heap's soft limit without GOMEMLIMIT.
-const defaultMemoryLimit = 48 << 20
-
 // errUsage marks a command-line mistake (exit status 2, like a bad setting).
 var errUsage = errors.New("usage")
 
 func main() {
-	// A soft memory limit, unless the operator set one: each argon2id hash
-	// allocates 19 MiB that is garbage a moment later, and with the
-	// default GOGC the heap doubles past it before the collector runs. The
-	// limit makes the collector run sooner as the heap nears it, which a
-	// school's small server (or a container's memory limit) needs more
-	// than the few percent of CPU it costs. It is set here, not in run, so
-	// that tests driving run in their own process keep Go's defaults.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
 	stop()
