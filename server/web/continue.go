@@ -113,8 +113,12 @@ func (s *Server) client(id string) (clients.Client, bool) {
 
 // afterSignIn sends a person just signed in to where they were going: the
 // application that sent them, or their own page.
-func (s *Server) afterSignIn(c *fiber.Ctx) error {
-	if k := s.continuation(c); k.To != "" {
+func (s *Server) afterSignIn(c *fiber.Ctx) error { return s.goOn(c, s.continuation(c)) }
+
+// goOn sends a signed-in person to k's target, used once, or to their
+// own page when there is none.
+func (s *Server) goOn(c *fiber.Ctx, k continuation) error {
+	if k.To != "" {
 		s.clearCookie(c, s.continueCookie())
 		return c.Redirect(k.To, fiber.StatusSeeOther)
 	}

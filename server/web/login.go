@@ -10,7 +10,6 @@ import (
 
 	"github.com/sesame-edu/sesame/frontend/views"
 	"github.com/sesame-edu/sesame/server/account"
-	"github.com/sesame-edu/sesame/server/paths"
 )
 
 // loginPage shows the sign-in form; a signed-in person goes on to where
@@ -23,11 +22,10 @@ func (s *Server) loginPage(c *fiber.Ctx) error {
 	} else if ok && c.Query("force") != "1" {
 		// Only an application's own request passes through: a pending
 		// continuation waits for the sign-in it was made for.
-		if k.To != "" && c.Query("continue") != "" {
-			s.clearCookie(c, s.continueCookie())
-			return c.Redirect(k.To, fiber.StatusSeeOther)
+		if c.Query("continue") == "" {
+			k = continuation{}
 		}
-		return c.Redirect(paths.Account, fiber.StatusSeeOther)
+		return s.goOn(c, k)
 	}
 	step, err := s.resumeStep(c)
 	if err != nil {
