@@ -21,7 +21,11 @@ func (m memStore) GetSession(_ context.Context, id string) (session.Session, err
 	return s, nil
 }
 func (m memStore) TouchSession(context.Context, string, time.Time, time.Time) error { return nil }
-func (m memStore) DeleteSession(_ context.Context, id string) error                 { delete(m, id); return nil }
+func (m memStore) DeleteSession(_ context.Context, id string) (string, error) {
+	acc := m[id].AccountID
+	delete(m, id)
+	return acc, nil
+}
 func (m memStore) RevokeAll(_ context.Context, acc string) error {
 	for id, s := range m {
 		if s.AccountID == acc {

@@ -35,7 +35,9 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, id string) (Session, error)
 	TouchSession(ctx context.Context, id string, seen, expires time.Time) error
-	DeleteSession(ctx context.Context, id string) error
+	// DeleteSession ends one session and returns its account ("" when
+	// there was none), so that sign-out listeners are told whose it was.
+	DeleteSession(ctx context.Context, id string) (accountID string, err error)
 	RevokeAll(ctx context.Context, accountID string) error
 	RevokeOthers(ctx context.Context, accountID, keepID string) error
 }
@@ -117,7 +119,8 @@ func (m *Manager) End(ctx context.Context, token string) error {
 	if token == "" {
 		return nil
 	}
-	return m.store.DeleteSession(ctx, keys.HashToken(token))
+	_, err := m.store.DeleteSession(ctx, keys.HashToken(token))
+	return err
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -155,19 +158,13 @@ func (n notifying) tell(ctx context.Context, accountID string) {
 	}
 }
 
-func (n notifying) DeleteSession(ctx context.Context, id string) error {
-	s, err := n.Store.GetSession(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil
+func (n notifying) DeleteSession(ctx context.Context, id string) (string, error) {
+	accountID, err := n.Store.DeleteSession(ctx, id)
+	if err != nil || accountID == "" {
+		return accountID, err
 	}
-	if err != nil {
-		return err
-	}
-	if err := n.Store.DeleteSession(ctx, id); err != nil {
-		return err
-	}
-	n.tell(ctx, s.AccountID)
-	return nil
+	n.tell(ctx, accountID)
+	return accountID, nil
 }
 
 func (n notifying) RevokeAll(ctx context.Context, accountID string) error {

@@ -130,27 +130,27 @@ func (s Sessions) TouchSession(ctx context.Context, id string, seen, expires tim
 	return nil
 }
 
-// DeleteSession ends one session (a sign-out) and drops it from its
-// account's index. Sessions that simply expire stay listed there until the
+// DeleteSession ends one session (a sign-out), drops it from its
+// account's index, and returns the account ("" when there was none). Sessions that simply expire stay listed there until the
 // account's next revocation, which deletes whatever it lists.
-func (s Sessions) DeleteSession(ctx context.Context, id string) error {
+func (s Sessions) DeleteSession(ctx context.Context, id string) (string, error) {
 	var d sessionDoc
 	err := s.db.Collection(colSessions).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
+		return "", fmt.Errorf("store: delete session: %w", err)
 	}
 	if _, err := s.wdb.Collection(colSessions).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
+		return "", fmt.Errorf("store: delete session: %w", err)
 	}
 	_, err = s.wdb.Collection(colAccountSessions).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.AccountID}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: "ids", Value: id}}}})
 	if err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
+		return "", fmt.Errorf("store: delete session: %w", err)
 	}
-	return nil
+	return d.AccountID, nil
 }
 
 // listSessionsOnce lists, per account, the sessions a version without

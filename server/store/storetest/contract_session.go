@@ -80,8 +80,11 @@ func TestSessionStore(t *testing.T, open func(t *testing.T) session.Store) {
 	t.Run("DeleteEndsOne", func(t *testing.T) {
 		s := open(t)
 		create(t, s, newSession("s1", "p001", live()), newSession("s2", "p001", live()))
-		if err := s.DeleteSession(ctx, "s1"); err != nil {
-			t.Fatal(err)
+		if acc, err := s.DeleteSession(ctx, "s1"); err != nil || acc != "p001" {
+			t.Fatalf("DeleteSession(s1) = %q, %v; want p001", acc, err)
+		}
+		if acc, err := s.DeleteSession(ctx, "s1"); err != nil || acc != "" {
+			t.Errorf("DeleteSession(s1) again = %q, %v; want no account", acc, err)
 		}
 		if got := present(t, s, "s1", "s2"); got["s1"] || !got["s2"] {
 			t.Errorf("after DeleteSession(s1): present %v", got)
