@@ -21,10 +21,10 @@ func TestSignInChangePassword(t *testing.T) {
 	b := newBrowser(t)
 
 	signIn := func(password string) {
-		b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
-			chromedp.SendKeys("#identifier", "leo.martin@example.fr"), chromedp.SendKeys("#password", password),
-			chromedp.Click(`form[action="/login"] button[type=submit]`),
-			chromedp.WaitVisible(`[data-testid="account"]`))
+		b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("#identifier"),
+			sendKeys("#identifier", "leo.martin@example.fr"), sendKeys("#password", password),
+			click(`form[action="/login"] button[type=submit]`),
+			waitVisible(`[data-testid="account"]`))
 	}
 	signIn("Ancien-mdp-2024")
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); h1 != "Mes informations personnelles" {
@@ -35,12 +35,12 @@ func TestSignInChangePassword(t *testing.T) {
 	b.axe(t, "account page")
 	b.screenshot(t, "account")
 
-	b.run(t, chromedp.SendKeys("#pf-current", "Ancien-mdp-2024"), chromedp.SendKeys("#new-password", "Nouveau-mdp-2025"))
+	b.run(t, sendKeys("#pf-current", "Ancien-mdp-2024"), sendKeys("#new-password", "Nouveau-mdp-2025"))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
 	b.settled(t)
-	b.run(t, chromedp.SendKeys("#confirm-password", "Nouveau-mdp-2025"), chromedp.WaitVisible(`[data-testid="match"].met`))
+	b.run(t, sendKeys("#confirm-password", "Nouveau-mdp-2025"), waitVisible(`[data-testid="match"].met`))
 	b.settled(t)
-	b.run(t, chromedp.Click(`#password-form button[type=submit]`), chromedp.WaitVisible(`[data-testid="password-done"]`))
+	b.run(t, click(`#password-form button[type=submit]`), waitVisible(`[data-testid="password-done"]`))
 	// The result has the focus, on screen (issue 16, item 9).
 	b.run(t, chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.dataset.testid === "password-done"`, chromedp.WithPollingTimeout(3*time.Second)))
 	if in := eval[bool](t, b, `(() => { const r = document.activeElement.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; })()`); !in {
@@ -52,14 +52,14 @@ func TestSignInChangePassword(t *testing.T) {
 		t.Errorf("notice = %q", m.Subject)
 	}
 
-	b.run(t, chromedp.Click(`[data-testid="logout"]`), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, click(`[data-testid="logout"]`), waitVisible(`[data-testid="login"]`))
 	if txt := eval[string](t, b, `document.querySelector(".alert.ok").textContent`); !strings.Contains(txt, "déconnecté") {
 		t.Errorf("after sign-out: %q", txt)
 	}
 	b.axe(t, "signed out")
 	// The old password no longer works; the new one does.
-	b.run(t, chromedp.SendKeys("#identifier", "P003"), chromedp.SendKeys("#password", "Ancien-mdp-2024"),
-		chromedp.Click(`form[action="/login"] button[type=submit]`), chromedp.WaitVisible("#login-error"))
+	b.run(t, sendKeys("#identifier", "P003"), sendKeys("#password", "Ancien-mdp-2024"),
+		click(`form[action="/login"] button[type=submit]`), waitVisible("#login-error"))
 	b.axe(t, "wrong password")
 	signIn("Nouveau-mdp-2025")
 	b.noConsoleErrors(t)

@@ -23,7 +23,7 @@ func TestActivationWizard(t *testing.T) {
 
 	step := func(n string) {
 		t.Helper()
-		b.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="`+n+`"]`))
+		b.run(t, waitVisible(`[data-testid="activation"][data-step="`+n+`"]`))
 		b.axe(t, "activation step "+n)
 		// On a phone the step bar names the current step (issue 16, item 11).
 		if n != "done" && currentStepName(t, b) == "" {
@@ -37,34 +37,34 @@ func TestActivationWizard(t *testing.T) {
 	submit := `main form:not(.restart) button[type=submit]`
 
 	// From the login page, as the letter says.
-	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"), chromedp.Click(`a[href="/activation"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"), click(`a[href="/activation"]`))
 	step("start")
-	b.run(t, chromedp.SendKeys("#act-identifier", "S200"), chromedp.SendKeys("#act-provisional", "Prov-7731"), chromedp.Click(submit))
+	b.run(t, sendKeys("#act-identifier", "S200"), sendKeys("#act-provisional", "Prov-7731"), click(submit))
 	step("rescue")
-	b.run(t, chromedp.SendKeys("#act-rescue", "mh.dupont@example.org"), chromedp.Click(`form[action="/activation/rescue"] button`))
-	b.run(t, chromedp.WaitVisible(`form[method=get] button`))
+	b.run(t, sendKeys("#act-rescue", "mh.dupont@example.org"), click(`form[action="/activation/rescue"] button`))
+	b.run(t, waitVisible(`form[method=get] button`))
 	b.axe(t, "activation link sent")
 
 	// The mailed link, opened in the same browser: a button, then back.
 	link := smtp.Wait("mh.dupont@example.org", 1, 10*time.Second).Links()[0]
-	b.run(t, chromedp.Navigate(link), chromedp.WaitVisible(`form[action="/activation/confirm"] button`))
+	b.run(t, chromedp.Navigate(link), waitVisible(`form[action="/activation/confirm"] button`))
 	b.axe(t, "activation confirm link")
-	b.run(t, chromedp.Click(`form[action="/activation/confirm"] button`), chromedp.WaitVisible(`a[href="/activation"].btn`))
-	b.run(t, chromedp.Click(`a[href="/activation"].btn`))
+	b.run(t, click(`form[action="/activation/confirm"] button`), waitVisible(`a[href="/activation"].btn`))
+	b.run(t, click(`a[href="/activation"].btn`))
 	step("charter")
-	b.run(t, chromedp.Click("#act-charter"), chromedp.Click(submit))
+	b.run(t, click("#act-charter"), click(submit))
 	step("directory")
-	b.run(t, chromedp.Click("#act-dir-no"), chromedp.Click(submit))
+	b.run(t, click("#act-dir-no"), click(submit))
 	step("redirect")
-	b.run(t, chromedp.Click(submit)) // no redirection (optional for permanent staff)
+	b.run(t, click(submit)) // no redirection (optional for permanent staff)
 	step("password")
 	b.settled(t)
-	b.run(t, chromedp.SendKeys("#new-password", "Une phrase de passe solide"))
+	b.run(t, sendKeys("#new-password", "Une phrase de passe solide"))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
 	b.settled(t)
-	b.run(t, chromedp.SendKeys("#confirm-password", "Une phrase de passe solide"), chromedp.WaitVisible(`[data-testid="match"].met`))
+	b.run(t, sendKeys("#confirm-password", "Une phrase de passe solide"), waitVisible(`[data-testid="match"].met`))
 	b.settled(t)
-	b.run(t, chromedp.Click(submit))
+	b.run(t, click(submit))
 	step("done")
 	if sum := eval[string](t, b, `document.querySelector("dl.summary").textContent`); !strings.Contains(sum, "marie-helene.dupont@lycee-jean-moulin.example") {
 		t.Errorf("summary = %q", sum)
@@ -72,7 +72,7 @@ func TestActivationWizard(t *testing.T) {
 	b.noConsoleErrors(t)
 
 	// Sign in with the new password.
-	b.run(t, chromedp.Click(`a[href^="/login?identifier="]`), chromedp.WaitVisible("#password"),
-		chromedp.SendKeys("#password", "Une phrase de passe solide"), chromedp.Click(`form[action="/login"] button[type=submit]`),
-		chromedp.WaitVisible(`[data-testid="account"]`))
+	b.run(t, click(`a[href^="/login?identifier="]`), waitVisible("#password"),
+		sendKeys("#password", "Une phrase de passe solide"), click(`form[action="/login"] button[type=submit]`),
+		waitVisible(`[data-testid="account"]`))
 }

@@ -95,7 +95,7 @@ clients:
 	app.sesame = srv.URL
 
 	b := newBrowser(t)
-	b.run(t, chromedp.Navigate(app.URL), chromedp.WaitVisible("#identifier"))
+	b.run(t, chromedp.Navigate(app.URL), waitVisible("#identifier"))
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); h1 != "Connexion à Application de test" {
 		t.Errorf("sign-in h1 = %q", h1)
 	}
@@ -103,9 +103,9 @@ clients:
 	b.axe(t, "CAS sign-in")
 	b.screenshot(t, "cas-sign-in")
 
-	b.run(t, chromedp.SendKeys("#identifier", "P003"), chromedp.SendKeys("#password", "Ancien-mdp-2024"),
-		chromedp.Click(`form[action="/login"] button[type=submit]`),
-		chromedp.WaitVisible(`[data-testid="welcome"]`))
+	b.run(t, sendKeys("#identifier", "P003"), sendKeys("#password", "Ancien-mdp-2024"),
+		click(`form[action="/login"] button[type=submit]`),
+		waitVisible(`[data-testid="welcome"]`))
 	if got := eval[string](t, b, `document.querySelector("[data-testid=welcome]").textContent`); got != "Bonjour Léo (P003)" {
 		t.Errorf("back in the application: %q", got)
 	}
@@ -115,6 +115,6 @@ clients:
 	b.axe(t, "back in the CAS application")
 
 	// Single sign-on: the next visit goes through without the form.
-	b.run(t, chromedp.Navigate(app.URL), chromedp.WaitVisible(`[data-testid="welcome"]`))
+	b.run(t, chromedp.Navigate(app.URL), waitVisible(`[data-testid="welcome"]`))
 	b.screenshot(t, "cas-back-in-app")
 }

@@ -65,16 +65,16 @@ func TestDeskHelpdesk(t *testing.T) {
 	}
 
 	// The agent signs in; the personal page links to the console.
-	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
-		chromedp.SendKeys("#identifier", "S210"), chromedp.SendKeys("#password", agentPassword),
-		chromedp.Click(`form[action="/login"] button[type=submit]`),
-		chromedp.WaitVisible(`[data-testid="desk-link"]`))
-	b.run(t, chromedp.Click(`[data-testid="desk-link"]`), chromedp.WaitVisible(`[data-testid="desk-search"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("#identifier"),
+		sendKeys("#identifier", "S210"), sendKeys("#password", agentPassword),
+		click(`form[action="/login"] button[type=submit]`),
+		waitVisible(`[data-testid="desk-link"]`))
+	b.run(t, click(`[data-testid="desk-link"]`), waitVisible(`[data-testid="desk-search"]`))
 	state("0-search")
 
 	// Part of a name, without its accents.
-	b.run(t, chromedp.SendKeys("#desk-q", "helene ber"), chromedp.Click(`form[role=search] button[type=submit]`),
-		chromedp.WaitVisible(`[data-testid="desk-results"]`))
+	b.run(t, sendKeys("#desk-q", "helene ber"), click(`form[role=search] button[type=submit]`),
+		waitVisible(`[data-testid="desk-results"]`))
 	state("1-results")
 	if got := eval[string](t, b, `[...document.querySelectorAll("[data-testid=desk-results] li")].map(l => l.textContent.replace(/\s+/g, " ").trim()).join(" | ")`); !strings.Contains(got, "Hélène Bérard") || !strings.Contains(got, "P010") || strings.Contains(got, "E00") {
 		t.Errorf("results for « helene ber » = %q", got)
@@ -82,12 +82,12 @@ func TestDeskHelpdesk(t *testing.T) {
 	if got := eval[string](t, b, `document.querySelector("[data-testid=desk-results]").textContent`); !strings.Contains(got, "h•••@example.fr") || strings.Contains(got, "helene.berard") {
 		t.Errorf("the results show the address as %q, want it masked", got)
 	}
-	b.run(t, chromedp.Click(`[data-testid="desk-results"] a`), chromedp.WaitVisible(`[data-testid="desk-person"]`))
+	b.run(t, click(`[data-testid="desk-results"] a`), waitVisible(`[data-testid="desk-person"]`))
 	state("2-person")
 	person := eval[string](t, b, `location.href`)
 
 	// A recovery code: it reaches the person's mailbox, not the agent.
-	b.run(t, chromedp.Click(`[data-testid="desk-send-code"]`), chromedp.WaitVisible(`[data-testid="desk-notice"]`))
+	b.run(t, click(`[data-testid="desk-send-code"]`), waitVisible(`[data-testid="desk-notice"]`))
 	state("3-code-sent")
 	mail := smtp.Wait("helene.berard@example.fr", 1, 10*time.Second)
 	code := mail.Code()
@@ -96,15 +96,15 @@ func TestDeskHelpdesk(t *testing.T) {
 	}
 	// Back to the person's page by its address: reloading would post the
 	// action again.
-	b.run(t, chromedp.Navigate(person), chromedp.WaitVisible(`[data-testid="desk-history"]`))
+	b.run(t, chromedp.Navigate(person), waitVisible(`[data-testid="desk-history"]`))
 	state("4-history")
 	if got := eval[string](t, b, `document.querySelector("[data-testid=desk-requests]").textContent`); !strings.Contains(got, "code envoyé") {
 		t.Errorf("the last 24 h show %q, want the code mailed", got)
 	}
 
 	// A new provisional password, and its letter as a download.
-	b.run(t, chromedp.SendKeys("#desk-letter-current", agentPassword))
-	letter := b.download(t, chromedp.Click(`[data-testid="desk-letter-submit"]`))
+	b.run(t, sendKeys("#desk-letter-current", agentPassword))
+	letter := b.download(t, click(`[data-testid="desk-letter-submit"]`))
 	text := pdfText(t, pdftotext, letter)
 	if !strings.Contains(text, "P010") || !strings.Contains(text, "Hélène Bérard") {
 		t.Errorf("the letter lacks the identifier or the name:\n%s", text)
@@ -114,7 +114,7 @@ func TestDeskHelpdesk(t *testing.T) {
 		t.Fatalf("no provisional password on the letter:\n%s", text)
 	}
 	provisional := m[1]
-	b.run(t, chromedp.Navigate(person), chromedp.WaitVisible(`[data-testid="desk-status"]`))
+	b.run(t, chromedp.Navigate(person), waitVisible(`[data-testid="desk-status"]`))
 	state("5-after-letter")
 	if got := eval[string](t, b, `document.querySelector("[data-testid=desk-status]").textContent`); !strings.Contains(got, "non activé") {
 		t.Errorf("after the letter, the status is %q", got)
@@ -130,10 +130,10 @@ func TestDeskHelpdesk(t *testing.T) {
 	b.run(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
 
 	// The batch of a population: one page per pending account, by name.
-	b.run(t, chromedp.Click(`.desk-nav a[href="/desk/batch"]`), chromedp.WaitVisible(`[data-testid="desk-batch"]`))
+	b.run(t, click(`.desk-nav a[href="/desk/batch"]`), waitVisible(`[data-testid="desk-batch"]`))
 	state("6-batch")
-	b.run(t, chromedp.SetValue("#desk-population", "students"), chromedp.SendKeys("#desk-batch-current", agentPassword))
-	batch := b.download(t, chromedp.Click(`[data-testid="desk-batch-submit"]`))
+	b.run(t, setValue("#desk-population", "students"), sendKeys("#desk-batch-current", agentPassword))
+	batch := b.download(t, click(`[data-testid="desk-batch-submit"]`))
 	if n := pdfPages(t, batch); n != 3 {
 		t.Errorf("the students' batch has %d pages, want 3 (E001, E002, E003)", n)
 	}
@@ -165,22 +165,22 @@ func TestDeskHelpdesk(t *testing.T) {
 	// The person: the old password no longer signs in; the letter's
 	// activates the account, once.
 	p := newBrowser(t)
-	p.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
-		chromedp.SendKeys("#identifier", "P010"), chromedp.SendKeys("#password", "Ancien-mdp-2024"),
-		chromedp.Click(`form[action="/login"] button[type=submit]`), chromedp.WaitVisible("#login-error"))
+	p.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("#identifier"),
+		sendKeys("#identifier", "P010"), sendKeys("#password", "Ancien-mdp-2024"),
+		click(`form[action="/login"] button[type=submit]`), waitVisible("#login-error"))
 	p.consoleErrors() // the refused sign-in answers 422, as it should
 	activateParent(t, p, smtp, "P010", provisional, "helene.secours@example.org", "Une phrase de passe solide 7")
 	p.noConsoleErrors(t)
-	p.run(t, chromedp.Navigate(srv.URL+"/activation"), chromedp.WaitVisible("#act-identifier"),
-		chromedp.SendKeys("#act-identifier", "P010"), chromedp.SendKeys("#act-provisional", provisional),
-		chromedp.Click(`main form:not(.restart) button[type=submit]`), chromedp.WaitVisible("#act-form-error"))
+	p.run(t, chromedp.Navigate(srv.URL+"/activation"), waitVisible("#act-identifier"),
+		sendKeys("#act-identifier", "P010"), sendKeys("#act-provisional", provisional),
+		click(`main form:not(.restart) button[type=submit]`), waitVisible("#act-form-error"))
 	p.axe(t, "provisional password used twice")
 	p.consoleErrors() // the refusal answers 422, as it should
 	// Signed in with the password chosen at activation, the parent sees no
 	// way into the console.
-	p.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
-		chromedp.SendKeys("#identifier", "P010"), chromedp.SendKeys("#password", "Une phrase de passe solide 7"),
-		chromedp.Click(`form[action="/login"] button[type=submit]`), chromedp.WaitVisible(`[data-testid="account"]`))
+	p.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("#identifier"),
+		sendKeys("#identifier", "P010"), sendKeys("#password", "Une phrase de passe solide 7"),
+		click(`form[action="/login"] button[type=submit]`), waitVisible(`[data-testid="account"]`))
 	if eval[bool](t, p, `!!document.querySelector("[data-testid=desk-link], a[href^='/desk']")`) {
 		t.Error("a parent's personal page links to the console")
 	}
@@ -194,30 +194,30 @@ func activateParent(t *testing.T, b *browser, smtp *mailtest.Server, id, provisi
 	submit := `main form:not(.restart) button[type=submit]`
 	step := func(n string) {
 		t.Helper()
-		b.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="`+n+`"]`))
+		b.run(t, waitVisible(`[data-testid="activation"][data-step="`+n+`"]`))
 		b.settled(t)
 	}
 	b.run(t, chromedp.Navigate(strings.TrimSuffix(eval[string](t, b, `location.origin`), "/")+"/activation"))
 	step("start")
-	b.run(t, chromedp.SendKeys("#act-identifier", id), chromedp.SendKeys("#act-provisional", provisional), chromedp.Click(submit))
+	b.run(t, sendKeys("#act-identifier", id), sendKeys("#act-provisional", provisional), click(submit))
 	step("rescue")
-	b.run(t, chromedp.SendKeys("#act-rescue", rescue), chromedp.Click(`form[action="/activation/rescue"] button`))
-	b.run(t, chromedp.WaitVisible(`form[method=get] button`))
+	b.run(t, sendKeys("#act-rescue", rescue), click(`form[action="/activation/rescue"] button`))
+	b.run(t, waitVisible(`form[method=get] button`))
 	link := smtp.Wait(rescue, 1, 10*time.Second).Links()[0]
-	b.run(t, chromedp.Navigate(link), chromedp.WaitVisible(`form[action="/activation/confirm"] button`))
-	b.run(t, chromedp.Click(`form[action="/activation/confirm"] button`), chromedp.WaitVisible(`a[href="/activation"].btn`))
-	b.run(t, chromedp.Click(`a[href="/activation"].btn`))
+	b.run(t, chromedp.Navigate(link), waitVisible(`form[action="/activation/confirm"] button`))
+	b.run(t, click(`form[action="/activation/confirm"] button`), waitVisible(`a[href="/activation"].btn`))
+	b.run(t, click(`a[href="/activation"].btn`))
 	step("charter")
-	b.run(t, chromedp.Click("#act-charter"), chromedp.Click(submit))
+	b.run(t, click("#act-charter"), click(submit))
 	step("directory")
-	b.run(t, chromedp.Click("#act-dir-no"), chromedp.Click(submit))
+	b.run(t, click("#act-dir-no"), click(submit))
 	step("password")
-	b.run(t, chromedp.SendKeys("#new-password", password))
+	b.run(t, sendKeys("#new-password", password))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
 	b.settled(t)
-	b.run(t, chromedp.SendKeys("#confirm-password", password), chromedp.WaitVisible(`[data-testid="match"].met`))
+	b.run(t, sendKeys("#confirm-password", password), waitVisible(`[data-testid="match"].met`))
 	b.settled(t)
-	b.run(t, chromedp.Click(submit))
+	b.run(t, click(submit))
 	step("done")
 }
 

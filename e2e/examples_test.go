@@ -59,12 +59,12 @@ func TestExampleWalks(t *testing.T) {
 			}
 
 			b := newBrowser(t)
-			b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(`[data-testid="login"]`))
+			b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible(`[data-testid="login"]`))
 			b.noConsoleErrors(t)
 			b.axe(t, ex.dir+" sign-in page")
 			b.screenshot(t, "example-"+ex.dir+"-login")
 
-			b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+			b.run(t, click(`[data-testid="forgot-password"]`))
 			b.waitStep(t, "choose")
 			txt := eval[string](t, b, `document.querySelector("#recovery-step").textContent`)
 			for _, label := range append(ex.chooser, "J'ai besoin de support") {
@@ -77,9 +77,9 @@ func TestExampleWalks(t *testing.T) {
 
 			// A code for the account, in the population's words, with the
 			// school's legal paragraph at the foot of the mail if it has one.
-			b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=`+ex.population+`"]`))
+			b.run(t, click(`#recovery-step a.choice[href*="population=`+ex.population+`"]`))
 			b.waitStep(t, "request")
-			b.run(t, chromedp.SendKeys("#rec-input", ex.identifier), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+			b.run(t, sendKeys("#rec-input", ex.identifier), click("#rec-consent"), click(`#recovery-step button[type=submit]`))
 			b.waitStep(t, "code")
 			b.axe(t, ex.dir+" code step")
 			m := smtp.Wait(ex.email, 1, 10*time.Second)
@@ -92,29 +92,29 @@ func TestExampleWalks(t *testing.T) {
 
 			// Another browser signs in (this one's dialog holds its request).
 			b = newBrowser(t)
-			b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
-				chromedp.SendKeys("#identifier", ex.identifier), chromedp.SendKeys("#password", ex.password),
-				chromedp.Click(`form[action="/login"] button[type=submit]`),
-				chromedp.WaitVisible(`[data-testid="account"]`))
+			b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("#identifier"),
+				sendKeys("#identifier", ex.identifier), sendKeys("#password", ex.password),
+				click(`form[action="/login"] button[type=submit]`),
+				waitVisible(`[data-testid="account"]`))
 			b.settled(t)
 			b.noConsoleErrors(t)
 			b.axe(t, ex.dir+" personal page")
 
 			if ex.address != "" {
 				// The association's « permanences »: where, on its help page.
-				b.run(t, chromedp.Navigate(srv.URL+ex.address), chromedp.WaitVisible(`[data-testid="desk-address"]`))
+				b.run(t, chromedp.Navigate(srv.URL+ex.address), waitVisible(`[data-testid="desk-address"]`))
 				if a := eval[string](t, b, `document.querySelector("[data-testid=desk-address]").innerText`); !strings.Contains(a, "26200 Montélimar") {
 					t.Errorf("the help desk's address reads %q", a)
 				}
 				b.axe(t, ex.dir+" help desk with an address")
 				b.screenshot(t, "example-"+ex.dir+"-help")
-				b.run(t, chromedp.Navigate(srv.URL+"/account"), chromedp.WaitVisible(`[data-testid="account"]`))
+				b.run(t, chromedp.Navigate(srv.URL+"/account"), waitVisible(`[data-testid="account"]`))
 			}
 
 			// « Consulter notre politique de sécurité des mots de passe »:
 			// the link of the password form, and its page.
 			href := eval[string](t, b, `document.querySelector("[data-testid=policy-link]").getAttribute("href")`)
-			b.run(t, chromedp.Navigate(srv.URL+href), chromedp.WaitVisible(`[data-testid="password-policy"]`))
+			b.run(t, chromedp.Navigate(srv.URL+href), waitVisible(`[data-testid="password-policy"]`))
 			if n := eval[int](t, b, `document.querySelectorAll("[data-testid=policy-rules] li").length`); n < 2 {
 				t.Errorf("the policy page lists %d rules", n)
 			}

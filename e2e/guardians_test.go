@@ -33,12 +33,12 @@ func TestGuardianStudentRecovery(t *testing.T) {
 		return err
 	}))
 
-	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"))
-	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"))
+	b.run(t, click(`[data-testid="forgot-password"]`))
 	b.waitStep(t, "choose")
-	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=students"]`))
+	b.run(t, click(`#recovery-step a.choice[href*="population=students"]`))
 	b.waitStep(t, "request")
-	b.run(t, chromedp.SendKeys("#rec-input", "E610"), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, sendKeys("#rec-input", "E610"), click("#rec-consent"), click(`#recovery-step button[type=submit]`))
 	b.waitStep(t, "code")
 	// The same words as for anyone: no sign of who receives the code.
 	if txt := eval[string](t, b, `document.querySelector("#recovery-step").textContent`); !strings.Contains(txt, "Si un compte correspond, un code vous a été envoyé.") {
@@ -51,17 +51,17 @@ func TestGuardianStudentRecovery(t *testing.T) {
 	if !strings.Contains(m.Text, "Jules Roux") || !strings.Contains(m.Text, "un téléphone") || m.Code() == "" {
 		t.Fatalf("the guardian's mail:\n%s", m.Text)
 	}
-	b.run(t, chromedp.SendKeys("#rec-code", m.Code()), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	b.run(t, sendKeys("#rec-code", m.Code()), click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
 	b.waitStep(t, "password")
-	b.run(t, chromedp.SendKeys("#new-password", "Chat42Lune"))
+	b.run(t, sendKeys("#new-password", "Chat42Lune"))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
 	b.settled(t)
-	b.run(t, chromedp.SendKeys("#confirm-password", "Chat42Lune"))
-	b.run(t, chromedp.WaitVisible(`[data-testid="match"].met`))
+	b.run(t, sendKeys("#confirm-password", "Chat42Lune"))
+	b.run(t, waitVisible(`[data-testid="match"].met`))
 	b.settled(t)
 	b.axe(t, "student step 3")
 	b.screenshot(t, "guardian-student-3-password")
-	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
+	b.run(t, click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
 	b.waitStep(t, "done")
 	if txt := eval[string](t, b, `document.querySelector("[data-testid=recovery-done]").textContent`); !strings.Contains(txt, "E610") {
 		t.Errorf("done message = %q", txt)
@@ -73,23 +73,23 @@ func TestGuardianStudentRecovery(t *testing.T) {
 	// The guardian, on their own phone, sees « Mes enfants » and sets the
 	// child's password again from there.
 	g := newBrowser(t)
-	g.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
-		chromedp.SendKeys("#identifier", "P010"), chromedp.SendKeys("#password", "Ancien-mdp-2024"),
-		chromedp.Click(`form[action="/login"] button[type=submit]`),
-		chromedp.WaitVisible(`[data-testid="children"]`))
+	g.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("#identifier"),
+		sendKeys("#identifier", "P010"), sendKeys("#password", "Ancien-mdp-2024"),
+		click(`form[action="/login"] button[type=submit]`),
+		waitVisible(`[data-testid="children"]`))
 	g.settled(t)
 	g.axe(t, "guardian account page")
 	g.screenshot(t, "guardian-children")
-	g.run(t, chromedp.Click(`[data-testid="children"] a`), chromedp.WaitVisible(`[data-testid="child-password"]`))
+	g.run(t, click(`[data-testid="children"] a`), waitVisible(`[data-testid="child-password"]`))
 	g.settled(t)
-	g.run(t, chromedp.SendKeys("#cp-current", "Ancien-mdp-2024"), chromedp.SendKeys("#new-password", "Soleil7Mars"))
+	g.run(t, sendKeys("#cp-current", "Ancien-mdp-2024"), sendKeys("#new-password", "Soleil7Mars"))
 	g.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
 	g.settled(t)
-	g.run(t, chromedp.SendKeys("#confirm-password", "Soleil7Mars"), chromedp.WaitVisible(`[data-testid="match"].met`))
+	g.run(t, sendKeys("#confirm-password", "Soleil7Mars"), waitVisible(`[data-testid="match"].met`))
 	g.settled(t)
 	g.axe(t, "child password form")
 	g.screenshot(t, "guardian-child-password")
-	g.run(t, chromedp.Click(`[data-testid="child-password"] button[type=submit]`), chromedp.WaitVisible(`[data-testid="child-password-done"]`))
+	g.run(t, click(`[data-testid="child-password"] button[type=submit]`), waitVisible(`[data-testid="child-password-done"]`))
 	g.axe(t, "child password set")
 	g.noConsoleErrors(t)
 }

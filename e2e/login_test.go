@@ -13,7 +13,7 @@ func TestLoginPage(t *testing.T) {
 	b := newBrowser(t)
 	b.run(t,
 		chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible("h1"),
+		waitVisible("h1"),
 	)
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); h1 != "Connexion" {
 		t.Errorf("h1 = %q, want Connexion", h1)
@@ -30,21 +30,21 @@ func TestLoginPage(t *testing.T) {
 		t.Errorf("submit button is %.0f px high, want at least 44", h)
 	}
 	// The show/hide toggle only appears with JavaScript, and works.
-	b.run(t, chromedp.SendKeys("#password", "secret"))
+	b.run(t, sendKeys("#password", "secret"))
 	if hidden := eval[bool](t, b, `document.querySelector("[data-password-toggle]").hidden`); hidden {
 		t.Fatal("toggle still hidden")
 	}
-	b.run(t, chromedp.Click("[data-password-toggle]"))
+	b.run(t, click("[data-password-toggle]"))
 	if typ := eval[string](t, b, `document.querySelector("#password").type`); typ != "text" {
 		t.Errorf("after the toggle, password type = %q", typ)
 	}
-	b.run(t, chromedp.Click("[data-password-toggle]"))
+	b.run(t, click("[data-password-toggle]"))
 	b.noConsoleErrors(t)
 	b.axe(t, "login (fr)")
 	b.screenshot(t, "login-fr")
 
 	// The visible language switch turns the page into English.
-	b.run(t, chromedp.Click(`nav.lang a[lang="en"]`), chromedp.WaitVisible("h1"))
+	b.run(t, click(`nav.lang a[lang="en"]`), waitVisible("h1"))
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); h1 != "Sign in" {
 		t.Errorf("after switching, h1 = %q, want Sign in", h1)
 	}
@@ -64,7 +64,7 @@ func TestLoginPage(t *testing.T) {
 func TestNotFoundPage(t *testing.T) {
 	srv := startServer(t)
 	b := newBrowser(t)
-	b.run(t, chromedp.Navigate(srv.URL+"/no/such/page"), chromedp.WaitVisible("h1"))
+	b.run(t, chromedp.Navigate(srv.URL+"/no/such/page"), waitVisible("h1"))
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); h1 != "Page introuvable" {
 		t.Errorf("h1 = %q", h1)
 	}

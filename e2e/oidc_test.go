@@ -130,7 +130,7 @@ clients:
 
 	// The application sends the person to Sésame's sign-in page, titled
 	// with its name.
-	b.run(t, chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(`[data-testid="login"] h1`))
+	b.run(t, chromedp.Navigate(app.URL+"/"), waitVisible(`[data-testid="login"] h1`))
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); strings.TrimSpace(h1) != "Connexion à Portail des familles" {
 		t.Errorf("h1 = %q", h1)
 	}
@@ -139,43 +139,43 @@ clients:
 	b.screenshot(t, "oidc-0-sign-in")
 
 	// « Mot de passe oublié ? » opens the recovery dialog.
-	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.run(t, click(`[data-testid="forgot-password"]`))
 	b.waitStep(t, "choose")
 	b.axe(t, "recovery chooser from the application")
-	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=parents"]`))
+	b.run(t, click(`#recovery-step a.choice[href*="population=parents"]`))
 	b.waitStep(t, "request")
-	b.run(t, chromedp.SendKeys("#rec-input", "P003"), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, sendKeys("#rec-input", "P003"), click("#rec-consent"), click(`#recovery-step button[type=submit]`))
 	b.waitStep(t, "code")
 	b.axe(t, "recovery code from the application")
 	code := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second).Code()
 	if code == "" {
 		t.Fatal("no code in the mail")
 	}
-	b.run(t, chromedp.SendKeys("#rec-code", code), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	b.run(t, sendKeys("#rec-code", code), click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
 	b.waitStep(t, "password")
 	const newPassword = "Trois chats sur le toit 42"
-	b.run(t, chromedp.SendKeys("#new-password", newPassword))
+	b.run(t, sendKeys("#new-password", newPassword))
 	b.settled(t)
-	b.run(t, chromedp.SendKeys("#confirm-password", newPassword))
-	b.run(t, chromedp.WaitVisible(`[data-testid="match"].met`))
+	b.run(t, sendKeys("#confirm-password", newPassword))
+	b.run(t, waitVisible(`[data-testid="match"].met`))
 	b.settled(t)
 	b.axe(t, "recovery new password from the application")
-	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
+	b.run(t, click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
 	b.waitStep(t, "done")
 	b.axe(t, "recovery done from the application")
 	b.screenshot(t, "oidc-1-recovered")
 
 	// « Continuer »: the sign-in page, still the application's.
-	b.run(t, chromedp.Click(`[data-close-dialog]`), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, click(`[data-close-dialog]`), waitVisible(`[data-testid="login"]`))
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); strings.TrimSpace(h1) != "Connexion à Portail des familles" {
 		t.Errorf("after recovery, h1 = %q", h1)
 	}
 	b.axe(t, "sign-in after recovery")
-	b.run(t, chromedp.SetValue("#identifier", "P003"), chromedp.SendKeys("#password", newPassword),
-		chromedp.Click(`[data-testid="login"] button[type=submit]`))
+	b.run(t, setValue("#identifier", "P003"), sendKeys("#password", newPassword),
+		click(`[data-testid="login"] button[type=submit]`))
 
 	// Back in the application, signed in, greeted by name.
-	b.run(t, chromedp.WaitVisible(`[data-testid="greeting"]`))
+	b.run(t, waitVisible(`[data-testid="greeting"]`))
 	if got := eval[string](t, b, `location.origin`); got != app.URL {
 		t.Errorf("ended on %s, want the application %s", got, app.URL)
 	}
@@ -187,19 +187,19 @@ clients:
 	b.screenshot(t, "oidc-2-back-in-the-application")
 
 	// Single sign-on: going through the application again asks nothing.
-	b.run(t, chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(`[data-testid="greeting"]`))
+	b.run(t, chromedp.Navigate(app.URL+"/"), waitVisible(`[data-testid="greeting"]`))
 
 	// The application signs the person out without an id_token_hint:
 	// Sésame asks before ending its own session.
 	bye := url.Values{"client_id": {"portail"}, "post_logout_redirect_uri": {app.URL + "/bye"}}
-	b.run(t, chromedp.Navigate(srv.URL+"/oidc/end_session?"+bye.Encode()), chromedp.WaitVisible(`[data-testid="oidc-end-session"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/oidc/end_session?"+bye.Encode()), waitVisible(`[data-testid="oidc-end-session"]`))
 	if h1 := eval[string](t, b, `document.querySelector("h1").textContent`); strings.TrimSpace(h1) != "Vous déconnecter de Sésame ?" {
 		t.Errorf("end_session without a hint shows %q", h1)
 	}
 	b.noConsoleErrors(t)
 	b.axe(t, "sign out of Sésame?")
 	b.screenshot(t, "oidc-3-sign-out-question")
-	b.run(t, chromedp.Click(`[data-testid="oidc-end-session-confirm"]`), chromedp.WaitVisible(`[data-testid="bye"]`))
+	b.run(t, click(`[data-testid="oidc-end-session-confirm"]`), waitVisible(`[data-testid="bye"]`))
 	// Signed out of Sésame: the application's next sign-in asks again.
-	b.run(t, chromedp.Navigate(app.URL+"/"), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, chromedp.Navigate(app.URL+"/"), waitVisible(`[data-testid="login"]`))
 }

@@ -32,7 +32,7 @@ func (b *browser) waitStep(t *testing.T, step string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(`dialog[open] #recovery-step[data-step="`+step+`"]`)); err != nil {
+	if err := chromedp.Do(ctx, waitVisible(`dialog[open] #recovery-step[data-step="`+step+`"]`)); err != nil {
 		t.Fatalf("waiting for step %s: %v; page has steps %s", step, err, eval[string](t, b, `[...document.querySelectorAll("#recovery-step")].map(e => e.dataset.step + (e.closest("dialog[open]") ? "(in open dialog)" : "")).join(",")`))
 	}
 	if !eval[bool](t, b, `document.querySelector("#recovery-dialog").open`) {
@@ -65,14 +65,14 @@ func TestRecoveryDialog(t *testing.T) {
 	srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
 	b := newBrowser(t)
 
-	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"))
-	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"))
+	b.run(t, click(`[data-testid="forgot-password"]`))
 	b.waitStep(t, "choose")
 	b.noConsoleErrors(t)
 	b.axe(t, "recovery chooser")
 	b.screenshot(t, "recovery-0-chooser")
 
-	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=parents"]`))
+	b.run(t, click(`#recovery-step a.choice[href*="population=parents"]`))
 	b.waitStep(t, "request")
 	if focused := eval[string](t, b, `document.activeElement.id`); focused != "recovery-title" {
 		t.Errorf("focus after the step changed is on %q, want the step's heading", focused)
@@ -81,13 +81,13 @@ func TestRecoveryDialog(t *testing.T) {
 	b.screenshot(t, "recovery-1-identifier")
 
 	// Submitting without consent keeps the dialog and explains why.
-	b.run(t, chromedp.SendKeys("#rec-input", "P003"), chromedp.Click(`#recovery-step button[type=submit]`))
-	b.run(t, chromedp.WaitVisible("#rec-consent-error"))
+	b.run(t, sendKeys("#rec-input", "P003"), click(`#recovery-step button[type=submit]`))
+	b.run(t, waitVisible("#rec-consent-error"))
 	b.waitStep(t, "request")
 	if focused := eval[string](t, b, `document.activeElement.id`); focused != "rec-consent" {
 		t.Errorf("after the error, focus is on %q, want the field in error", focused)
 	}
-	b.run(t, chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, click("#rec-consent"), click(`#recovery-step button[type=submit]`))
 	b.waitStep(t, "code")
 	if cur := eval[string](t, b, `document.querySelector(".steps [aria-current=step]").textContent`); !strings.Contains(cur, "Code") {
 		t.Errorf("step indicator at step 2 shows %q", cur)
@@ -96,12 +96,12 @@ func TestRecoveryDialog(t *testing.T) {
 	b.screenshot(t, "recovery-2-code")
 
 	// Closing before the end asks first; « Continuer la démarche » stays.
-	b.run(t, chromedp.Click("[data-dialog-close]"), chromedp.WaitVisible("[data-dialog-confirm]"))
+	b.run(t, click("[data-dialog-close]"), waitVisible("[data-dialog-confirm]"))
 	if txt := eval[string](t, b, `document.querySelector("[data-dialog-confirm]").textContent`); !strings.Contains(txt, "Vous ne devez pas fermer cette fenêtre tant que les 3 étapes ne sont pas terminées") {
 		t.Errorf("close warning = %q", txt)
 	}
 	b.axe(t, "close confirmation")
-	b.run(t, chromedp.Click("[data-dialog-stay]"))
+	b.run(t, click("[data-dialog-stay]"))
 	b.waitStep(t, "code")
 	if hidden := eval[bool](t, b, `document.querySelector("[data-dialog-confirm]").hidden`); !hidden {
 		t.Error("the close warning stays after « Continuer la démarche »")
@@ -114,25 +114,25 @@ func TestRecoveryDialog(t *testing.T) {
 	if ac := eval[string](t, b, `document.querySelector("#rec-code").autocomplete`); ac != "one-time-code" {
 		t.Errorf("code field autocomplete = %q", ac)
 	}
-	b.run(t, chromedp.SendKeys("#rec-code", strings.ToLower(code)), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	b.run(t, sendKeys("#rec-code", strings.ToLower(code)), click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
 	b.waitStep(t, "password")
 	b.axe(t, "recovery step 3")
 
 	// The checklist turns items green (with a mark) while typing.
 	before := eval[int](t, b, `document.querySelectorAll("#pw-rules li[data-met=true]").length`)
-	b.run(t, chromedp.SendKeys("#new-password", "Trois chats sur le toit 42"))
+	b.run(t, sendKeys("#new-password", "Trois chats sur le toit 42"))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
 	after := eval[int](t, b, `document.querySelectorAll("#pw-rules li[data-met=true]").length`)
 	if after <= before {
 		t.Errorf("checklist did not react: %d → %d rules met", before, after)
 	}
 	b.settled(t)
-	b.run(t, chromedp.SendKeys("#confirm-password", "Trois chats sur le toit 42"))
-	b.run(t, chromedp.WaitVisible(`[data-testid="match"].met`))
+	b.run(t, sendKeys("#confirm-password", "Trois chats sur le toit 42"))
+	b.run(t, waitVisible(`[data-testid="match"].met`))
 	b.settled(t)
 	b.axe(t, "recovery step 3 typed")
 	b.screenshot(t, "recovery-3-password")
-	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
+	b.run(t, click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
 	b.waitStep(t, "done")
 	if txt := eval[string](t, b, `document.querySelector("[data-testid=recovery-done]").textContent`); !strings.Contains(txt, "P003") {
 		t.Errorf("done message = %q", txt)
@@ -142,7 +142,7 @@ func TestRecoveryDialog(t *testing.T) {
 	b.noConsoleErrors(t)
 
 	// « Continuer » returns to the login page, not signed in.
-	b.run(t, chromedp.Click(`[data-close-dialog]`), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, click(`[data-close-dialog]`), waitVisible(`[data-testid="login"]`))
 	if open := eval[bool](t, b, `!!document.querySelector("#recovery-dialog").open`); open {
 		t.Error("the dialog is still open on the login page")
 	}

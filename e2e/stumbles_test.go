@@ -34,12 +34,12 @@ func startStumbles(t *testing.T) (*server, *mailtest.Server) {
 // step 1 with what the person typed.
 func (b *browser) openRecovery(t *testing.T, base, population, typed string) {
 	t.Helper()
-	b.run(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible("h1"))
-	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.run(t, chromedp.Navigate(base+"/"), waitVisible("h1"))
+	b.run(t, click(`[data-testid="forgot-password"]`))
 	b.waitStep(t, "choose")
-	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=`+population+`"]`))
+	b.run(t, click(`#recovery-step a.choice[href*="population=`+population+`"]`))
 	b.waitStep(t, "request")
-	b.run(t, chromedp.SendKeys("#rec-input", typed), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, sendKeys("#rec-input", typed), click("#rec-consent"), click(`#recovery-step button[type=submit]`))
 	b.waitStep(t, "code")
 }
 
@@ -56,14 +56,14 @@ func TestRecoveryShowsWhatWasTyped(t *testing.T) {
 	b.axe(t, "step 2 with what was typed")
 	b.screenshot(t, "stumbles-2-sent-for")
 
-	b.run(t, chromedp.Click(`form.sent-to button`))
+	b.run(t, click(`form.sent-to button`))
 	b.waitStep(t, "request")
 	if v := eval[string](t, b, `document.querySelector("#rec-input").value`); v != "leo.martin@exemple.fr" {
 		t.Errorf("« Modifier » shows %q in step 1", v)
 	}
 	b.axe(t, "step 1 after « Modifier »")
 	eval[bool](t, b, `(document.querySelector("#rec-input").value = "", true)`)
-	b.run(t, chromedp.SendKeys("#rec-input", "leo.martin@example.fr"), chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, sendKeys("#rec-input", "leo.martin@example.fr"), click("#rec-consent"), click(`#recovery-step button[type=submit]`))
 	b.waitStep(t, "code")
 	if smtp.Wait("leo.martin@example.fr", 1, 10*time.Second).Code() == "" {
 		t.Error("no code after the correction")
@@ -88,14 +88,14 @@ func TestRecoveryShowsWhatWasTyped(t *testing.T) {
 func TestActivationBackAndForward(t *testing.T) {
 	srv, _ := startStumbles(t)
 	b := newBrowser(t)
-	b.run(t, chromedp.Navigate(srv.URL+"/activation"), chromedp.WaitVisible("#act-identifier"))
-	b.run(t, chromedp.SendKeys("#act-identifier", "S100"), chromedp.SendKeys("#act-provisional", "Prov-7731"),
-		chromedp.Click(`form[action="/activation/start"] button[type=submit]`))
-	b.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="rescue"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/activation"), waitVisible("#act-identifier"))
+	b.run(t, sendKeys("#act-identifier", "S100"), sendKeys("#act-provisional", "Prov-7731"),
+		click(`form[action="/activation/start"] button[type=submit]`))
+	b.run(t, waitVisible(`[data-testid="activation"][data-step="rescue"]`))
 	b.run(t, chromedp.NavigateBack())
-	b.run(t, chromedp.WaitReady("body"))
+	b.run(t, waitPresent("body"))
 	b.run(t, chromedp.NavigateForward())
-	b.run(t, chromedp.WaitReady("body"))
+	b.run(t, waitPresent("body"))
 	if step := eval[string](t, b, `(document.querySelector("[data-testid=activation]") || {dataset: {}}).dataset.step || location.href`); step != "rescue" {
 		t.Errorf("Back then Forward shows %q; want the rescue step", step)
 	}
@@ -104,10 +104,10 @@ func TestActivationBackAndForward(t *testing.T) {
 
 	// « J'ai confirmé l'adresse, continuer » before opening the link says
 	// so, with « Renvoyer le lien » (issue 16, item 6).
-	b.run(t, chromedp.SendKeys("#act-rescue", "eric.noel@example.org"), chromedp.Click(`form[action="/activation/rescue"] button[type=submit]`))
-	b.run(t, chromedp.WaitVisible(`form[method="get"] button[type=submit]`))
-	b.run(t, chromedp.Click(`form[method="get"] button[type=submit]`))
-	b.run(t, chromedp.WaitVisible(`[data-testid="not-confirmed"]`))
+	b.run(t, sendKeys("#act-rescue", "eric.noel@example.org"), click(`form[action="/activation/rescue"] button[type=submit]`))
+	b.run(t, waitVisible(`form[method="get"] button[type=submit]`))
+	b.run(t, click(`form[method="get"] button[type=submit]`))
+	b.run(t, waitVisible(`[data-testid="not-confirmed"]`))
 	if txt := eval[string](t, b, `document.querySelector("[data-testid=not-confirmed]").textContent`); !strings.Contains(txt, "pas encore confirmée") || !strings.Contains(txt, "Renvoyer le lien") {
 		t.Errorf("not confirmed: %q", txt)
 	}
@@ -129,10 +129,10 @@ func TestRecoveryTwoDevices(t *testing.T) {
 	phone := newBrowser(t)
 	phone.run(t, chromedp.Navigate(link))
 	phone.waitStep(t, "code")
-	phone.run(t, chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	phone.run(t, click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
 	phone.waitStep(t, "password")
 
-	computer.run(t, chromedp.SendKeys("#rec-code", m.Code()), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	computer.run(t, sendKeys("#rec-code", m.Code()), click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
 	computer.waitStep(t, "done")
 	if txt := eval[string](t, computer, `document.querySelector("#recovery-step").textContent`); !strings.Contains(txt, "validé sur un autre appareil") {
 		t.Errorf("the computer after the phone typed the code: %q", txt)
@@ -140,9 +140,9 @@ func TestRecoveryTwoDevices(t *testing.T) {
 	computer.axe(t, "code confirmed on another device")
 	computer.screenshot(t, "stumbles-4-verified-elsewhere")
 
-	phone.run(t, chromedp.SendKeys("#new-password", "Trois chats sur le toit 42"), chromedp.SendKeys("#confirm-password", "Trois chats sur le toit 42"))
+	phone.run(t, sendKeys("#new-password", "Trois chats sur le toit 42"), sendKeys("#confirm-password", "Trois chats sur le toit 42"))
 	phone.settled(t)
-	phone.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
+	phone.run(t, click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
 	phone.waitStep(t, "done")
 
 	computer.run(t, chromedp.Navigate(srv.URL+"/"))
@@ -187,14 +187,14 @@ func busyState(t *testing.T, b *browser, form string) (busy, disabled bool, stat
 func TestBusyWhileSending(t *testing.T) {
 	srv, _ := startStumbles(t)
 	b := newBrowser(t)
-	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"))
-	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"))
+	b.run(t, click(`[data-testid="forgot-password"]`))
 	b.waitStep(t, "choose")
-	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=parents"]`))
+	b.run(t, click(`#recovery-step a.choice[href*="population=parents"]`))
 	b.waitStep(t, "request")
-	b.run(t, chromedp.SendKeys("#rec-input", "P003"), chromedp.Click("#rec-consent"))
+	b.run(t, sendKeys("#rec-input", "P003"), click("#rec-consent"))
 	b.slowNetwork(t)
-	b.run(t, chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, click(`#recovery-step button[type=submit]`))
 	b.run(t, chromedp.Sleep(300*time.Millisecond))
 	busy, disabled, status := busyState(t, b, `#recovery-step form[action="/recovery/request"]`)
 	if !busy || !disabled || !strings.Contains(status, "Envoi en cours") {
@@ -205,8 +205,8 @@ func TestBusyWhileSending(t *testing.T) {
 	b.waitStep(t, "code")
 
 	p := newBrowser(t)
-	p.run(t, chromedp.Navigate(srv.URL+"/activation"), chromedp.WaitVisible("#act-identifier"))
-	p.run(t, chromedp.SendKeys("#act-identifier", "S100"), chromedp.SendKeys("#act-provisional", "Prov-7731"))
+	p.run(t, chromedp.Navigate(srv.URL+"/activation"), waitVisible("#act-identifier"))
+	p.run(t, sendKeys("#act-identifier", "S100"), sendKeys("#act-provisional", "Prov-7731"))
 	// A full page: the state is read in the same turn as the click (the
 	// page is replaced when the answer comes).
 	got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`new Promise(done => {
@@ -220,7 +220,7 @@ func TestBusyWhileSending(t *testing.T) {
 	if !strings.HasPrefix(got, "true|true|Envoi en cours") {
 		t.Errorf("activation while sending: aria-busy|disabled|status = %q", got)
 	}
-	p.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="rescue"]`))
+	p.run(t, waitVisible(`[data-testid="activation"][data-step="rescue"]`))
 }
 
 // TestLoginChooseAccount: a shared address whose password fits two
@@ -235,24 +235,24 @@ func TestLoginChooseAccount(t *testing.T) {
 		"P021,famille.nguyen@example.fr,Minh,Nguyen,parents,Jardin-2024-b\n", env...)
 	srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
 	b := newBrowser(t)
-	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#identifier"),
-		chromedp.SendKeys("#identifier", "famille.nguyen@example.fr"), chromedp.SendKeys("#password", "Jardin-2024-b"),
-		chromedp.Click(`form[action="/login"] button[type=submit]`), chromedp.WaitVisible("#login-choose"))
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("#identifier"),
+		sendKeys("#identifier", "famille.nguyen@example.fr"), sendKeys("#password", "Jardin-2024-b"),
+		click(`form[action="/login"] button[type=submit]`), waitVisible("#login-choose"))
 	choices := eval[[]string](t, b, `[...document.querySelectorAll("#login-choose li a")].map(a => a.textContent)`)
 	if len(choices) != 2 || choices[0] != "P020 — Linh Nguyen" {
 		t.Errorf("the choices read %q; want « P020 — Linh Nguyen »", choices)
 	}
 	b.axe(t, "which account?")
 	b.screenshot(t, "stumbles-12-choose")
-	b.run(t, chromedp.Click(`#login-choose li:first-child a`), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, click(`#login-choose li:first-child a`), waitVisible(`[data-testid="login"]`))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelector("#identifier").value === "P020"`))
 	if id := eval[string](t, b, `document.activeElement.id`); id != "password" {
 		t.Errorf("after choosing, focus is on %q; want the password", id)
 	}
 	b.axe(t, "account chosen")
 	b.screenshot(t, "stumbles-12-chosen")
-	b.run(t, chromedp.SendKeys("#password", "Jardin-2024-b"), chromedp.Click(`form[action="/login"] button[type=submit]`),
-		chromedp.WaitVisible(`[data-testid="account"]`))
+	b.run(t, sendKeys("#password", "Jardin-2024-b"), click(`form[action="/login"] button[type=submit]`),
+		waitVisible(`[data-testid="account"]`))
 }
 
 // currentStepName returns what the activation step bar shows of its
@@ -269,10 +269,10 @@ func currentStepName(t *testing.T, b *browser) string {
 func TestActivationStepNameOnPhone(t *testing.T) {
 	srv, _ := startStumbles(t)
 	b := newBrowser(t)
-	b.run(t, chromedp.Navigate(srv.URL+"/activation"), chromedp.WaitVisible("#act-identifier"))
-	b.run(t, chromedp.SendKeys("#act-identifier", "S100"), chromedp.SendKeys("#act-provisional", "Prov-7731"),
-		chromedp.Click(`form[action="/activation/start"] button[type=submit]`))
-	b.run(t, chromedp.WaitVisible(`[data-testid="activation"][data-step="rescue"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/activation"), waitVisible("#act-identifier"))
+	b.run(t, sendKeys("#act-identifier", "S100"), sendKeys("#act-provisional", "Prov-7731"),
+		click(`form[action="/activation/start"] button[type=submit]`))
+	b.run(t, waitVisible(`[data-testid="activation"][data-step="rescue"]`))
 	if got := currentStepName(t, b); got != "Secours" {
 		t.Errorf("the step bar shows %q for the current step; want its name", got)
 	}
@@ -287,8 +287,8 @@ func TestActivationStepNameOnPhone(t *testing.T) {
 // for the page to come back with the dialog open at step.
 func (b *browser) switchDialogLanguage(t *testing.T, lang, step string) {
 	t.Helper()
-	b.run(t, chromedp.Click(`dialog[open] .dialog-lang a[lang="`+lang+`"]`))
-	b.run(t, chromedp.WaitVisible(`html[lang="`+lang+`"] dialog[open] #recovery-step[data-step="`+step+`"]`))
+	b.run(t, click(`dialog[open] .dialog-lang a[lang="`+lang+`"]`))
+	b.run(t, waitVisible(`html[lang="`+lang+`"] dialog[open] #recovery-step[data-step="`+step+`"]`))
 	b.waitStep(t, step)
 }
 
@@ -299,13 +299,13 @@ func (b *browser) switchDialogLanguage(t *testing.T, lang, step string) {
 func TestRecoveryDialogLanguage(t *testing.T) {
 	srv, smtp := startStumbles(t)
 	b := newBrowser(t)
-	b.run(t, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("h1"))
-	b.run(t, chromedp.Click(`[data-testid="forgot-password"]`))
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"))
+	b.run(t, click(`[data-testid="forgot-password"]`))
 	b.waitStep(t, "choose")
 	b.axe(t, "chooser with the dialog's language switch")
-	b.run(t, chromedp.Click(`#recovery-step a.choice[href*="population=parents"]`))
+	b.run(t, click(`#recovery-step a.choice[href*="population=parents"]`))
 	b.waitStep(t, "request")
-	b.run(t, chromedp.SendKeys("#rec-input", "P003"))
+	b.run(t, sendKeys("#rec-input", "P003"))
 
 	b.switchDialogLanguage(t, "en", "request")
 	if h := eval[string](t, b, `document.querySelector("#recovery-title").textContent`); h != "Forgotten password" {
@@ -320,10 +320,10 @@ func TestRecoveryDialogLanguage(t *testing.T) {
 	b.axe(t, "step 1 in English after the switch")
 	b.screenshot(t, "stumbles-8-dialog-english")
 
-	b.run(t, chromedp.Click("#rec-consent"), chromedp.Click(`#recovery-step button[type=submit]`))
+	b.run(t, click("#rec-consent"), click(`#recovery-step button[type=submit]`))
 	b.waitStep(t, "code")
 	code := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second).Code()
-	b.run(t, chromedp.SendKeys("#rec-code", code))
+	b.run(t, sendKeys("#rec-code", code))
 	b.switchDialogLanguage(t, "fr", "code")
 	if h := eval[string](t, b, `document.querySelector("#recovery-title").textContent`); h != "Saisissez le code reçu" {
 		t.Errorf("after switching back to French, the dialog reads %q", h)
@@ -334,7 +334,7 @@ func TestRecoveryDialogLanguage(t *testing.T) {
 	b.axe(t, "step 2 in French after the switch")
 	b.screenshot(t, "stumbles-8-dialog-french")
 	// The same request goes on: the code mailed before the switch works.
-	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	b.run(t, click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
 	b.waitStep(t, "password")
 	b.noConsoleErrors(t)
 }
@@ -347,20 +347,20 @@ func TestRecoveryContinueFillsIdentifier(t *testing.T) {
 	b := newBrowser(t)
 	b.openRecovery(t, srv.URL, "parents", "leo.martin@example.fr")
 	code := smtp.Wait("leo.martin@example.fr", 1, 10*time.Second).Code()
-	b.run(t, chromedp.SendKeys("#rec-code", code), chromedp.Click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
+	b.run(t, sendKeys("#rec-code", code), click(`#recovery-step form[action="/recovery/code"] button[type=submit]`))
 	b.waitStep(t, "password")
-	b.run(t, chromedp.SendKeys("#new-password", "Trois chats sur le toit 42"), chromedp.SendKeys("#confirm-password", "Trois chats sur le toit 42"))
+	b.run(t, sendKeys("#new-password", "Trois chats sur le toit 42"), sendKeys("#confirm-password", "Trois chats sur le toit 42"))
 	b.settled(t)
-	b.run(t, chromedp.Click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
+	b.run(t, click(`#recovery-step form[action="/recovery/password"] button[type=submit]`))
 	b.waitStep(t, "done")
 	b.axe(t, "recovery done")
-	b.run(t, chromedp.Click(`[data-testid="recovery-continue"]`), chromedp.WaitVisible(`[data-testid="login"]`))
+	b.run(t, click(`[data-testid="recovery-continue"]`), waitVisible(`[data-testid="login"]`))
 	b.run(t, chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === "password"`, chromedp.WithPollingTimeout(3*time.Second)))
 	if v := eval[string](t, b, `document.querySelector("#identifier").value`); v != "P003" {
 		t.Errorf("after « Continuer », the identifier reads %q", v)
 	}
 	b.axe(t, "sign-in after recovery")
 	b.screenshot(t, "stumbles-13-continue")
-	b.run(t, chromedp.SendKeys("#password", "Trois chats sur le toit 42"), chromedp.Click(`form[action="/login"] button[type=submit]`),
-		chromedp.WaitVisible(`[data-testid="account"]`))
+	b.run(t, sendKeys("#password", "Trois chats sur le toit 42"), click(`form[action="/login"] button[type=submit]`),
+		waitVisible(`[data-testid="account"]`))
 }
