@@ -94,6 +94,9 @@ type Store interface {
 	// sending under an expired lease, to worker until now+lease, counts the
 	// attempt, and returns it; false when none is due.
 	ClaimOutbox(ctx context.Context, now time.Time, lease time.Duration, worker string) (Envelope, bool, error)
+	// ClaimOutboxByID does the same for message id only: false when it is
+	// not due (or no longer there).
+	ClaimOutboxByID(ctx context.Context, id string, now time.Time, lease time.Duration, worker string) (Envelope, bool, error)
 	MarkOutboxSent(ctx context.Context, id, worker string, now, purgeAt time.Time) error
 	MarkOutboxRetry(ctx context.Context, id, worker string, next time.Time, lastErr string) error
 	MarkOutboxFailed(ctx context.Context, id, worker string, now, purgeAt time.Time, lastErr string) error

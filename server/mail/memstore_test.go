@@ -63,6 +63,18 @@ func (s *memStore) ClaimOutbox(_ context.Context, now time.Time, lease time.Dura
 	return *e, true, nil
 }
 
+func (s *memStore) ClaimOutboxByID(_ context.Context, id string, now time.Time, lease time.Duration, worker string) (Envelope, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.msgs[id]
+	if e == nil || !(e.Status == StatusPending && !e.NextAttemptAt.After(now) || e.Status == StatusSending && e.LeaseUntil.Before(now)) {
+		return Envelope{}, false, nil
+	}
+	e.Status, e.LeasedBy, e.LeaseUntil = StatusSending, worker, now.Add(lease)
+	e.Attempts++
+	return *e, true, nil
+}
+
 func (s *memStore) mark(id, worker string, f func(*Envelope)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

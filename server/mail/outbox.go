@@ -22,15 +22,15 @@ type Outbox struct {
 	store  Store
 	aead   cipher.AEAD
 	now    func() time.Time
-	notify func()
+	notify func(id string)
 }
 
 // NewOutbox returns an outbox writing to store. secret is SESAME_SECRET;
-// notify, which may be nil, is called after each Enqueue: pass the
-// Worker's Notify so that a mail leaves at once.
-func NewOutbox(store Store, secret []byte, now func() time.Time, notify func()) *Outbox {
+// notify, which may be nil, is called with the message's id after each
+// Enqueue: pass the Worker's Notify so that a mail leaves at once.
+func NewOutbox(store Store, secret []byte, now func() time.Time, notify func(id string)) *Outbox {
 	if notify == nil {
-		notify = func() {}
+		notify = func(string) {}
 	}
 	return &Outbox{store: store, aead: newAEAD(secret), now: now, notify: notify}
 }
@@ -72,7 +72,7 @@ func (o *Outbox) enqueue(ctx context.Context, id string, m Message) (string, err
 	if err := o.store.InsertOutbox(ctx, e); err != nil {
 		return id, fmt.Errorf("mail: enqueue: %w", err)
 	}
-	o.notify()
+	o.notify(id)
 	return id, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/mail"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -26,6 +27,11 @@ type WorkerOptions struct {
 	// Poll is how often the outbox is read when no Notify came (default 2 s):
 	// it picks up retries and the messages other instances enqueued.
 	Poll time.Duration
+	// Senders is how many messages are sent at once (default 4), each
+	// under a lease of its own: a relay answers one message in tens of
+	// milliseconds, and codes are asked for faster than that at a term's
+	// start.
+	Senders int
 	// FirstRetry is the wait after the first temporary failure (default
 	// 5 s); it doubles after each one up to MaxRetry (default 10 min).
 	FirstRetry time.Duration
@@ -64,6 +70,9 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 	def(&o.FailedRetention, 30*24*time.Hour)
 	def(&o.StatsInterval, time.Minute)
 	def(&o.PurgeInterval, 10*time.Minute)
+	if o.Senders <= 0 {
+		o.Senders = 4
+	}
 	if o.ID == "" {
 		host, _ := os.Hostname()
 		o.ID = host + "/" + newID()[:8]
@@ -82,19 +91,27 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 // a message this old has failed several times.
 const staleAfter = 15 * time.Minute
 
-// Worker delivers the outbox's messages one at a time. Run several workers
-// (goroutines or processes) for more throughput or for availability: each
-// attempt is claimed by exactly one of them.
+// Worker delivers the outbox's messages, Senders at a time. Run several
+// workers (processes) for availability: each attempt is claimed by exactly
+// one sender of one of them.
 type Worker struct {
-	store   Store
-	sender  Sender
-	aead    cipher.AEAD
-	from    *mail.Address
-	log     *slog.Logger
-	opts    WorkerOptions
-	wake    chan struct{}
+	store  Store
+	sender Sender
+	aead   cipher.AEAD
+	from   *mail.Address
+	log    *slog.Logger
+	opts   WorkerOptions
+	// queued carries the ids of the messages this process enqueued, which
+	// the senders claim by _id; missed says that some did not fit, so
+	// that a sender reads the outbox instead.
+	queued  chan string
+	missed  chan struct{}
 	running atomic.Bool
 }
+
+// queuedCap bounds the ids waiting in memory; beyond it the outbox is
+// read, which finds the same messages.
+const queuedCap = 4096
 
 // NewWorker returns a worker delivering store's messages through sender,
 // from the address from. secret is SESAME_SECRET: it opens what Outbox
@@ -108,20 +125,25 @@ func NewWorker(store Store, sender Sender, secret []byte, from *mail.Address, lo
 	}
 	return &Worker{
 		store: store, sender: sender, aead: newAEAD(secret), from: from, log: log,
-		opts: opts.withDefaults(), wake: make(chan struct{}, 1),
+		opts: opts.withDefaults(), queued: make(chan string, queuedCap), missed: make(chan struct{}, 1),
 	}
 }
 
-// ID is the name the worker leases messages under.
+// ID is the name the worker's senders lease messages under, followed by
+// "#" and the sender's number.
 func (w *Worker) ID() string { return w.opts.ID }
 
-// Notify wakes the worker at once; Outbox calls it after each Enqueue. It
-// never blocks: one pending wake-up is enough, since the worker then
-// delivers everything due.
-func (w *Worker) Notify() {
+// Notify hands message id to a sender at once; Outbox calls it after each
+// Enqueue. It never blocks: when too many wait already, the next read of
+// the outbox finds this one.
+func (w *Worker) Notify(id string) {
 	select {
-	case w.wake <- struct{}{}:
+	case w.queued <- id:
 	default:
+		select {
+		case w.missed <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -130,28 +152,26 @@ func (w *Worker) Notify() {
 // lease expires, by this process after a restart or by another instance.
 // Database errors are logged and retried, never returned.
 func (w *Worker) Run(ctx context.Context) error {
-	// One worker holds at most one lease: its Mark calls identify the
-	// message by the worker's id alone.
+	// Each sender leases under a name of its own, so that a sender whose
+	// lease ran out can never record the outcome of another's attempt.
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("mail: worker already running")
 	}
 	defer w.running.Store(false)
-	poll := time.NewTicker(w.opts.Poll)
-	defer poll.Stop()
+	var wg sync.WaitGroup
+	for n := range w.opts.Senders {
+		wg.Go(func() { w.send(ctx, fmt.Sprintf("%s#%d", w.opts.ID, n)) })
+	}
+	defer wg.Wait()
 	stats := time.NewTicker(w.opts.StatsInterval)
 	defer stats.Stop()
 	purge := time.NewTicker(w.opts.PurgeInterval)
 	defer purge.Stop()
-
 	w.purge(ctx)
 	for {
-		for ctx.Err() == nil && w.deliverOne(ctx) {
-		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-w.wake:
-		case <-poll.C:
 		case <-stats.C:
 			w.logStats(ctx)
 		case <-purge.C:
@@ -160,11 +180,45 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
-// deliverOne claims the message due first and makes one attempt at it. It
-// reports whether there may be more to do now.
-func (w *Worker) deliverOne(ctx context.Context) bool {
+// send is one sender's loop: the messages this process queued, by id, as
+// they come; and, at start, every Poll and when ids were missed, whatever
+// the outbox has due (retries, other instances' messages, messages left
+// by a crash).
+func (w *Worker) send(ctx context.Context, worker string) {
+	poll := time.NewTicker(w.opts.Poll)
+	defer poll.Stop()
+	scan := true
+	for ctx.Err() == nil {
+		if scan {
+			for ctx.Err() == nil && w.deliverOne(ctx, worker, "") {
+			}
+			scan = false
+		}
+		select {
+		case <-ctx.Done():
+		case id := <-w.queued:
+			w.deliverOne(ctx, worker, id)
+		case <-w.missed:
+			scan = true
+		case <-poll.C:
+			scan = true
+		}
+	}
+}
+
+// deliverOne claims message id, or when id is empty the message due
+// first, as worker, and makes one attempt at it. It reports whether there
+// may be more to do now.
+func (w *Worker) deliverOne(ctx context.Context, worker, id string) bool {
 	now := w.opts.Now()
-	e, ok, err := w.store.ClaimOutbox(ctx, now, w.opts.Lease, w.opts.ID)
+	var e Envelope
+	var ok bool
+	var err error
+	if id != "" {
+		e, ok, err = w.store.ClaimOutboxByID(ctx, id, now, w.opts.Lease, worker)
+	} else {
+		e, ok, err = w.store.ClaimOutbox(ctx, now, w.opts.Lease, worker)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("mail: claim failed", "err", err)
@@ -212,23 +266,23 @@ func (w *Worker) deliverOne(ctx context.Context) bool {
 	var markErr error
 	switch {
 	case sendErr == nil:
-		markErr = w.store.MarkOutboxSent(mctx, e.ID, w.opts.ID, done, done.Add(w.opts.SentRetention))
+		markErr = w.store.MarkOutboxSent(mctx, e.ID, worker, done, done.Add(w.opts.SentRetention))
 		log.Info("mail attempt", "outcome", "sent", "duration_ms", elapsed)
 	case errors.Is(sendErr, ErrPermanent):
 		msg := lastError(sendErr)
-		markErr = w.store.MarkOutboxFailed(mctx, e.ID, w.opts.ID, done, done.Add(w.opts.FailedRetention), msg)
+		markErr = w.store.MarkOutboxFailed(mctx, e.ID, worker, done, done.Add(w.opts.FailedRetention), msg)
 		log.Error("mail attempt", "outcome", "failed", "duration_ms", elapsed, "err", msg)
 	default:
 		wait := backoff(e.Attempts, w.opts.FirstRetry, w.opts.MaxRetry, w.opts.Jitter())
 		next := done.Add(wait)
 		if next.After(e.CreatedAt.Add(w.opts.MaxAge)) {
 			msg := lastError(fmt.Errorf("gave up after %d attempts: %w", e.Attempts, sendErr))
-			markErr = w.store.MarkOutboxFailed(mctx, e.ID, w.opts.ID, done, done.Add(w.opts.FailedRetention), msg)
+			markErr = w.store.MarkOutboxFailed(mctx, e.ID, worker, done, done.Add(w.opts.FailedRetention), msg)
 			log.Error("mail attempt", "outcome", "failed", "duration_ms", elapsed, "err", msg)
 			break
 		}
 		msg := lastError(sendErr)
-		markErr = w.store.MarkOutboxRetry(mctx, e.ID, w.opts.ID, next, msg)
+		markErr = w.store.MarkOutboxRetry(mctx, e.ID, worker, next, msg)
 		log.Warn("mail attempt", "outcome", "retry", "duration_ms", elapsed, "retry_in", wait.Round(time.Second).String(), "err", msg)
 	}
 	switch {

@@ -38,7 +38,7 @@ func TestWorkerRetrySchedule(t *testing.T) {
 	}
 	var waits []time.Duration
 	for range 1000 {
-		if !w.deliverOne(ctx) {
+		if !w.deliverOne(ctx, "w", "") {
 			t.Fatalf("nothing to deliver at %s", clock.Sub(t0))
 		}
 		e := st.get(id)
@@ -107,7 +107,7 @@ func TestWorkerOutcomes(t *testing.T) {
 			}
 			w := NewWorker(st, funcSender(func(context.Context, Message) error { sendings++; return tt.send }),
 				secret, testFrom, nil, WorkerOptions{ID: "w", Now: func() time.Time { return t0.Add(tt.age) }})
-			if !w.deliverOne(ctx) {
+			if !w.deliverOne(ctx, "w", "") {
 				t.Fatal("nothing delivered")
 			}
 			e := st.get(id)
@@ -144,7 +144,7 @@ func TestWorkerShutdownMidSend(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if e := st.get(id); e.Status != StatusSending || e.LeasedBy != "w" || e.LastError != "" {
+	if e := st.get(id); e.Status != StatusSending || !strings.HasPrefix(e.LeasedBy, "w#") || e.LastError != "" {
 		t.Errorf("after shutdown: %+v", e)
 	}
 }
@@ -162,8 +162,8 @@ func TestWorkerRunOnce(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	for range 3 {
-		w.Notify() // never blocks, even with nobody listening
+	for range queuedCap + 3 {
+		w.Notify("m") // never blocks, even with nobody listening and the queue full
 	}
 }
 

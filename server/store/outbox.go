@@ -175,43 +175,75 @@ func (s Outbox) ClaimOutbox(ctx context.Context, now time.Time, lease time.Durat
 		return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
 	}
 	for _, c := range cands {
-		claim := claimDoc{ID: c.ID + "/" + strconv.Itoa(c.Attempts+1), Worker: worker, PurgeAt: now.Add(lease + claimKeep)}
-		_, err := s.wdb.Collection(colOutboxClaims).InsertOne(ctx, claim)
-		if mongo.IsDuplicateKeyError(err) {
-			continue // another worker has this attempt
+		e, ok, err := s.claimAttempt(ctx, c.ID, c.Attempts, nil, now, lease, worker)
+		if err != nil || ok {
+			return e, ok, err
 		}
-		if err != nil {
-			return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
-		}
-		// The claim makes this worker the only one for this attempt; the
-		// document is read and written by _id alone, which the embedded
-		// store answers through its index (a filter on any other field
-		// reads the whole collection there).
-		d, found, err := s.queued(ctx, c.ID)
-		if err != nil {
-			return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
-		}
-		if !found || d.Attempts != c.Attempts || !d.claimableAt(now) {
-			continue // changed since it was read (sent late by its lease holder)
-		}
-		d.Status, d.LeasedBy, d.LeaseUntil, d.Attempts = mail.StatusSending, worker, now.Add(lease), d.Attempts+1
-		res, err := s.wdb.Collection(colOutbox).UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, bson.D{
-			{Key: "$set", Value: bson.D{
-				{Key: "status", Value: d.Status},
-				{Key: "leasedBy", Value: d.LeasedBy},
-				{Key: "leaseUntil", Value: d.LeaseUntil},
-				{Key: "attempts", Value: d.Attempts},
-			}},
-		})
-		if err != nil {
-			return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
-		}
-		if res.MatchedCount == 0 {
-			continue // delivered and moved to the log meanwhile
-		}
-		return d.envelope(), true, nil
 	}
 	return mail.Envelope{}, false, nil
+}
+
+// ClaimOutboxByID leases message id to worker if it is due: the worker
+// takes the messages this process queued by their _id, which the embedded
+// store answers through its index, and leaves the poll (a read of every
+// waiting message) to retries and to other instances' messages. It is
+// exclusive in the same way as ClaimOutbox.
+func (s Outbox) ClaimOutboxByID(ctx context.Context, id string, now time.Time, lease time.Duration, worker string) (mail.Envelope, bool, error) {
+	d, found, err := s.queued(ctx, id)
+	if err != nil || !found || !d.claimableAt(now) {
+		return mail.Envelope{}, false, err
+	}
+	return s.claimAttempt(ctx, id, d.Attempts, &d, now, lease, worker)
+}
+
+// claimAttempt makes worker the only claimant of attempt attempts+1 of
+// message id, then leases the message to it. read is the message as read
+// before the claim, or nil to read it after. Nothing but a claim changes
+// the attempt count, so the message read before is the one claimed; only
+// its status may have moved on, to done (then it has left the outbox and
+// the lease matches nothing) or back to pending for a retry (then this
+// attempt merely comes early).
+func (s *Store) claimAttempt(ctx context.Context, id string, attempts int, read *outboxDoc, now time.Time, lease time.Duration, worker string) (mail.Envelope, bool, error) {
+	claim := claimDoc{ID: id + "/" + strconv.Itoa(attempts+1), Worker: worker, PurgeAt: now.Add(lease + claimKeep)}
+	_, err := s.wdb.Collection(colOutboxClaims).InsertOne(ctx, claim)
+	if mongo.IsDuplicateKeyError(err) {
+		return mail.Envelope{}, false, nil // another worker has this attempt
+	}
+	if err != nil {
+		return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
+	}
+	// The claim makes this worker the only one for this attempt; the
+	// document is read and written by _id alone, which the embedded
+	// store answers through its index (a filter on any other field
+	// reads the whole collection there).
+	var d outboxDoc
+	if read != nil {
+		d = *read
+	} else {
+		var found bool
+		if d, found, err = s.queued(ctx, id); err != nil {
+			return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
+		}
+		if !found || d.Attempts != attempts || !d.claimableAt(now) {
+			return mail.Envelope{}, false, nil // changed since it was read (sent late by its lease holder)
+		}
+	}
+	d.Status, d.LeasedBy, d.LeaseUntil, d.Attempts = mail.StatusSending, worker, now.Add(lease), d.Attempts+1
+	res, err := s.wdb.Collection(colOutbox).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "status", Value: d.Status},
+			{Key: "leasedBy", Value: d.LeasedBy},
+			{Key: "leaseUntil", Value: d.LeaseUntil},
+			{Key: "attempts", Value: d.Attempts},
+		}},
+	})
+	if err != nil {
+		return mail.Envelope{}, false, fmt.Errorf("store: claim outbox: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return mail.Envelope{}, false, nil // delivered and moved to the log meanwhile
+	}
+	return d.envelope(), true, nil
 }
 
 // leased reads message id and checks that worker still holds its lease.

@@ -53,6 +53,61 @@ func TestOutboxStore(t *testing.T, open func(t *testing.T) mail.Store) {
 		}
 	})
 
+	t.Run("ClaimByIDTakesThatMessageWhenDue", func(t *testing.T) {
+		s := open(t)
+		e := envelope("m1", at, at)
+		insert(t, s, e, envelope("later", at, at.Add(time.Hour)), envelope("other", at, at))
+		got, ok, err := s.ClaimOutboxByID(ctx, "m1", at, time.Minute, "w1")
+		want := e
+		want.Status, want.Attempts, want.LeasedBy, want.LeaseUntil = mail.StatusSending, 1, "w1", at.Add(time.Minute)
+		if err != nil || !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("ClaimOutboxByID = %+v, %v, %v\nwant %+v", got, ok, err, want)
+		}
+		for _, c := range []struct{ name, id string }{
+			{"leased to another", "m1"}, {"not yet due", "later"}, {"unknown", "nowhere"},
+		} {
+			if e, ok, err := s.ClaimOutboxByID(ctx, c.id, at.Add(time.Second), time.Minute, "w2"); ok || err != nil {
+				t.Errorf("%s: ClaimOutboxByID(%s) = %+v, %v, %v; want nothing", c.name, c.id, e, ok, err)
+			}
+		}
+		if err := s.MarkOutboxSent(ctx, "m1", "w1", at, at.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := s.ClaimOutboxByID(ctx, "m1", at.Add(2*time.Minute), time.Minute, "w2"); ok || err != nil {
+			t.Errorf("a sent message was claimed again: %v, %v", ok, err)
+		}
+		// The message read by id takes over an expired lease, as the poll does.
+		if _, ok, _ := s.ClaimOutboxByID(ctx, "other", at, time.Minute, "crashed"); !ok {
+			t.Fatal("other not claimed")
+		}
+		if e, ok, err := s.ClaimOutboxByID(ctx, "other", at.Add(time.Minute+time.Millisecond), time.Minute, "w2"); !ok || err != nil || e.Attempts != 2 || e.LeasedBy != "w2" {
+			t.Errorf("after the lease ran out: %+v, %v, %v", e, ok, err)
+		}
+	})
+
+	t.Run("ConcurrentClaimsByIDLeaseOnce", func(t *testing.T) {
+		s := open(t)
+		insert(t, s, envelope("m1", at, at))
+		const workers = 8
+		won := make([]bool, workers)
+		errs := make([]error, workers)
+		race(workers, func(w int) {
+			_, won[w], errs[w] = s.ClaimOutboxByID(ctx, "m1", at, time.Minute, fmt.Sprint("w", w))
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, ok := range won {
+			if ok {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d of %d concurrent claims of one message won; want 1", n, workers)
+		}
+	})
+
 	t.Run("InsertDuplicateIsErrDuplicate", func(t *testing.T) {
 		s := open(t)
 		insert(t, s, envelope("m1", at, at))
