@@ -33,9 +33,15 @@ func rateLimitIndexes() []index {
 // and the claims stay the only source of truth. The counter is raised
 // every hintEvery ranks, so that another instance, or this one after a
 // restart, starts at most that many taken slots low.
+//
+// Each call reserves its rank in this process before it claims it, so
+// that concurrent hits on one key (a school's parents behind one address)
+// try different slots: probing from a shared starting point made k
+// concurrent hits cost k²/2 inserts, all through the embedded store's one
+// writer (measured: step 1 at p99 17 s under 200 people from one address).
 func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, error) {
-	n := s.highWater(key, 0) + 1
-	if n == 1 {
+	n, known := s.reserve(key, 0)
+	if !known {
 		// First sight of the key here (a new window, a restart): the
 		// counter says roughly how many slots are taken. The embedded
 		// server loses concurrent increments of it, which only makes the
@@ -44,9 +50,8 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 		if err != nil {
 			return 0, err
 		}
-		n = hint
+		n, _ = s.reserve(key, hint)
 	}
-	defer func() { s.highWater(key, n) }()
 	for range 1000 {
 		ok, err := s.claim(ctx, fmt.Sprintf("rl|%s#%d", key, n), expires)
 		if err != nil {
@@ -60,7 +65,8 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 			}
 			return n, nil
 		}
-		n++
+		// Another instance has this slot: the next one free of both.
+		n, _ = s.reserve(key, n+1)
 	}
 	return n, nil
 }
@@ -197,16 +203,21 @@ func (s *Store) SweepThrottle(ctx context.Context, now time.Time) (int, error) {
 	return s.sweep(ctx, colThrottle, "expiresAt", now)
 }
 
-// highWater records and returns the highest rank given for a key in this
-// process (n = 0 only reads). The map is bounded: it is only a hint.
-func (s *Store) highWater(key string, n int) int {
+// reserve gives the caller the next rank of key in this process, at least
+// from, and records it as taken here. With from = 0 it reports false, and
+// reserves nothing, for a key this process has not seen. The map is
+// bounded: it is only where probing starts.
+func (s *Store) reserve(key string, from int) (int, bool) {
 	s.hwMu.Lock()
 	defer s.hwMu.Unlock()
 	if s.hw == nil || len(s.hw) > 100_000 {
 		s.hw = map[string]int{}
 	}
-	if n > s.hw[key] {
-		s.hw[key] = n
+	last, known := s.hw[key]
+	if !known && from == 0 {
+		return 0, false
 	}
-	return s.hw[key]
+	n := max(last+1, from)
+	s.hw[key] = n
+	return n, true
 }

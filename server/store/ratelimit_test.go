@@ -2,11 +2,16 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/sesame-edu/sesame/server/store"
 )
 
 // TestHitsAcrossInstances: instances that remember their own ranks still
@@ -56,5 +61,48 @@ func TestHitsAcrossInstances(t *testing.T) {
 	// The probe's failed inserts leave nothing; its one success adds one.
 	if after, _ := db.Collection("claims").CountDocuments(ctx, bson.D{}); after != before+1 {
 		t.Errorf("claims %d → %d", before, after)
+	}
+}
+
+// TestConcurrentHitsProbeOnce: hits sent at once on one key from one
+// process (many parents behind a school's address) each claim a slot of
+// their own at the first try: the inserts are as many as the hits, not the
+// k²/2 of probes all starting from the same slot.
+func TestConcurrentHitsProbeOnce(t *testing.T) {
+	ctx := context.Background()
+	stores, _ := embedded(t, 1)
+	s := stores[0]
+	expires := time.Now().Add(time.Hour)
+	if _, err := s.Limits().Hit(ctx, "ip:198.51.100.7", expires); err != nil {
+		t.Fatal(err)
+	}
+	var inserts atomic.Int64
+	stop := s.Observe(func(c store.Command) {
+		if c.Name == "insert" && c.Collection == "claims" {
+			inserts.Add(1)
+		}
+	})
+	const k = 40
+	ranks := make([]int, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range k {
+		wg.Go(func() {
+			<-start
+			ranks[i], errs[i] = s.Limits().Hit(ctx, "ip:198.51.100.7", expires)
+		})
+	}
+	close(start)
+	wg.Wait()
+	stop()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if sorted := slices.Sorted(slices.Values(ranks)); sorted[0] != 2 || sorted[k-1] != k+1 || len(slices.Compact(sorted)) != k {
+		t.Errorf("ranks %v: want each of 2…%d once", sorted, k+1)
+	}
+	if n := inserts.Load(); n != k {
+		t.Errorf("%d claim inserts for %d concurrent hits; want %d", n, k, k)
 	}
 }
