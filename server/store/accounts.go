@@ -141,7 +141,7 @@ func (s Accounts) CreateAccount(ctx context.Context, a account.Account) error {
 			return err
 		}
 	}
-	_, err := s.wdb.Collection(colAccounts).InsertOne(ctx, fromAccount(a))
+	err := s.insertOne(ctx, colAccounts, fromAccount(a))
 	if mongo.IsDuplicateKeyError(err) {
 		return account.ErrConflict
 	}
@@ -174,7 +174,7 @@ func (s Accounts) AssignSubject(ctx context.Context, id, candidate string) (stri
 		return a.Subject, nil
 	}
 	sub := candidate
-	_, err = s.wdb.Collection(colSubjects).InsertOne(ctx, subjectDoc{ID: id, Subject: candidate})
+	err = s.insertOne(ctx, colSubjects, subjectDoc{ID: id, Subject: candidate})
 	if mongo.IsDuplicateKeyError(err) {
 		var d subjectDoc
 		if err := s.wdb.Collection(colSubjects).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {

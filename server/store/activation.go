@@ -85,7 +85,7 @@ func (s Activations) CreateActivation(ctx context.Context, f activation.Flow) er
 	if err != nil {
 		return fmt.Errorf("store: create activation: %w", err)
 	}
-	if _, err := s.wdb.Collection(colActivation).InsertOne(ctx, toActivationDoc(f)); err != nil {
+	if err := s.insertOne(ctx, colActivation, toActivationDoc(f)); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
 			return activation.ErrConflict
 		}
@@ -131,7 +131,7 @@ func (s Activations) DeleteActivation(ctx context.Context, id string) error {
 // ClaimMailbox reserves an institutional address for an account. Asking
 // again for the same account's own address succeeds.
 func (s Activations) ClaimMailbox(ctx context.Context, address, accountID string) (bool, error) {
-	_, err := s.wdb.Collection(colMailboxes).InsertOne(ctx, bson.D{{Key: "_id", Value: address}, {Key: "accountId", Value: accountID}})
+	err := s.insertOne(ctx, colMailboxes, bson.D{{Key: "_id", Value: address}, {Key: "accountId", Value: accountID}})
 	if mongo.IsDuplicateKeyError(err) {
 		var d struct {
 			AccountID string `bson:"accountId"`

@@ -32,7 +32,7 @@ func auditIndexes() []index {
 func (s Audit) Record(ctx context.Context, e audit.Event) error {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
-	_, err := s.wdb.Collection(colAudit).InsertOne(ctx, bson.D{
+	err := s.insertOne(ctx, colAudit, bson.D{
 		{Key: "_id", Value: hex.EncodeToString(b)},
 		{Key: "at", Value: e.At},
 		{Key: "action", Value: e.Action},

@@ -45,7 +45,7 @@ type casTicketDoc struct {
 
 // SaveTicket stores a new service ticket (its hash, never the ticket).
 func (s Tickets) SaveTicket(ctx context.Context, t cas.Ticket) error {
-	_, err := s.wdb.Collection(colCASTickets).InsertOne(ctx, casTicketDoc{ID: t.ID, Service: t.Service, ClientID: t.ClientID,
+	err := s.insertOne(ctx, colCASTickets, casTicketDoc{ID: t.ID, Service: t.Service, ClientID: t.ClientID,
 		AccountID: t.AccountID, AuthTime: t.AuthTime, IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt, Renewed: t.Renewed})
 	if err != nil {
 		return fmt.Errorf("store: save ticket: %w", err)
@@ -163,7 +163,7 @@ type casLogoutDoc struct {
 // QueueLogout adds a LogoutRequest; a second one for the same login is
 // the same request.
 func (s Logouts) QueueLogout(ctx context.Context, l cas.Logout) error {
-	_, err := s.wdb.Collection(colCASLogouts).InsertOne(ctx, casLogoutDoc{ID: l.ID, Service: l.Service, Ticket: l.Ticket,
+	err := s.insertOne(ctx, colCASLogouts, casLogoutDoc{ID: l.ID, Service: l.Service, Ticket: l.Ticket,
 		Attempts: l.Attempts, CreatedAt: l.CreatedAt, NextAttemptAt: l.NextAttemptAt, LastError: l.LastError})
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("store: queue logout: %w", err)

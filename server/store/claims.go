@@ -26,7 +26,7 @@ func claimIndexes() []index {
 
 // claim records key and reports whether this call was the first to do so.
 func (s *Store) claim(ctx context.Context, key string, expires time.Time) (bool, error) {
-	_, err := s.wdb.Collection(colClaims).InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "expiresAt", Value: expires}})
+	err := s.insertOne(ctx, colClaims, bson.D{{Key: "_id", Value: key}, {Key: "expiresAt", Value: expires}})
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
 	}

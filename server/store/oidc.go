@@ -96,7 +96,7 @@ type oidcRequestDoc struct {
 
 // CreateRequest inserts an authorization request.
 func (s OIDC) CreateRequest(ctx context.Context, r oidc.Request) error {
-	_, err := s.wdb.Collection(colOIDCRequests).InsertOne(ctx, oidcRequestDoc{
+	err := s.insertOne(ctx, colOIDCRequests, oidcRequestDoc{
 		ID: r.Key, ClientID: r.ClientID, RedirectURI: r.RedirectURI, State: r.State, Nonce: r.Nonce,
 		Scopes: r.Scopes, ResponseType: r.ResponseType, ResponseMode: r.ResponseMode,
 		CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod, Prompt: r.Prompt,
@@ -172,7 +172,7 @@ type oidcTokenDoc struct {
 
 // CreateToken inserts a token.
 func (s OIDC) CreateToken(ctx context.Context, t oidc.Token) error {
-	_, err := s.wdb.Collection(colOIDCTokens).InsertOne(ctx, oidcTokenDoc{ID: t.Key, Kind: t.Kind, Family: t.Family,
+	err := s.insertOne(ctx, colOIDCTokens, oidcTokenDoc{ID: t.Key, Kind: t.Kind, Family: t.Family,
 		ClientID: t.ClientID, AccountID: t.AccountID, Subject: t.Subject, Scopes: t.Scopes, Audience: t.Audience, AMR: t.AMR,
 		AuthTime: t.AuthTime, Locale: t.Locale, ExpiresAt: t.ExpiresAt})
 	if err != nil {
@@ -313,7 +313,7 @@ type oidcKeyDoc struct {
 
 // InsertKey stores a signing key unless its generation has one.
 func (s OIDC) InsertKey(ctx context.Context, k oidc.SealedKey) error {
-	_, err := s.wdb.Collection(colOIDCKeys).InsertOne(ctx, oidcKeyDoc{ID: k.ID, KeyID: k.KeyID, Algorithm: k.Algorithm,
+	err := s.insertOne(ctx, colOIDCKeys, oidcKeyDoc{ID: k.ID, KeyID: k.KeyID, Algorithm: k.Algorithm,
 		Sealed: k.Sealed, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt})
 	if mongo.IsDuplicateKeyError(err) {
 		return oidc.ErrExists
@@ -354,7 +354,7 @@ type oidcLogoutDoc struct {
 
 // QueueLogout queues a back-channel logout.
 func (s OIDC) QueueLogout(ctx context.Context, l oidc.Logout) error {
-	_, err := s.wdb.Collection(colOIDCLogouts).InsertOne(ctx, oidcLogoutDoc{ID: l.ID, ClientID: l.ClientID,
+	err := s.insertOne(ctx, colOIDCLogouts, oidcLogoutDoc{ID: l.ID, ClientID: l.ClientID,
 		AccountID: l.AccountID, Attempts: l.Attempts, NextAttemptAt: l.NextAttemptAt, ExpiresAt: l.ExpiresAt,
 		PurgeAt: l.ExpiresAt.Add(24 * time.Hour)})
 	if err != nil {

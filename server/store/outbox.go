@@ -84,7 +84,7 @@ func (s Outbox) InsertOutbox(ctx context.Context, e mail.Envelope) error {
 	} else if found {
 		return mail.ErrDuplicate
 	}
-	if _, err := s.wdb.Collection(colOutbox).InsertOne(ctx, d); err != nil {
+	if err := s.insertOne(ctx, colOutbox, d); err != nil {
 		// Only a message already queued under this _id is a duplicate;
 		// another unique index refusing the insert is a failure.
 		if mongo.IsDuplicateKeyError(err) {
@@ -205,7 +205,7 @@ func (s Outbox) ClaimOutboxByID(ctx context.Context, id string, now time.Time, l
 // attempt merely comes early).
 func (s *Store) claimAttempt(ctx context.Context, id string, attempts int, read *outboxDoc, now time.Time, lease time.Duration, worker string) (mail.Envelope, bool, error) {
 	claim := claimDoc{ID: id + "/" + strconv.Itoa(attempts+1), Worker: worker, PurgeAt: now.Add(lease + claimKeep)}
-	_, err := s.wdb.Collection(colOutboxClaims).InsertOne(ctx, claim)
+	err := s.insertOne(ctx, colOutboxClaims, claim)
 	if mongo.IsDuplicateKeyError(err) {
 		return mail.Envelope{}, false, nil // another worker has this attempt
 	}
@@ -271,7 +271,7 @@ func (s *Store) finish(ctx context.Context, id, worker, status string, now, purg
 	if lastErr != "" {
 		d.LastError = lastErr
 	}
-	if _, err := s.wdb.Collection(colOutboxLog).InsertOne(ctx, d); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := s.insertOne(ctx, colOutboxLog, d); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("store: log outbox: %w", err)
 	}
 	if _, err := s.wdb.Collection(colOutbox).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {

@@ -38,7 +38,7 @@ func (d emailChangeDoc) change() account.EmailChange {
 // CreateEmailChange stores a pending address, keyed by the hash of its
 // link's token.
 func (s Accounts) CreateEmailChange(ctx context.Context, c account.EmailChange) error {
-	_, err := s.wdb.Collection(colEmailChanges).InsertOne(ctx, emailChangeDoc{ID: c.ID, AccountID: c.AccountID, Email: c.Email, Lang: c.Lang, Cancels: c.Cancels, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt})
+	err := s.insertOne(ctx, colEmailChanges, emailChangeDoc{ID: c.ID, AccountID: c.AccountID, Email: c.Email, Lang: c.Lang, Cancels: c.Cancels, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt})
 	if err != nil {
 		return fmt.Errorf("store: create e-mail change: %w", err)
 	}

@@ -66,8 +66,8 @@ func TestHitsAcrossInstances(t *testing.T) {
 
 // TestConcurrentHitsProbeOnce: hits sent at once on one key from one
 // process (many parents behind a school's address) each claim a slot of
-// their own at the first try: the inserts are as many as the hits, not the
-// k²/2 of probes all starting from the same slot.
+// their own at the first try: the documents inserted are as many as the
+// hits, not the k²/2 of probes all starting from the same slot.
 func TestConcurrentHitsProbeOnce(t *testing.T) {
 	ctx := context.Background()
 	stores, _ := embedded(t, 1)
@@ -79,7 +79,7 @@ func TestConcurrentHitsProbeOnce(t *testing.T) {
 	var inserts atomic.Int64
 	stop := s.Observe(func(c store.Command) {
 		if c.Name == "insert" && c.Collection == "claims" {
-			inserts.Add(1)
+			inserts.Add(int64(c.Docs))
 		}
 	})
 	const k = 40
@@ -103,6 +103,6 @@ func TestConcurrentHitsProbeOnce(t *testing.T) {
 		t.Errorf("ranks %v: want each of 2…%d once", sorted, k+1)
 	}
 	if n := inserts.Load(); n != k {
-		t.Errorf("%d claim inserts for %d concurrent hits; want %d", n, k, k)
+		t.Errorf("%d claims inserted for %d concurrent hits; want %d", n, k, k)
 	}
 }

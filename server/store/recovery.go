@@ -74,7 +74,7 @@ func (d flowDoc) flow() recovery.Flow {
 
 // CreateFlow inserts a new flow.
 func (s Flows) CreateFlow(ctx context.Context, f recovery.Flow) error {
-	if _, err := s.wdb.Collection(colRecovery).InsertOne(ctx, toFlowDoc(f)); err != nil {
+	if err := s.insertOne(ctx, colRecovery, toFlowDoc(f)); err != nil {
 		return fmt.Errorf("store: create flow: %w", err)
 	}
 	return nil

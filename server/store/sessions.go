@@ -93,7 +93,7 @@ type sessionDoc struct {
 
 // CreateSession inserts a session.
 func (s Sessions) CreateSession(ctx context.Context, x session.Session) error {
-	_, err := s.wdb.Collection(colSessions).InsertOne(ctx, sessionDoc{ID: x.ID, AccountID: x.AccountID,
+	err := s.insertOne(ctx, colSessions, sessionDoc{ID: x.ID, AccountID: x.AccountID,
 		CreatedAt: x.CreatedAt, SeenAt: x.SeenAt, ExpiresAt: x.ExpiresAt, AbsoluteEnd: x.AbsoluteEnd})
 	if err != nil {
 		return fmt.Errorf("store: create session: %w", err)
@@ -178,7 +178,7 @@ func (s *Store) listSessionsOnce(ctx context.Context) error {
 			return fmt.Errorf("store: list sessions: %w", err)
 		}
 	}
-	if _, err := s.wdb.Collection(colMeta).InsertOne(ctx, bson.D{{Key: "_id", Value: marker}}); err != nil && !mongo.IsDuplicateKeyError(err) {
+	if err := s.insertOne(ctx, colMeta, bson.D{{Key: "_id", Value: marker}}); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("store: list sessions: %w", err)
 	}
 	return nil

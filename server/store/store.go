@@ -68,6 +68,9 @@ type Store struct {
 	// emailLocks serialise this process's writes to one address's index
 	// entry (see addEmail).
 	emailLocks [64]sync.Mutex
+	// ins groups concurrent inserts into one command (FerretDB only; see
+	// inserts and insertOne).
+	ins *inserts
 	// observer, when set, is told of every command sent (see Observe).
 	observer atomic.Pointer[func(Command)]
 }
@@ -80,6 +83,8 @@ type Command struct {
 	// exactly {_id: <value>}: the embedded store then reads and decodes
 	// the whole collection.
 	ByID bool
+	// Docs is how many documents an insert carries (see inserts).
+	Docs int
 }
 
 // String is "find accounts", or "find accounts (scan)" for a filter that
@@ -114,6 +119,13 @@ func (s *Store) monitor() *event.CommandMonitor {
 			c.Collection, _ = v.StringValueOK()
 		}
 		c.ByID = byID(e.CommandName, e.Command)
+		if e.CommandName == "insert" {
+			if docs, ok := e.Command.Lookup("documents").ArrayOK(); ok {
+				if vals, err := docs.Values(); err == nil {
+					c.Docs = len(vals)
+				}
+			}
+		}
 		(*f)(c)
 	}}
 }
@@ -209,11 +221,15 @@ func (s *Store) serialiseWrites(ctx context.Context, uri, database string) error
 		return fmt.Errorf("store: connect writer: %w", err)
 	}
 	s.wclient, s.wdb = wc, wc.Database(database)
+	s.ins = newInserts(s.wdb)
 	return nil
 }
 
 // Close disconnects the client and stops the embedded server, if any.
 func (s *Store) Close(ctx context.Context) error {
+	if s.ins != nil {
+		s.ins.close()
+	}
 	err := s.client.Disconnect(ctx)
 	if s.wclient != nil {
 		_ = s.wclient.Disconnect(ctx)
@@ -221,6 +237,16 @@ func (s *Store) Close(ctx context.Context) error {
 	if s.embedded != nil {
 		s.embedded.Stop()
 	}
+	return err
+}
+
+// insertOne inserts doc into col through the writer, grouped with the
+// inserts that wait alongside it on FerretDB (see inserts).
+func (s *Store) insertOne(ctx context.Context, col string, doc any) error {
+	if s.ins != nil {
+		return s.ins.insert(ctx, col, doc)
+	}
+	_, err := s.wdb.Collection(col).InsertOne(ctx, doc)
 	return err
 }
 
