@@ -272,7 +272,11 @@ func New(o Options) (*App, error) {
 func (a *App) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = a.Worker.Run(ctx) })
-	wg.Go(func() { a.Recovery.Run(ctx, 2) })
+	// Eight flows at once: each is a dozen small store commands in a
+	// row, and the embedded store's writer groups the inserts of those
+	// that wait together; two left codes queued for seconds behind a
+	// burst of requests.
+	wg.Go(func() { a.Recovery.Run(ctx, 8) })
 	wg.Go(func() { sweep(ctx, a.store, a.log) })
 	wg.Go(func() { a.CASLogout.Run(ctx) })
 	wg.Go(func() { a.OIDC.Run(ctx) })

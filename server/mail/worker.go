@@ -183,16 +183,23 @@ func (w *Worker) Run(ctx context.Context) error {
 // send is one sender's loop: the messages this process queued, by id, as
 // they come; and, at start, every Poll and when ids were missed, whatever
 // the outbox has due (retries, other instances' messages, messages left
-// by a crash).
+// by a crash). The outbox is read only while no id waits: each read
+// decodes every waiting message on the embedded store, so reading it for
+// each message of a backlog would cost the square of the backlog.
 func (w *Worker) send(ctx context.Context, worker string) {
 	poll := time.NewTicker(w.opts.Poll)
 	defer poll.Stop()
 	scan := true
 	for ctx.Err() == nil {
-		if scan {
-			for ctx.Err() == nil && w.deliverOne(ctx, worker, "") {
-			}
-			scan = false
+		select {
+		case id := <-w.queued:
+			w.deliverOne(ctx, worker, id)
+			continue
+		default:
+		}
+		// A read interrupted by queued ids stays due.
+		for scan && ctx.Err() == nil && len(w.queued) == 0 {
+			scan = w.deliverOne(ctx, worker, "")
 		}
 		select {
 		case <-ctx.Done():

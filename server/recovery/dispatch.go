@@ -14,11 +14,25 @@ import (
 
 // enqueue hands a flow to the dispatcher without ever blocking the
 // request: when the queue is full, the periodic scan picks the flow up.
+// A flow already queued or being processed here is not queued again.
 func (s *Service) enqueue(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.held[id]; ok {
+		return
+	}
 	select {
 	case s.queue <- id:
+		s.held[id] = struct{}{}
 	default:
 	}
+}
+
+// release says that this process is done with flow id.
+func (s *Service) release(id string) {
+	s.mu.Lock()
+	delete(s.held, id)
+	s.mu.Unlock()
 }
 
 // Run processes pending flows until ctx ends: workers take them from the
@@ -39,6 +53,7 @@ func (s *Service) Run(ctx context.Context, workers int) {
 					if err := s.Process(ctx, id); err != nil && ctx.Err() == nil {
 						s.Log.Error("recovery: process flow", "flow", id, "err", err)
 					}
+					s.release(id)
 				}
 			}
 		}()

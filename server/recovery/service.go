@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sesame-edu/sesame/server/account"
@@ -55,11 +56,16 @@ type Service struct {
 	Deps
 	cfg   Config
 	queue chan string
+	// held names the flows queued or being processed here, so that the
+	// periodic scan never queues one a second time: two workers of one
+	// process on one flow would only race, and the loser's work is lost.
+	mu   sync.Mutex
+	held map[string]struct{}
 }
 
 // New returns a Service; call Run to start its dispatcher.
 func New(d Deps, cfg Config) *Service {
-	return &Service{Deps: d, cfg: cfg, queue: make(chan string, 1024)}
+	return &Service{Deps: d, cfg: cfg, queue: make(chan string, 1024), held: map[string]struct{}{}}
 }
 
 // Config returns the service's rules, for the pages that describe them.
