@@ -116,11 +116,16 @@ func (s *Service) Process(ctx context.Context, id string) error {
 }
 
 func (s *Service) process(ctx context.Context, f Flow) error {
+	// The accounts the flow names: just looked up, or read again by id
+	// when an earlier attempt looked them up and stopped (a crash, a
+	// conflict).
+	var accs []account.Account
 	if f.Request != "" {
-		accs, pending, err := s.lookup(ctx, f)
+		active, pending, err := s.lookup(ctx, f)
 		if err != nil {
 			return err
 		}
+		accs = active
 		f.Accounts = nil
 		for _, a := range accs {
 			f.Accounts = append(f.Accounts, a.ID)
@@ -133,14 +138,16 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 			return err
 		}
 		f.Request = "" // looked up: the typed identifier is no longer kept
+	} else {
+		var err error
+		if accs, err = s.Candidates(ctx, f); err != nil {
+			return err
+		}
 	}
 
 	if f.Kind == KindIdentifier {
-		accs, err := s.Candidates(ctx, f)
+		accs, err := s.withinBudget(ctx, f, accs)
 		if err != nil {
-			return err
-		}
-		if accs, err = s.withinBudget(ctx, f, accs); err != nil {
 			return err
 		}
 		// The mail is queued before the flow goes: a crash in between
@@ -166,11 +173,8 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		return s.Store.DeleteFlow(ctx, f.ID)
 	}
 
-	accs, err := s.Candidates(ctx, f)
-	if err != nil {
-		return err
-	}
 	var guardians []account.Account
+	var err error
 	if len(accs) == 1 && accs[0].Email == "" {
 		// A student with no address of their own: the code goes to their
 		// guardians, who give it to them.

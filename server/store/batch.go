@@ -25,11 +25,16 @@ import (
 // It is used on FerretDB only: MongoDB has no single writer to queue at,
 // and its per-command cost is small.
 type inserts struct {
-	db   *mongo.Database
-	stop chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	cols map[string]chan *insertReq
+	db *mongo.Database
+	// timeout bounds a command, and a caller's wait for its document's
+	// outcome: the writer's own timeout, so that a database that stops
+	// answering makes an insert fail as soon as an InsertOne would, even
+	// for a caller queued behind a hung command.
+	timeout time.Duration
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	cols    map[string]chan *insertReq
 }
 
 type insertReq struct {
@@ -42,8 +47,8 @@ type insertReq struct {
 // bound keeps one slow command from holding every caller).
 const maxBatch = 64
 
-func newInserts(db *mongo.Database) *inserts {
-	return &inserts{db: db, stop: make(chan struct{}), cols: map[string]chan *insertReq{}}
+func newInserts(db *mongo.Database, timeout time.Duration) *inserts {
+	return &inserts{db: db, timeout: timeout, stop: make(chan struct{}), cols: map[string]chan *insertReq{}}
 }
 
 // close stops the collections' goroutines once their current command
@@ -58,20 +63,26 @@ func (b *inserts) close() {
 // mongo.WriteException for a duplicate _id.
 func (b *inserts) insert(ctx context.Context, col string, doc any) error {
 	r := &insertReq{doc: doc, done: make(chan struct{})}
+	wait := time.NewTimer(b.timeout)
+	defer wait.Stop()
 	select {
 	case b.queue(col) <- r:
 	case <-b.stop:
 		return errors.New("store: closed")
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-wait.C:
+		return fmt.Errorf("store: insert into %s: %w", col, context.DeadlineExceeded)
 	}
+	// Giving up leaves the document to its command, as a cancelled
+	// InsertOne whose command had left: it may still be inserted.
 	select {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
-		// The document may still be inserted, as with a cancelled
-		// InsertOne whose command had left.
 		return ctx.Err()
+	case <-wait.C:
+		return fmt.Errorf("store: insert into %s: %w", col, context.DeadlineExceeded)
 	}
 }
 
@@ -124,8 +135,8 @@ func (b *inserts) send(col string, batch []*insertReq) {
 		}
 	}()
 	// The command outlives any one caller's context: the others wait for
-	// it. The writer's own timeout bounds it.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// it.
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	docs := make([]any, len(batch))
 	for i, r := range batch {

@@ -25,7 +25,7 @@ func TestInsertsShareACommand(t *testing.T) {
 	stop := s.Observe(func(c Command) { mu.Lock(); commands = append(commands, c); mu.Unlock() })
 	defer stop()
 
-	b := newInserts(s.wdb)
+	b := newInserts(s.wdb, writeTimeout)
 	defer b.close()
 	q := make(chan *insertReq, 1024)
 	b.cols["grouped"] = q

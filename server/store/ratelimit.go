@@ -23,16 +23,16 @@ func rateLimitIndexes() []index {
 // on every instance sharing the database.
 //
 // Each hit claims a numbered slot (key#1, key#2, …): a unique insert, atomic
-// on MongoDB and on the embedded server alike. An $inc counter gives the
-// slot to try first; on the embedded server concurrent increments may be
-// lost, which only makes the probe start lower, never lets two hits share a
-// rank.
+// on MongoDB and on the embedded server alike. A shared counter, read the
+// first time this process sees the key, gives the slot to try first; it
+// may lag, which only makes the probe start lower, never lets two hits
+// share a rank.
 //
 // Once this process has given the key a rank, the next probe starts just
-// above it without reading the counter: one write per hit instead of two,
-// and the claims stay the only source of truth. The counter is raised
-// every hintEvery ranks, so that another instance, or this one after a
-// restart, starts at most that many taken slots low.
+// above it without reading the counter: one write per hit, and the claims
+// stay the only source of truth. The counter is raised ($max) every
+// hintEvery ranks, so that another instance, or this one after a restart,
+// starts at most that many taken slots low.
 //
 // Each call reserves its rank in this process before it claims it, so
 // that concurrent hits on one key (a school's parents behind one address)
@@ -43,10 +43,8 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 	n, known := s.reserve(key, 0)
 	if !known {
 		// First sight of the key here (a new window, a restart): the
-		// counter says roughly how many slots are taken. The embedded
-		// server loses concurrent increments of it, which only makes the
-		// probe start lower.
-		hint, err := s.hint(ctx, key, expires)
+		// counter says roughly how many slots are taken.
+		hint, err := s.hint(ctx, key)
 		if err != nil {
 			return 0, err
 		}
@@ -87,27 +85,16 @@ func (s *Store) raiseHint(ctx context.Context, key string, n int, expires time.T
 	return nil
 }
 
-func (s *Store) hint(ctx context.Context, key string, expires time.Time) (int, error) {
+// hint reads where probing for key should start: the shared counter,
+// which raiseHint keeps at most hintEvery ranks below the claims. It only
+// reads: a write here cost every new key (every step 1 names a new one) a
+// second write for nothing, since the claim decides anyway.
+func (s *Store) hint(ctx context.Context, key string) (int, error) {
 	var d struct {
 		Count int `bson:"count"`
 	}
-	var err error
-	// Two first hits may both try to insert the counter; the loser gets a
-	// duplicate-key error (on MongoDB too) and simply increments.
-	for range 3 {
-		err = s.wdb.Collection(colRateLimits).FindOneAndUpdate(ctx,
-			bson.D{{Key: "_id", Value: key}},
-			bson.D{
-				{Key: "$inc", Value: bson.D{{Key: "count", Value: 1}}},
-				{Key: "$setOnInsert", Value: bson.D{{Key: "expiresAt", Value: expires}}},
-			},
-			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
-		).Decode(&d)
-		if !mongo.IsDuplicateKeyError(err) {
-			break
-		}
-	}
-	if err != nil {
+	err := s.db.Collection(colRateLimits).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&d)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return 0, fmt.Errorf("store: rate limit: %w", err)
 	}
 	// The hint is only where probing starts: never below the first slot.

@@ -212,16 +212,19 @@ func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
 	return ok, nil
 }
 
+// writeTimeout bounds each write on FerretDB's one writer connection.
+const writeTimeout = 10 * time.Second
+
 // serialiseWrites routes writes through a one-connection client (FerretDB
 // only, see Store.wdb).
 func (s *Store) serialiseWrites(ctx context.Context, uri, database string) error {
 	wc, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("sesame-writer").SetMonitor(s.monitor()).
-		SetMaxPoolSize(1).SetServerSelectionTimeout(5 * time.Second).SetTimeout(10 * time.Second))
+		SetMaxPoolSize(1).SetServerSelectionTimeout(5 * time.Second).SetTimeout(writeTimeout))
 	if err != nil {
 		return fmt.Errorf("store: connect writer: %w", err)
 	}
 	s.wclient, s.wdb = wc, wc.Database(database)
-	s.ins = newInserts(s.wdb)
+	s.ins = newInserts(s.wdb, writeTimeout)
 	return nil
 }
 
