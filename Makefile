@@ -54,6 +54,9 @@ lint:
 # server in a process of its own (`sesame store serve`, the binary just
 # built): the detector then watches Sésame's code, not FerretDB's, which it
 # would slow tenfold. The store package's own tests still start it inside.
+# The tests that read printed letters back skip when pdftotext is missing
+# on a developer's machine; here test-deps installs it and a missing tool fails.
+test: export SESAME_REQUIRE_TOOLS = 1
 test: test-deps check-generated lint build
 	@dir=$$(mktemp -d); bin/sesame store serve $$dir > $$dir/uri 2> $$dir/log & pid=$$!; \
 	for i in $$(seq 100); do [ -s $$dir/uri ] && break; sleep 0.1; done; \
@@ -63,7 +66,7 @@ test: test-deps check-generated lint build
 	SESAME_TEST_POSTGRES=require SESAME_TEST_BACKEND=postgres go test -count=1 -skip '^TestTiming' ./server/...
 	SESAME_E2E=require SESAME_BINARY=$(CURDIR)/bin/sesame go test -count=1 ./e2e/
 
-## test-deps: install Debian's chromium and postgresql when missing (as root), for make test
+## test-deps: install Debian's chromium, postgresql and poppler-utils when missing (as root), for make test
 test-deps:
 	@scripts/test-deps
 

@@ -26,6 +26,11 @@ var provisionalOnLetter = regexp.MustCompile(`Mot de passe provisoire :\s*([a-hj
 func TestImportLetters(t *testing.T) {
 	pdftotext, err := exec.LookPath("pdftotext")
 	if err != nil {
+		// make test installs it (scripts/test-deps) and says so: there a
+		// missing tool fails instead of skipping the test unseen.
+		if os.Getenv("SESAME_REQUIRE_TOOLS") != "" {
+			t.Fatal("pdftotext missing: install Debian's poppler-utils")
+		}
 		t.Skip("pdftotext not found (Debian's poppler-utils)")
 	}
 	dir := t.TempDir()
