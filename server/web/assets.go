@@ -11,17 +11,23 @@ import (
 	"mime"
 	"path"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/andybalholm/brotli"
 	"github.com/gofiber/fiber/v2"
 )
 
-// asset is one built file, fingerprinted and compressed once at start so that
+// asset is one built file, fingerprinted and compressed once so that
 // serving it costs a map lookup.
 type asset struct {
 	contentType string
-	raw, gz, br []byte
-	etag        string
+	raw, gz     []byte
+	// br is set once the brotli form exists: at once for what the build
+	// compressed, a few tens of milliseconds after start for a file
+	// completed at start (see add).
+	br   atomic.Pointer[[]byte]
+	etag string
 }
 
 // assetSet maps fingerprinted URLs (/assets/app.3f2a1b9c.css) to files, and
@@ -29,6 +35,8 @@ type asset struct {
 type assetSet struct {
 	byURL  map[string]*asset
 	byName map[string]string
+	// compressing counts the brotli forms still being made.
+	compressing sync.WaitGroup
 }
 
 func newAssetSet() *assetSet {
@@ -62,7 +70,8 @@ func (s *assetSet) addFS(fsys fs.FS, suffix map[string][]byte) error {
 // addCompressed adds a file with the compressed forms the build made.
 func (s *assetSet) addCompressed(name string, raw, gz, br []byte) error {
 	a, url := s.describe(name, raw)
-	a.gz, a.br = gz, br
+	a.gz = gz
+	a.br.Store(&br)
 	s.byURL[url] = a
 	s.byName[name] = url
 	return nil
@@ -92,21 +101,31 @@ func (s *assetSet) dataURI(name string) string {
 
 // add fingerprints and compresses one file. The fingerprint is part of the
 // URL, so browsers may keep the file for a year: a new build has new URLs.
+// Its brotli form is made in the background: at its best level it takes
+// 20–30 ms for the style sheet on these machines, a third of the time
+// from start to ready, while gzip's takes 2 ms; the first visitors of a
+// server just started get the gzip form.
 func (s *assetSet) add(name string, b []byte) error {
 	a, url := s.describe(name, b)
 	if len(b) > 512 && !strings.HasPrefix(a.contentType, "image/png") {
-		var gz, br bytes.Buffer
+		var gz bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 		_, _ = zw.Write(b)
 		if err := zw.Close(); err != nil {
 			return fmt.Errorf("web: gzip %s: %w", name, err)
 		}
-		bw := brotli.NewWriterLevel(&br, brotli.BestCompression)
-		_, _ = bw.Write(b)
-		if err := bw.Close(); err != nil {
-			return fmt.Errorf("web: brotli %s: %w", name, err)
-		}
-		a.gz, a.br = gz.Bytes(), br.Bytes()
+		a.gz = gz.Bytes()
+		s.compressing.Go(func() {
+			var br bytes.Buffer
+			bw := brotli.NewWriterLevel(&br, brotli.BestCompression)
+			_, _ = bw.Write(b)
+			// Writing to memory cannot fail; without a brotli form the
+			// file is served gzipped.
+			if bw.Close() == nil {
+				out := br.Bytes()
+				a.br.Store(&out)
+			}
+		})
 	}
 	s.byURL[url] = a
 	s.byName[name] = url
@@ -130,10 +149,11 @@ func (s *assetSet) serve(c *fiber.Ctx) error {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
 	accept := c.Get(fiber.HeaderAcceptEncoding)
+	br := a.br.Load()
 	switch {
-	case a.br != nil && strings.Contains(accept, "br"):
+	case br != nil && strings.Contains(accept, "br"):
 		c.Set(fiber.HeaderContentEncoding, "br")
-		return c.Send(a.br)
+		return c.Send(*br)
 	case a.gz != nil && strings.Contains(accept, "gzip"):
 		c.Set(fiber.HeaderContentEncoding, "gzip")
 		return c.Send(a.gz)

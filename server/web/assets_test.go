@@ -18,12 +18,13 @@ func TestCompressedAssetsMatch(t *testing.T) {
 	if err := s.addFS(os.DirFS("../../frontend/dist"), map[string][]byte{"app.css": []byte("/* theme */")}); err != nil {
 		t.Fatal(err)
 	}
+	s.compressing.Wait()
 	for _, name := range []string{"app.css", "app.js", "htmx.min.js"} {
 		a := s.byURL[s.url(name)]
-		if a == nil || a.br == nil || a.gz == nil {
+		if a == nil || a.br.Load() == nil || a.gz == nil {
 			t.Fatalf("%s: no compressed forms", name)
 		}
-		br, err := io.ReadAll(brotli.NewReader(bytes.NewReader(a.br)))
+		br, err := io.ReadAll(brotli.NewReader(bytes.NewReader(*a.br.Load())))
 		if err != nil || !bytes.Equal(br, a.raw) {
 			t.Errorf("%s: brotli form does not hold the file (%v)", name, err)
 		}
