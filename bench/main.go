@@ -517,7 +517,7 @@ func report(o benchOptions, runs []runFigures, templates map[int]string) string 
 		note: fmt.Sprintf("RssAnon %.1f MB + RssFile %.1f MB (the binary's code)",
 			median(col(func(r runFigures) (float64, bool) { return float64(r.Idle.Anon) / 1024, r.Idle.RSS > 0 })),
 			median(col(func(r runFigures) (float64, bool) { return float64(r.Idle.File) / 1024, r.Idle.RSS > 0 })))})
-	add(fig{name: "start → first 200 of /readyz", target: "≤ 150 ms", unit: "ms",
+	add(fig{name: "start → first 200 of /readyz", target: "≤ 60 ms", unit: "ms",
 		vals: col(func(r runFigures) (float64, bool) {
 			if len(r.Starts) == 0 {
 				return 0, false
@@ -527,7 +527,7 @@ func report(o benchOptions, runs []runFigures, templates map[int]string) string 
 				v = append(v, msOf(s))
 			}
 			return median(v), true
-		}), ok: func(v float64) bool { return v <= 150 },
+		}), ok: func(v float64) bool { return v <= 60 },
 		note: fmt.Sprintf("embedded store, %d accounts; median of each run's starts", o.accounts)})
 	add(fig{name: "bytes on the wire, first visit through 3 steps", target: "≤ 30 KB", unit: "KB received",
 		vals: col(func(r runFigures) (float64, bool) {
