@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -37,14 +35,7 @@ func (a *testApp) postFile(path, name string, data []byte) *http.Response {
 // checked, confirmed, counted; the letters of its pending accounts come
 // as one PDF, a page each. Help desk agents have no import.
 func TestDeskImport(t *testing.T) {
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		// make test installs it (scripts/test-deps) and says so: there a
-		// missing tool fails instead of skipping the test unseen.
-		if os.Getenv("SESAME_REQUIRE_TOOLS") != "" {
-			t.Fatal("pdftotext missing: install Debian's poppler-utils")
-		}
-		t.Skip("pdftotext missing (Debian's poppler-utils)")
-	}
+	needPDFToText(t)
 	a := newTestApp(t)
 	a.seedDesk()
 	read := func(resp *http.Response, want int) string {

@@ -106,14 +106,7 @@ func TestDeskIsNotFoundForOthers(t *testing.T) {
 // password stops working, a batch; every action is audited, and the
 // provisional password is in no log line and no stored document.
 func TestDeskHelpdesk(t *testing.T) {
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		// make test installs it (scripts/test-deps) and says so: there a
-		// missing tool fails instead of skipping the test unseen.
-		if os.Getenv("SESAME_REQUIRE_TOOLS") != "" {
-			t.Fatal("pdftotext missing: install Debian's poppler-utils")
-		}
-		t.Skip("pdftotext missing (Debian's poppler-utils)")
-	}
+	needPDFToText(t)
 	logs := &syncBuffer{}
 	a := newTestApp(t, func(o *app.Options) {
 		o.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -282,6 +275,20 @@ func TestDeskHelpdesk(t *testing.T) {
 			cur.Close(ctx)
 		}
 	})
+}
+
+// needPDFToText skips a test that reads letters back when Debian's
+// pdftotext is missing on a developer's machine. make test installs it
+// (scripts/test-deps) and sets SESAME_REQUIRE_TOOLS: there a missing tool
+// fails instead of skipping the test unseen.
+func needPDFToText(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("pdftotext"); err != nil {
+		if os.Getenv("SESAME_REQUIRE_TOOLS") != "" {
+			t.Fatal("pdftotext missing: install Debian's poppler-utils")
+		}
+		t.Skip("pdftotext missing (Debian's poppler-utils)")
+	}
 }
 
 // pdfText extracts a PDF's text with Debian's pdftotext.
