@@ -852,3 +852,60 @@ func TestOIDCIntrospect(t *testing.T) {
 		t.Errorf("revoked token: %d %+v, want inactive and nothing else", st, a)
 	}
 }
+
+// TestOIDCEmailVerified: email_verified says whether the person confirmed
+// the address themselves (a link they opened), not whether the school
+// typed one in: an application may then trust it for its own accounts.
+func TestOIDCEmailVerified(t *testing.T) {
+	s := newOIDCServer(t)
+	portal := s.portal()
+	verified := func(identifier string) any {
+		t.Helper()
+		code, verifier := s.browser(t).code(portal, identifier)
+		_, id := exchange(t, portal, code, verifier)
+		var c map[string]any
+		if err := id.Claims(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c["email_verified"]
+	}
+	// zitadel/oidc leaves a false email_verified out; applications read
+	// an absent one as false.
+	if v := verified("P003"); v != nil && v != false {
+		t.Errorf("an address from the school's import: email_verified = %v, want false or absent", v)
+	}
+	// P001 confirms a new address from the personal page.
+	b := s.testApp.browser()
+	b.signIn("P001", annePassword)
+	confirm, _ := b.requestEmailChange(t, "anne.nouvelle@example.net", anneMail, 1)
+	s.testApp.submitLink(t, confirm)
+	if v := verified("P001"); v != true {
+		t.Errorf("an address its owner confirmed: email_verified = %v, want true", v)
+	}
+}
+
+// TestOIDCMaxAge: an application's max_age asks for a sign-in when the
+// person's last one is older; a recent one passes straight through.
+func TestOIDCMaxAge(t *testing.T) {
+	s := newOIDCServer(t)
+	portal := s.portal()
+	pkce := oauth2.S256ChallengeOption(oauth2.GenerateVerifier())
+	p := s.browser(t)
+	p.code(portal, "P003")
+	maxAge := oauth2.SetAuthURLParam("max_age", "600")
+	if _, back := p.authorize(portal, pkce, maxAge); back == nil || back.Query().Get("code") == "" {
+		t.Fatalf("a sign-in a moment old was asked again: %v", back)
+	}
+	s.advance(11 * time.Minute)
+	resp, back := p.authorize(portal, pkce, maxAge)
+	if back != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a sign-in 11 minutes old passed max_age=600: %v", back)
+	}
+	if _, back := p.signIn(resp, "P003"); back == nil || back.Query().Get("code") == "" {
+		t.Errorf("after signing in again: %v", back)
+	}
+	// Without max_age, the same session passes through.
+	if _, back := p.authorize(portal, pkce); back == nil || back.Query().Get("code") == "" {
+		t.Errorf("without max_age: %v", back)
+	}
+}
