@@ -909,3 +909,27 @@ func TestOIDCMaxAge(t *testing.T) {
 		t.Errorf("without max_age: %v", back)
 	}
 }
+
+// TestOIDCBackchannelLogoutOnReset: a password reset ends the person's
+// sessions, and the applications they signed in to are told too — whoever
+// had the old password is signed out there as well.
+func TestOIDCBackchannelLogoutOnReset(t *testing.T) {
+	s := newOIDCServer(t)
+	cdi := s.cdi(oauth2.AuthStyleInHeader)
+	_, id := exchange(t, cdi, s.browser(t).codeNoPKCE(cdi), "")
+	owner := s.testApp.browser()
+	owner.toStep3(t, 1)
+	const pw = "Trois chats sur le toit 42"
+	if _, html := owner.step(paths.RecoveryPassword, url.Values{"password": {pw}, "confirm": {pw}}); !strings.Contains(html, "Votre mot de passe a été modifié") {
+		t.Fatalf("reset: %s", html)
+	}
+	select {
+	case raw := <-s.logouts:
+		lt, err := s.provider.Verifier(&gooidc.Config{ClientID: "cdi"}).Verify(context.Background(), raw)
+		if err != nil || lt.Subject != id.Subject {
+			t.Fatalf("logout token after the reset: %v, sub %v (want %q)", err, lt, id.Subject)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no logout token after the password reset")
+	}
+}
