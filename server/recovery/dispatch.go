@@ -2,6 +2,9 @@ package recovery
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -150,6 +153,15 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		if err != nil {
 			return err
 		}
+		if len(accs) > 0 {
+			ok, err := s.addressWithinBudget(ctx, f, accs[0].ID, accs[0].Email)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				accs = nil
+			}
+		}
 		// The mail is queued before the flow goes: a crash in between
 		// runs this again, and the keyed queueing sends it once.
 		if len(accs) > 0 {
@@ -193,6 +205,9 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		return nil
 	}
 	if accs, err = s.withinBudget(ctx, f, accs); err != nil {
+		return err
+	}
+	if accs, guardians, err = s.addressesWithinBudget(ctx, f, accs, guardians); err != nil {
 		return err
 	}
 	if len(accs) == 0 {
@@ -262,6 +277,56 @@ func (s *Service) withinBudget(ctx context.Context, f Flow, accs []account.Accou
 		}
 	}
 	return keep, nil
+}
+
+// addressesWithinBudget counts the mail this flow is about to send against
+// the budget of each address it goes to: the account's own, or each
+// guardian's. It returns no accounts when no address may be mailed, and
+// the guardians whose address may.
+func (s *Service) addressesWithinBudget(ctx context.Context, f Flow, accs, guardians []account.Account) ([]account.Account, []account.Account, error) {
+	if len(accs) == 0 {
+		return nil, nil, nil
+	}
+	if len(guardians) == 0 {
+		ok, err := s.addressWithinBudget(ctx, f, accs[0].ID, accs[0].Email)
+		if err != nil || !ok {
+			return nil, nil, err
+		}
+		return accs, nil, nil
+	}
+	var keep []account.Account
+	for _, g := range guardians {
+		ok, err := s.addressWithinBudget(ctx, f, accs[0].ID, g.Email)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			keep = append(keep, g)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, nil, nil
+	}
+	return accs, keep, nil
+}
+
+// addressWithinBudget counts one mail to address. Each address has a
+// budget of its own besides each account's: an address shared by several
+// accounts (a parent's children, a guardian's) would otherwise receive
+// each account's share in the hour. The rate limit's key is a MAC of the
+// address, so that the limits' collection holds no address in clear.
+func (s *Service) addressWithinBudget(ctx context.Context, f Flow, accountID, address string) (bool, error) {
+	mac := hmac.New(sha256.New, s.Key)
+	mac.Write([]byte("recovery-address|" + account.NormaliseEmail(address)))
+	key := "recovery-address:" + hex.EncodeToString(mac.Sum(nil)[:16])
+	d, err := s.Limiter.Allow(ctx, key, s.cfg.CodesPerHour, time.Hour)
+	if err != nil {
+		return false, err
+	}
+	if !d.Allowed {
+		s.audit(ctx, "recovery.mail", accountID, f.IP, "address_budget_spent", f.ID)
+	}
+	return d.Allowed, nil
 }
 
 // lookup finds the accounts a request names: the active ones a code or a

@@ -1085,6 +1085,28 @@ func TestRecoveryRateLimits(t *testing.T) {
 			t.Errorf("next hour: %d codes, want 1", n)
 		}
 	})
+
+	// One address shared by three children receives at most five mails
+	// an hour, although each child's own budget has room: the sixth
+	// request, by the third child's identifier, mails nothing.
+	t.Run("per address", func(t *testing.T) {
+		e.clock.NextHour()
+		const addr = "famille.l104@example.fr"
+		for _, id := range []string{"l104", "l105", "l106"} {
+			e.account(t, account.Account{ID: id, Email: addr})
+		}
+		for i, input := range []string{"L104", "L105", "L106", "L104", "L105", "L106", "L104"} {
+			f, _ := e.request(t, "", input)
+			e.dispatch(t, f.ID)
+			want := map[bool]int{true: 1, false: 0}[i < 5]
+			if n := len(e.mail.codesOf(f.ID)); n != want {
+				t.Errorf("request %d (%s): %d codes, want %d", i+1, input, n, want)
+			}
+			if i >= 5 && !e.audit.has(f.ID, "recovery.mail", "address_budget_spent") {
+				t.Errorf("request %d: no audit of the address's spent budget", i+1)
+			}
+		}
+	})
 }
 
 func TestRecoveryPassword(t *testing.T) {
