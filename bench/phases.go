@@ -30,7 +30,7 @@ type allocator struct {
 	mu       sync.Mutex
 	sd       *schoolData
 	busy     []bool
-	uses     map[string]int // normalised identifier or address → codes asked
+	uses     map[string]int // account id or normalised address → codes asked
 	pw       []string       // current password of each account
 	cur, sig int
 	hh       int
@@ -63,10 +63,14 @@ func (a *allocator) identifier(lock bool) (int, bool) {
 		i := a.cur
 		a.cur = (a.cur + 1) % n
 		p := a.sd.people[i]
-		if p.Email == "" || a.busy[i] || a.uses[p.ID] >= codesPerHour {
+		// The server mails each account and each address at most
+		// codesPerHour times an hour, whatever was typed.
+		addr := account.NormaliseEmail(p.Email)
+		if p.Email == "" || a.busy[i] || a.uses[p.ID] >= codesPerHour || a.uses[addr] >= codesPerHour {
 			continue
 		}
 		a.uses[p.ID]++
+		a.uses[addr]++
 		a.busy[i] = lock
 		return i, true
 	}
@@ -84,12 +88,15 @@ func (a *allocator) household() (int, bool) {
 		a.hh = (a.hh + 1) % n
 		members := a.sd.households[h]
 		key := account.NormaliseEmail(a.sd.people[members[0]].Email)
-		if a.uses[key] >= codesPerHour || slices.ContainsFunc(members, func(i int) bool { return a.busy[i] }) {
+		if a.uses[key] >= codesPerHour || slices.ContainsFunc(members, func(i int) bool {
+			return a.busy[i] || a.uses[a.sd.people[i].ID] >= codesPerHour
+		}) {
 			continue
 		}
 		a.uses[key]++
 		for _, i := range members {
 			a.busy[i] = true
+			a.uses[a.sd.people[i].ID]++
 		}
 		return h, true
 	}
