@@ -42,7 +42,7 @@ type Page struct {
 
 // Words are the fixed texts of a letter, in one language.
 type Words struct {
-	Title          string // « Votre Sésame »
+	Title          string // « Votre Sésame », « Votre PASS'UM »
 	Intro          string // « Voici vos codes pour activer votre compte… »
 	Identifier     string
 	Password       string

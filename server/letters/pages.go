@@ -40,17 +40,18 @@ func (p Printer) PrintIncomplete(w interface{ Write([]byte) (int, error) }, t Tr
 	for _, l := range ls {
 		pages = append(pages, p.page(t, l))
 	}
-	words := WordsIn(t)
+	words := WordsIn(t, p.School.Letters.Name)
 	if missing > 0 {
 		words.Incomplete = t.T("letter.incomplete", "Count", missing, "Printed", len(ls))
 	}
 	return Write(w, School{Name: p.School.School.Name, Colour: p.School.School.PrimaryColor}, words, pages)
 }
 
-// WordsIn returns a letter's fixed texts in t's language.
-func WordsIn(t Translator) Words {
+// WordsIn returns a letter's fixed texts in t's language; name is what
+// the school calls the letter (« Sésame », « PASS'UM »).
+func WordsIn(t Translator, name string) Words {
 	return Words{
-		Title: t.T("letter.title"), Intro: t.T("letter.intro"), Identifier: t.T("letter.identifier"),
+		Title: t.T("letter.title", "Letter", name), Intro: t.T("letter.intro"), Identifier: t.T("letter.identifier"),
 		Password: t.T("letter.password"), PasswordNote: t.T("letter.password_note"),
 		Activate: t.T("letter.activate"), Scan: t.T("letter.scan"),
 		ValidUntil: strings.ReplaceAll(t.T("letter.valid_until", "Date", "\x00"), "\x00", "%s"),

@@ -33,13 +33,24 @@ type Notifier struct {
 	school string
 	legal  map[string]string
 	loc    *time.Location
+	// letter is what the school calls the activation letter.
+	letter string
 }
 
 // New returns a Notifier branded with the school's name. legal is the
 // school's legal paragraph by language, at the foot of every mail (none
 // when empty); a language without its own text gets the French one.
 func New(out Enqueuer, cat *i18n.Catalog, school string, legal map[string]string, loc *time.Location) *Notifier {
-	return &Notifier{out: out, cat: cat, school: school, legal: legal, loc: loc}
+	return &Notifier{out: out, cat: cat, school: school, legal: legal, loc: loc, letter: "Sésame"}
+}
+
+// WithLetterName names the activation letter as the school does
+// (« PASS'UM »); the mails that send people to activate say it.
+func (n *Notifier) WithLetterName(name string) *Notifier {
+	if name != "" {
+		n.letter = name
+	}
+	return n
 }
 
 // legalText is the legal paragraph in lang, falling back to French.
@@ -182,7 +193,7 @@ func (n *Notifier) IdentifierReminder(ctx context.Context, r recovery.ReminderNo
 // activated: a request named it, and it must be activated first.
 func (n *Notifier) ActivateFirstProps(r recovery.ActivateFirstNotice) views.MailProps {
 	p, t := n.base(r.Lang, "mail.activate_first.subject")
-	p.Why = t.T("mail.activate_first.why", "School", n.school)
+	p.Why = t.T("mail.activate_first.why", "School", n.school, "Letter", n.letter)
 	for i, a := range r.Accounts {
 		p.Identifiers = append(p.Identifiers, t.T("mail.reminder.named", "Identifier", a.Identifier, "Name", a.FullName()))
 		if i < len(r.Links) {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 
@@ -64,6 +65,10 @@ type Letters struct {
 	// ValidDays is how long a printed provisional password works (default
 	// 30): after it, the letter is void and the office prints a new one.
 	ValidDays int `yaml:"valid_days"`
+	// Name is what the school calls the letter and the account it opens
+	// (default « Sésame »; « PASS'UM » at the Université de Montpellier):
+	// the letter's title, the activation page and the mails say it.
+	Name string `yaml:"name"`
 }
 
 // Charter is the IT charter accepted at activation. Raising Version asks
@@ -277,6 +282,9 @@ func (c *Config) validate() []problem {
 	if d := c.Letters.ValidDays; d < 0 || d > 365 {
 		add("$.letters.valid_days", "expected between 1 and 365 days")
 	}
+	if n := c.Letters.Name; utf8.RuneCountInString(n) > 40 || strings.ContainsFunc(n, unicode.IsControl) {
+		add("$.letters.name", "expected a name of at most 40 characters")
+	}
 	ids := map[string]bool{}
 	for i, cl := range c.Clients {
 		at := fmt.Sprintf("$.clients[%d]", i)
@@ -319,6 +327,9 @@ func (c *Config) validate() []problem {
 func (c *Config) fill() {
 	if c.Charter.Version == "" {
 		c.Charter = defaultCharter()
+	}
+	if c.Letters.Name == "" {
+		c.Letters.Name = "Sésame"
 	}
 	if c.Letters.ValidDays == 0 {
 		c.Letters.ValidDays = 30

@@ -114,13 +114,14 @@ func TestDeskAndLetters(t *testing.T) {
 			t.Errorf("DeskRole(%q) = %q, want %q", id, got, want)
 		}
 	}
-	if c.Letters.ValidDays != 30 {
-		t.Errorf("letters.valid_days defaults to %d", c.Letters.ValidDays)
+	if c.Letters.ValidDays != 30 || c.Letters.Name != "Sésame" {
+		t.Errorf("letters default to %d days and %q", c.Letters.ValidDays, c.Letters.Name)
 	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"desk:\n  helpdesk: [\"a b\"]\n", "bad.yaml:4: desk.helpdesk[0]"},
 		{"desk:\n  admins: [x, X]\n", "bad.yaml:4: desk.admins[1]: \"X\" is listed twice"},
 		{"letters:\n  valid_days: 400\n", "bad.yaml:4: letters.valid_days"},
+		{"letters:\n  name: \"" + strings.Repeat("PASS'UM ", 6) + "\"\n", "bad.yaml:4: letters.name"},
 		{"desk:\n  owners: [x]\n", "bad.yaml:4"},
 	} {
 		_, err := Parse("bad.yaml", []byte("school: {name: X}\npopulations: [{key: parents, label: {fr: Parents}}]\n"+tc.yaml))
