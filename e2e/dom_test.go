@@ -134,3 +134,9 @@ func setValue(sel, v string) chromedp.Action[chromedp.Void] {
 		return nil
 	})
 }
+
+// jsString is s as a JavaScript string literal.
+func jsString(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
+}

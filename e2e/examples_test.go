@@ -22,17 +22,23 @@ var exampleWalks = []struct {
 	population, email string
 	// legal starts the mails' legal paragraph ("" if the school has none).
 	legal string
+	// refused is a new password the account's policy refuses, and rule
+	// the words of the checklist's line that turns red for it ("" for
+	// none); accepted meets every rule.
+	refused, rule, accepted string
 }{
 	{"up-montelimar", "A-2026-0153", "Tilleul et lavande 1954",
-		[]string{"Je suis adhérent", "J'anime un atelier ou une conférence"}, "/help/members", "members", "jacqueline.roux@example.fr", ""},
+		[]string{"Je suis adhérent", "J'anime un atelier ou une conférence"}, "/help/members", "members", "jacqueline.roux@example.fr", "", "", "", ""},
 	{"universite-montpellier", "e22104512", "Une tasse de thé au Peyrou",
-		[]string{"Je suis étudiant", "Je suis personnel titulaire", "Je suis personnel contractuel"}, "", "students", "ines.garcia@example.fr", ""},
+		[]string{"Je suis étudiant", "Je suis personnel titulaire", "Je suis personnel contractuel"}, "", "students", "ines.garcia@example.fr", "", "", "", ""},
 	{"region-nouvelle-aquitaine", "u.lafitte", "Le dossier de subvention 2026",
-		[]string{"Je suis usager des services de la Région", "Je suis élu", "Je suis agent des lycées", "Je suis agent du siège"}, "", "users", "claire.lafitte@example.fr", "Conformément à la loi Informatique et Libertés"},
+		[]string{"Je suis usager des services de la Région", "Je suis élu", "Je suis agent des lycées", "Je suis agent du siège"}, "", "users", "claire.lafitte@example.fr", "Conformément à la loi Informatique et Libertés", "", "", ""},
 	{"lycee-portail-familles", "P020", "Jardin2024b",
-		[]string{"Je suis parent d'élève", "Je suis élève", "Je suis personnel du lycée"}, "", "parents", "famille.nguyen@example.fr", ""},
+		[]string{"Je suis parent d'élève", "Je suis élève", "Je suis personnel du lycée"}, "", "parents", "famille.nguyen@example.fr", "", "", "", ""},
 	{"universite-paul-valery", "pers0451", "Olivier34",
-		[]string{"Je suis étudiant", "Je suis personnel de l'université"}, "", "staff", "gilles.arnaud@example.fr", ""},
+		[]string{"Je suis étudiant", "Je suis personnel de l'université"}, "", "staff", "gilles.arnaud@example.fr", "",
+		// « de 6 à 15 caractères, sans accents et sans caractères spéciaux »
+		"Garrigue2026é", "accentuée", "Garrigue2026"},
 }
 
 // TestExampleWalks starts each example as a school would (its file, its
@@ -111,6 +117,19 @@ func TestExampleWalks(t *testing.T) {
 				b.run(t, chromedp.Navigate(srv.URL+"/account"), waitVisible(`[data-testid="account"]`))
 			}
 
+			if ex.refused != "" {
+				// The live checklist of the personal page, under the
+				// population's own rules: the broken rule turns red, then
+				// every rule green.
+				b.run(t, sendKeys("#new-password", ex.refused))
+				b.run(t, chromedp.Poll[chromedp.Void](`[...document.querySelectorAll("#pw-rules li[data-met=false]")].some(li => li.textContent.includes(`+jsString(ex.rule)+`))`, chromedp.WithPollingTimeout(10*time.Second)))
+				b.axe(t, ex.dir+" checklist with a rule broken")
+				b.screenshot(t, "example-"+ex.dir+"-checklist-refused")
+				b.run(t, setValue("#new-password", ex.accepted))
+				b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+				b.screenshot(t, "example-"+ex.dir+"-checklist-met")
+			}
+
 			// « Consulter notre politique de sécurité des mots de passe »:
 			// the link of the password form, and its page.
 			href := eval[string](t, b, `document.querySelector("[data-testid=policy-link]").getAttribute("href")`)
@@ -123,4 +142,72 @@ func TestExampleWalks(t *testing.T) {
 			b.screenshot(t, "example-"+ex.dir+"-policy")
 		})
 	}
+}
+
+// TestExampleMontpellierContractStaff walks the PASS'UM activation of a
+// contract staff member of examples/universite-montpellier, whose
+// mailbox must be redirected: the redirection step offers no way out,
+// starts from the rescue address just confirmed, and the summary says
+// where the mail goes.
+func TestExampleMontpellierContractStaff(t *testing.T) {
+	const file = "../examples/universite-montpellier/school.yaml"
+	csv, err := os.ReadFile("../examples/universite-montpellier/accounts.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtp := mailtest.Start(t)
+	dataDir := t.TempDir()
+	env := []string{"SESAME_CONFIG=" + file, "SESAME_SMTP_URL=" + smtp.URL.String()}
+	importAccounts(t, dataDir, string(csv), env...)
+	srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
+	b := newBrowser(t)
+	submit := `main form:not(.restart) button[type=submit]`
+	step := func(n string) {
+		t.Helper()
+		b.run(t, waitVisible(`[data-testid="activation"][data-step="`+n+`"]`))
+		b.axe(t, "PASS'UM activation step "+n)
+		b.screenshot(t, "example-universite-montpellier-activation-"+n)
+	}
+
+	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"), click(`a[href="/activation"]`))
+	step("start")
+	if txt := eval[string](t, b, `document.querySelector("main").innerText`); !strings.Contains(txt, "PASS'UM") {
+		t.Errorf("the activation page does not speak of PASS'UM: %q", txt)
+	}
+	b.run(t, sendKeys("#act-identifier", "c05678"), sendKeys("#act-provisional", "Pass-UM-9150"), click(submit))
+	step("rescue")
+	const rescue = "sonia.haddad@example.org"
+	b.run(t, setValue("#act-rescue", rescue), click(`form[action="/activation/rescue"] button`))
+	b.run(t, waitVisible(`form[method=get] button`))
+	link := smtp.Wait(rescue, 1, 10*time.Second).Links()[0]
+	b.run(t, chromedp.Navigate(link), waitVisible(`form[action="/activation/confirm"] button`))
+	b.run(t, click(`form[action="/activation/confirm"] button`), waitVisible(`a[href="/activation"].btn`))
+	b.run(t, click(`a[href="/activation"].btn`))
+	step("charter")
+	b.run(t, click("#act-charter"), click(submit))
+	step("directory")
+	b.run(t, click("#act-dir-no"), click(submit))
+	step("redirect")
+	// Mandatory: no box to opt out, the rescue address already filled in.
+	if n := eval[int](t, b, `document.querySelectorAll("#act-redirect").length`); n != 0 {
+		t.Error("a mandatory redirection offers to opt out")
+	}
+	if v := eval[string](t, b, `document.querySelector("#act-redirect-to").value`); v != rescue {
+		t.Errorf("the redirection starts from %q, want the rescue address %q", v, rescue)
+	}
+	b.run(t, click(submit))
+	step("password")
+	b.settled(t)
+	const pw = "Une tasse de café au Corum"
+	b.run(t, sendKeys("#new-password", pw))
+	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.settled(t)
+	b.run(t, sendKeys("#confirm-password", pw), waitVisible(`[data-testid="match"].met`))
+	b.settled(t)
+	b.run(t, click(submit))
+	step("done")
+	if sum := eval[string](t, b, `document.querySelector("dl.summary").textContent`); !strings.Contains(sum, rescue) {
+		t.Errorf("the summary does not say where the mail goes: %q", sum)
+	}
+	b.noConsoleErrors(t)
 }
