@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"net/http"
+
+	"github.com/PuerkitoBio/goquery"
 	"net/url"
 	"strings"
 	"testing"
@@ -113,5 +115,53 @@ func TestCookieDomainMustHoldSesame(t *testing.T) {
 	_, err := app.New(app.Options{School: sc, BaseURL: base})
 	if err == nil || !strings.Contains(err.Error(), "cookie_domain") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestActivationContinuesToTheApplication: a newcomer sent to Sésame by an
+// application activates their account from its sign-in page (the detour
+// through the wizard, its mailed link opened on a phone) and, signing in
+// at the end, lands where the application asked.
+func TestActivationContinuesToTheApplication(t *testing.T) {
+	a := newTestApp(t, withClients)
+	a.seed()
+	a.seedStaff()
+	b := a.browser()
+	b.get(web.SignInURL("portail", "/after?from=portal", false))
+	for _, st := range []struct {
+		path string
+		form url.Values
+		want string
+	}{
+		{paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}}, "rescue"},
+		{paths.ActivationRescue, url.Values{"email": {"mh.dupont@example.org"}}, "rescue"},
+	} {
+		if _, d := b.act(st.path, st.form); stepNum(d) != st.want {
+			t.Fatalf("%s: step %s, want %s", st.path, stepNum(d), st.want)
+		}
+	}
+	a.confirmLink(t, "mh.dupont@example.org", 1)
+	const pw = "Une phrase de passe solide"
+	var d *goquery.Document
+	for _, st := range []struct {
+		path string
+		form url.Values
+	}{
+		{paths.ActivationCharter, url.Values{"accept": {"yes"}}},
+		{paths.ActivationDirectory, url.Values{"choice": {"no"}}},
+		{paths.ActivationRedirect, url.Values{"to": {""}}},
+		{paths.ActivationPassword, url.Values{"password": {pw}, "confirm": {pw}}},
+	} {
+		_, d = b.act(st.path, st.form)
+	}
+	if stepNum(d) != "done" {
+		t.Fatalf("after the wizard: step %s: %s", stepNum(d), d.Find("main").Text())
+	}
+	if _, ok := d.Find(`a[href^="/login?identifier="]`).Attr("href"); !ok {
+		t.Fatal("the summary offers no sign-in")
+	}
+	resp := b.signIn("S200", pw)
+	if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != "/after?from=portal" {
+		t.Errorf("sign-in after the activation: %d to %q, want the application's /after?from=portal", resp.StatusCode, got)
 	}
 }
