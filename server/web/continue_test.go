@@ -2,11 +2,11 @@ package web_test
 
 import (
 	"net/http"
-
-	"github.com/PuerkitoBio/goquery"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 
 	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/clients"
