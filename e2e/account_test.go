@@ -36,7 +36,7 @@ func TestSignInChangePassword(t *testing.T) {
 	b.screenshot(t, "account")
 
 	b.run(t, sendKeys("#pf-current", "Ancien-mdp-2024"), sendKeys("#new-password", "Nouveau-mdp-2025"))
-	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.run(t, waitAllRulesMet())
 	b.settled(t)
 	b.run(t, sendKeys("#confirm-password", "Nouveau-mdp-2025"), waitVisible(`[data-testid="match"].met`))
 	b.settled(t)

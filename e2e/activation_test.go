@@ -60,7 +60,7 @@ func TestActivationWizard(t *testing.T) {
 	step("password")
 	b.settled(t)
 	b.run(t, sendKeys("#new-password", "Une phrase de passe solide"))
-	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.run(t, waitAllRulesMet())
 	b.settled(t)
 	b.run(t, sendKeys("#confirm-password", "Une phrase de passe solide"), waitVisible(`[data-testid="match"].met`))
 	b.settled(t)

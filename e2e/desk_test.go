@@ -187,6 +187,19 @@ func TestDeskHelpdesk(t *testing.T) {
 	p.noConsoleErrors(t)
 }
 
+// confirmRescue gives the activation's rescue address and confirms it by
+// the mailed link, opened in the same browser, which then goes back to
+// the wizard.
+func confirmRescue(t *testing.T, b *browser, smtp *mailtest.Server, rescue string) {
+	t.Helper()
+	b.run(t, setValue("#act-rescue", rescue), click(`form[action="/activation/rescue"] button`))
+	b.run(t, waitVisible(`form[method=get] button`))
+	link := smtp.Wait(rescue, 1, 10*time.Second).Links()[0]
+	b.run(t, chromedp.Navigate(link), waitVisible(`form[action="/activation/confirm"] button`))
+	b.run(t, click(`form[action="/activation/confirm"] button`), waitVisible(`a[href="/activation"].btn`))
+	b.run(t, click(`a[href="/activation"].btn`))
+}
+
 // activateParent walks the activation wizard of a population without a
 // mailbox, with the identifier and provisional password of a letter.
 func activateParent(t *testing.T, b *browser, smtp *mailtest.Server, id, provisional, rescue, password string) {
@@ -201,19 +214,14 @@ func activateParent(t *testing.T, b *browser, smtp *mailtest.Server, id, provisi
 	step("start")
 	b.run(t, sendKeys("#act-identifier", id), sendKeys("#act-provisional", provisional), click(submit))
 	step("rescue")
-	b.run(t, sendKeys("#act-rescue", rescue), click(`form[action="/activation/rescue"] button`))
-	b.run(t, waitVisible(`form[method=get] button`))
-	link := smtp.Wait(rescue, 1, 10*time.Second).Links()[0]
-	b.run(t, chromedp.Navigate(link), waitVisible(`form[action="/activation/confirm"] button`))
-	b.run(t, click(`form[action="/activation/confirm"] button`), waitVisible(`a[href="/activation"].btn`))
-	b.run(t, click(`a[href="/activation"].btn`))
+	confirmRescue(t, b, smtp, rescue)
 	step("charter")
 	b.run(t, click("#act-charter"), click(submit))
 	step("directory")
 	b.run(t, click("#act-dir-no"), click(submit))
 	step("password")
 	b.run(t, sendKeys("#new-password", password))
-	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.run(t, waitAllRulesMet())
 	b.settled(t)
 	b.run(t, sendKeys("#confirm-password", password), waitVisible(`[data-testid="match"].met`))
 	b.settled(t)

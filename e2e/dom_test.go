@@ -140,3 +140,9 @@ func jsString(s string) string {
 	q, _ := json.Marshal(s)
 	return string(q)
 }
+
+// waitAllRulesMet waits until every line of the live password checklist
+// is met.
+func waitAllRulesMet() chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second))
+}

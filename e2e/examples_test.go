@@ -41,6 +41,22 @@ var exampleWalks = []struct {
 		"Garrigue2026é", "accentuée", "Garrigue2026"},
 }
 
+// startExample starts the server as a school would with the example in
+// examples/dir: its school file, its accounts imported with the command
+// line, its mail to a real SMTP server of the test.
+func startExample(t *testing.T, dir string) (*server, *mailtest.Server) {
+	t.Helper()
+	csv, err := os.ReadFile("../examples/" + dir + "/accounts.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	smtp := mailtest.Start(t)
+	dataDir := t.TempDir()
+	env := []string{"SESAME_CONFIG=../examples/" + dir + "/school.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}
+	importAccounts(t, dataDir, string(csv), env...)
+	return startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...), smtp
+}
+
 // TestExampleWalks starts each example as a school would (its file, its
 // accounts), checks that it logs no warning but its documented weak
 // policies, and walks it on a phone: the sign-in page, the chooser of
@@ -48,16 +64,7 @@ var exampleWalks = []struct {
 func TestExampleWalks(t *testing.T) {
 	for _, ex := range exampleWalks {
 		t.Run(ex.dir, func(t *testing.T) {
-			file := "../examples/" + ex.dir + "/school.yaml"
-			csv, err := os.ReadFile("../examples/" + ex.dir + "/accounts.csv")
-			if err != nil {
-				t.Fatal(err)
-			}
-			smtp := mailtest.Start(t)
-			dataDir := t.TempDir()
-			env := []string{"SESAME_CONFIG=" + file, "SESAME_SMTP_URL=" + smtp.URL.String()}
-			importAccounts(t, dataDir, string(csv), env...)
-			srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
+			srv, smtp := startExample(t, ex.dir)
 			for _, line := range strings.Split(srv.Logs(), "\n") {
 				if strings.Contains(line, "level=WARN") && !strings.Contains(line, "weak password policy") {
 					t.Errorf("warning at start: %s", line)
@@ -126,7 +133,7 @@ func TestExampleWalks(t *testing.T) {
 				b.axe(t, ex.dir+" checklist with a rule broken")
 				b.screenshot(t, "example-"+ex.dir+"-checklist-refused")
 				b.run(t, setValue("#new-password", ex.accepted))
-				b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+				b.run(t, waitAllRulesMet())
 				b.screenshot(t, "example-"+ex.dir+"-checklist-met")
 			}
 
@@ -150,16 +157,7 @@ func TestExampleWalks(t *testing.T) {
 // starts from the rescue address just confirmed, and the summary says
 // where the mail goes.
 func TestExampleMontpellierContractStaff(t *testing.T) {
-	const file = "../examples/universite-montpellier/school.yaml"
-	csv, err := os.ReadFile("../examples/universite-montpellier/accounts.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	smtp := mailtest.Start(t)
-	dataDir := t.TempDir()
-	env := []string{"SESAME_CONFIG=" + file, "SESAME_SMTP_URL=" + smtp.URL.String()}
-	importAccounts(t, dataDir, string(csv), env...)
-	srv := startServer(t, append(env, "SESAME_DATA_DIR="+dataDir)...)
+	srv, smtp := startExample(t, "universite-montpellier")
 	b := newBrowser(t)
 	submit := `main form:not(.restart) button[type=submit]`
 	step := func(n string) {
@@ -177,12 +175,7 @@ func TestExampleMontpellierContractStaff(t *testing.T) {
 	b.run(t, sendKeys("#act-identifier", "c05678"), sendKeys("#act-provisional", "Pass-UM-9150"), click(submit))
 	step("rescue")
 	const rescue = "sonia.haddad@example.org"
-	b.run(t, setValue("#act-rescue", rescue), click(`form[action="/activation/rescue"] button`))
-	b.run(t, waitVisible(`form[method=get] button`))
-	link := smtp.Wait(rescue, 1, 10*time.Second).Links()[0]
-	b.run(t, chromedp.Navigate(link), waitVisible(`form[action="/activation/confirm"] button`))
-	b.run(t, click(`form[action="/activation/confirm"] button`), waitVisible(`a[href="/activation"].btn`))
-	b.run(t, click(`a[href="/activation"].btn`))
+	confirmRescue(t, b, smtp, rescue)
 	step("charter")
 	b.run(t, click("#act-charter"), click(submit))
 	step("directory")
@@ -200,7 +193,7 @@ func TestExampleMontpellierContractStaff(t *testing.T) {
 	b.settled(t)
 	const pw = "Une tasse de café au Corum"
 	b.run(t, sendKeys("#new-password", pw))
-	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.run(t, waitAllRulesMet())
 	b.settled(t)
 	b.run(t, sendKeys("#confirm-password", pw), waitVisible(`[data-testid="match"].met`))
 	b.settled(t)

@@ -121,7 +121,7 @@ func TestRecoveryDialog(t *testing.T) {
 	// The checklist turns items green (with a mark) while typing.
 	before := eval[int](t, b, `document.querySelectorAll("#pw-rules li[data-met=true]").length`)
 	b.run(t, sendKeys("#new-password", "Trois chats sur le toit 42"))
-	b.run(t, chromedp.Poll[chromedp.Void](`document.querySelectorAll("#pw-rules li[data-met=true]").length === document.querySelectorAll("#pw-rules li").length`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.run(t, waitAllRulesMet())
 	after := eval[int](t, b, `document.querySelectorAll("#pw-rules li[data-met=true]").length`)
 	if after <= before {
 		t.Errorf("checklist did not react: %d → %d rules met", before, after)

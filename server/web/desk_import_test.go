@@ -38,15 +38,6 @@ func TestDeskImport(t *testing.T) {
 	needPDFToText(t)
 	a := newTestApp(t)
 	a.seedDesk()
-	read := func(resp *http.Response, want int) string {
-		t.Helper()
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("status %d, want %d:\n%s", resp.StatusCode, want, b)
-		}
-		return string(b)
-	}
 	exists := func(id string) bool {
 		_, err := a.st.Accounts().GetAccount(context.Background(), id)
 		if err != nil && !errors.Is(err, account.ErrNotFound) {
@@ -60,7 +51,7 @@ func TestDeskImport(t *testing.T) {
 	if resp := agent.get(paths.DeskImport); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a help desk agent: GET %s = %d, want 404", paths.DeskImport, resp.StatusCode)
 	}
-	if strings.Contains(read(agent.get(paths.Desk), http.StatusOK), `href="`+paths.DeskImport+`"`) {
+	if strings.Contains(bodyOf(t, agent.get(paths.Desk), http.StatusOK), `href="`+paths.DeskImport+`"`) {
 		t.Error("a help desk agent's console links to the import")
 	}
 
@@ -68,11 +59,11 @@ func TestDeskImport(t *testing.T) {
 	if resp := admin.signIn("informatique", annePassword); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("admin sign-in: %d", resp.StatusCode)
 	}
-	read(admin.get(paths.DeskImport), http.StatusOK)
+	bodyOf(t, admin.get(paths.DeskImport), http.StatusOK)
 
 	bad := "identifier,email,first_name,last_name,population,password,provisional_password\n" +
 		"N1,,Zoé,Noël,students,,\nN 2,,Léo,Roy,students,,\nN3,pas-une-adresse,Léa,Roy,students,,\nN4,,Lou,Roy,aliens,,\n"
-	body := read(admin.postFile(paths.DeskImport, "bad.csv", []byte(bad)), http.StatusUnprocessableEntity)
+	body := bodyOf(t, admin.postFile(paths.DeskImport, "bad.csv", []byte(bad)), http.StatusUnprocessableEntity)
 	for _, want := range []string{"3 lignes sont à corriger", "Ligne 3 : identifier", "Ligne 4 : email", "Ligne 5 : population"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("bad file: the page lacks %q", want)
