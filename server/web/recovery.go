@@ -161,8 +161,10 @@ func (s *Server) renderRecovery(c *fiber.Ctx, status int, p views.RecoveryProps)
 func (s *Server) recoveryStart(kind recovery.Kind) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		fl := s.takeFlash(c)
-		if fl.Step == string(recovery.StepDone) {
+		if fl.Step == string(recovery.StepDone) && fl.Kind == string(kind) {
 			// The request is over and its flow gone: the flash says how.
+			// Only on its own page: the end of a forgotten-identifier
+			// request is no « mot de passe modifié ».
 			pop, _ := s.population(fl.Population)
 			return s.renderRecovery(c, fiber.StatusOK, s.finished(c, kind, pop, fl.Identifier))
 		}
@@ -401,7 +403,7 @@ func (s *Server) recoveryRequest(c *fiber.Ctx) error {
 	}
 	// The same words whether or not an account matched.
 	if kind == recovery.KindIdentifier {
-		return s.answerStep(c, s.finished(c, kind, pop, ""), flash{Step: string(recovery.StepDone), Population: pop.Key})
+		return s.answerStep(c, s.finished(c, kind, pop, ""), flash{Step: string(recovery.StepDone), Kind: string(kind), Population: pop.Key})
 	}
 	typed := p.Input
 	if token != "" {
@@ -659,7 +661,7 @@ func (s *Server) recoveryPassword(c *fiber.Ctx) error {
 	s.clearRecoveryCookie(c)
 	pop, _ := s.population(f.Population)
 	return s.answerStep(c, s.finished(c, recovery.KindPassword, pop, acc.Identifier),
-		flash{Step: string(recovery.StepDone), Population: f.Population, Identifier: acc.Identifier})
+		flash{Step: string(recovery.StepDone), Kind: string(recovery.KindPassword), Population: f.Population, Identifier: acc.Identifier})
 }
 
 // recoveryCancel is « Fermer quand même »: the request and its data go.

@@ -152,3 +152,29 @@ func TestActivationDirectoryText(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoveryEndStaysWithItsRequest: the end of a forgotten-identifier
+// request, left for the page after the redirect, is shown there only; a
+// browser that opens the password recovery instead starts it, and is
+// never told that a password was changed.
+func TestRecoveryEndStaysWithItsRequest(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	b := a.browser()
+	resp := b.postForm(paths.RecoveryRequest, url.Values{csrfField: {b.csrfToken(paths.RecoveryIdentifier + "?population=parents")},
+		"kind": {"identifier"}, "population": {"parents"}, "input": {"leo.martin@example.fr"}, "consent": {"yes"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != paths.RecoveryIdentifier {
+		t.Fatalf("identifier request: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	d := doc(t, b.get(paths.Recovery))
+	if txt := d.Find("main").Text(); strings.Contains(txt, "modifié") || d.Find(`[data-step="done"]`).Length() > 0 {
+		t.Errorf("the password recovery after an identifier request says it is over:\n%s", txt)
+	}
+	// On its own page, the end is shown as before.
+	b2 := a.browser()
+	b2.postForm(paths.RecoveryRequest, url.Values{csrfField: {b2.csrfToken(paths.RecoveryIdentifier + "?population=parents")},
+		"kind": {"identifier"}, "population": {"parents"}, "input": {"leo.martin@example.fr"}, "consent": {"yes"}})
+	if d := doc(t, b2.get(paths.RecoveryIdentifier)); d.Find(`[data-step="done"]`).Length() == 0 {
+		t.Errorf("the identifier request's end is not shown on its page:\n%s", d.Find("main").Text())
+	}
+}
