@@ -402,6 +402,9 @@ func (s *Service) activateFirst(ctx context.Context, f Flow, pending []account.A
 // active accounts with an address.
 func (s *Service) guardiansOf(ctx context.Context, child account.Account) ([]account.Account, error) {
 	var out []account.Account
+	// Two guardians sharing one address (two parents, one family mailbox)
+	// get the code once, in the first one's name.
+	seen := map[string]bool{}
 	for _, id := range child.Guardians {
 		g, err := s.Accounts.GetAccount(ctx, id)
 		if errors.Is(err, account.ErrNotFound) {
@@ -410,7 +413,8 @@ func (s *Service) guardiansOf(ctx context.Context, child account.Account) ([]acc
 		if err != nil {
 			return nil, err
 		}
-		if g.Status == account.StatusActive && g.Email != "" {
+		if a := account.NormaliseEmail(g.Email); g.Status == account.StatusActive && g.Email != "" && !seen[a] {
+			seen[a] = true
 			out = append(out, g)
 		}
 	}

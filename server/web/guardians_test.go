@@ -263,3 +263,23 @@ func countAuditActor(t *testing.T, a *testApp, action, accountID, actor string) 
 	}
 	return int(n)
 }
+
+// TestGuardiansSharingAnAddress: two guardians with one family mailbox
+// receive the child's code once.
+func TestGuardiansSharingAnAddress(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	child := account.Account{ID: "e603", Identifier: "E603", FirstName: "Inès", LastName: "Durand", Population: "students",
+		Status: account.StatusActive, Guardians: []string{"p001", "p002"}} // both at anneMail
+	if err := a.st.Accounts().CreateAccount(context.Background(), child); err != nil {
+		t.Fatal(err)
+	}
+	a.browser().request("students", "E603")
+	if m := a.smtp.Wait(anneMail, 1, 5*time.Second); m.Code() == "" || !strings.Contains(m.Text, "Inès Durand") {
+		t.Fatalf("the guardians' mail:\n%s", m.Text)
+	}
+	time.Sleep(500 * time.Millisecond) // a second mail would be queued by now
+	if n := a.smtp.Count(anneMail); n != 1 {
+		t.Errorf("%d mails to the guardians' one address, want 1", n)
+	}
+}
