@@ -192,7 +192,17 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 // flow's browser token is dropped: the person finishes from the mailed
 // link, and nobody at the office ever holds the code.
 func (s *Service) SendCodeFor(ctx context.Context, acc account.Account, lang, ip string) error {
-	_, _, err := s.SubmitRequest(ctx, RequestForm{Kind: KindPassword, Population: acc.Population, Input: acc.ID,
+	// The office's button keeps the self-service's delay between two
+	// codes: a double click or a reloaded page would otherwise send a
+	// second code that voids the first one the person is reading.
+	d, err := s.Limiter.Allow(ctx, "office-code:"+acc.ID, 1, s.cfg.ResendCooldown)
+	if err != nil {
+		return err
+	}
+	if !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter}
+	}
+	_, _, err = s.SubmitRequest(ctx, RequestForm{Kind: KindPassword, Population: acc.Population, Input: acc.ID,
 		Lang: lang, IP: ip, Consent: true})
 	return err
 }

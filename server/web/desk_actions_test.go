@@ -133,6 +133,26 @@ func TestDeskActions(t *testing.T) {
 		}
 	})
 
+	t.Run("a double click sends one code", func(t *testing.T) {
+		a := newTestApp(t)
+		a.seedDesk()
+		agent := a.deskAgent()
+		bodyOf(t, agent.deskPost(paths.DeskSendCode+"p003", url.Values{}), http.StatusOK)
+		body := bodyOf(t, agent.deskPost(paths.DeskSendCode+"p003", url.Values{}), http.StatusUnprocessableEntity)
+		if !strings.Contains(body, "Un code vient d&#39;être demandé pour ce compte") && !strings.Contains(body, "Un code vient d'être demandé pour ce compte") {
+			t.Errorf("the second click is not told to wait:\n%s", body)
+		}
+		a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second)
+		time.Sleep(500 * time.Millisecond) // a second code would be mailed by now
+		if n := a.smtp.Count("leo.martin@example.fr"); n != 1 {
+			t.Errorf("%d codes mailed for a double click, want 1", n)
+		}
+		// A minute later, the office may send another.
+		a.advance(61 * time.Second)
+		bodyOf(t, agent.deskPost(paths.DeskSendCode+"p003", url.Values{}), http.StatusOK)
+		a.smtp.Wait("leo.martin@example.fr", 2, 5*time.Second)
+	})
+
 	t.Run("a console idle for 15 minutes ends", func(t *testing.T) {
 		a := newTestApp(t)
 		a.seedDesk()

@@ -98,12 +98,18 @@ func (s *Server) login(c *fiber.Ctx) error {
 
 // waitMessage words a wait in seconds or minutes.
 func waitMessage(t interface{ T(string, ...any) string }, secs float64) string {
+	return waitMessageIn(t, "login.throttled", secs)
+}
+
+// waitMessageIn words a wait with the messages prefix_seconds and
+// prefix_minutes.
+func waitMessageIn(t interface{ T(string, ...any) string }, prefix string, secs float64) string {
 	if secs < 90 {
 		n := int(math.Ceil(secs))
-		return t.T("login.throttled_seconds", "N", n, "Count", n)
+		return t.T(prefix+"_seconds", "N", n, "Count", n)
 	}
 	n := int(math.Ceil(secs / 60))
-	return t.T("login.throttled_minutes", "N", n, "Count", n)
+	return t.T(prefix+"_minutes", "N", n, "Count", n)
 }
 
 // logout ends the session for good, on the server too.
