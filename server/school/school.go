@@ -111,6 +111,10 @@ type Population struct {
 	Policy  *policy.Policy    `yaml:"password_policy"`
 	Mailbox *Mailbox          `yaml:"mailbox"`
 	Help    *helpdesk.Contact `yaml:"helpdesk"`
+	// Guardians says that accounts of this population may have guardians
+	// (a lycée's pupils): the recovery's code step then tells them that
+	// without an address of their own, the code goes to their parents.
+	Guardians bool `yaml:"guardians"`
 }
 
 // Mailbox describes a population's institutional mailbox.

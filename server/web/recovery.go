@@ -126,7 +126,7 @@ func (s *Server) baseRecovery(c *fiber.Ctx, kind recovery.Kind, pop *school.Popu
 		CodeMinutes: int(s.recovery.Config().CodeTTL / time.Minute), PrivacyURL: s.privacyURL()}
 	contact := s.school.Support
 	if pop != nil {
-		p.Population = pop.Key
+		p.Population, p.Guardians = pop.Key, pop.Guardians
 		if s.school.NeedsChooser() {
 			p.PopulationLabel = school.Text(pop.Label, t.Lang())
 			p.HelpURL = "/help/" + pop.Key

@@ -178,3 +178,26 @@ func TestRecoveryEndStaysWithItsRequest(t *testing.T) {
 		t.Errorf("the identifier request's end is not shown on its page:\n%s", d.Find("main").Text())
 	}
 }
+
+// TestCodeStepSpeaksOfParentsToPupilsOnly: « il est envoyé à vos
+// parents » is for a population whose accounts may have guardians, not for
+// the parents themselves.
+func TestCodeStepSpeaksOfParentsToPupilsOnly(t *testing.T) {
+	a := newTestApp(t)
+	a.seed()
+	for _, tt := range []struct {
+		population, input string
+		want              bool
+	}{
+		{"parents", "P003", false},
+		{"students", "E500", true},
+	} {
+		_, html := a.browser().request(tt.population, tt.input)
+		if !strings.Contains(html, `data-step="code"`) {
+			t.Fatalf("%s: not at the code step:\n%s", tt.population, html)
+		}
+		if got := strings.Contains(html, "envoyé à vos parents"); got != tt.want {
+			t.Errorf("%s: the code step speaks of parents: %v, want %v", tt.population, got, tt.want)
+		}
+	}
+}
