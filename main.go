@@ -380,8 +380,12 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 		defer out.Close()
 	}
 	sum, err := im.Import(ctx, rows)
-	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged (%d rows in %s)\n",
-		sum.Created, sum.Updated, sum.Unchanged, len(rows), time.Since(start).Round(time.Millisecond))
+	rowWord := "rows"
+	if len(rows) == 1 {
+		rowWord = "row"
+	}
+	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged (%d %s in %s)\n",
+		sum.Created, sum.Updated, sum.Unchanged, len(rows), rowWord, time.Since(start).Round(time.Millisecond))
 	if sum.KeptEmails > 0 {
 		fmt.Fprintf(stdout, "%d address(es) left as their owners set them (confirmed on the personal page or chosen at activation)\n", sum.KeptEmails)
 	}

@@ -94,3 +94,23 @@ func TestMatch(t *testing.T) {
 		t.Errorf("fallback login.title = %q", got)
 	}
 }
+
+// TestFrenchFirstOfTheMonth: « le 1er janvier », « le 2 janvier ».
+func TestFrenchFirstOfTheMonth(t *testing.T) {
+	c, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := c.For("fr")
+	for _, tt := range []struct {
+		day  int
+		want string
+	}{{1, "1er janvier 2027"}, {2, "2 janvier 2027"}, {21, "21 janvier 2027"}} {
+		if got := fr.T("date.day_month_year", "Day", tt.day, "Month", "janvier", "Year", 2027); got != tt.want {
+			t.Errorf("day %d: %q, want %q", tt.day, got, tt.want)
+		}
+	}
+	if got := fr.T("date.day_month", "Day", 1, "Month", "mars"); got != "1er mars" {
+		t.Errorf("day_month: %q", got)
+	}
+}
