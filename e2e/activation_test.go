@@ -59,11 +59,7 @@ func TestActivationWizard(t *testing.T) {
 	b.run(t, click(submit)) // no redirection (optional for permanent staff)
 	step("password")
 	b.settled(t)
-	b.run(t, sendKeys("#new-password", "Une phrase de passe solide"))
-	b.run(t, waitAllRulesMet())
-	b.settled(t)
-	b.run(t, sendKeys("#confirm-password", "Une phrase de passe solide"), waitVisible(`[data-testid="match"].met`))
-	b.settled(t)
+	typeNewPassword(t, b, "Une phrase de passe solide")
 	b.run(t, click(submit))
 	step("done")
 	if sum := eval[string](t, b, `document.querySelector("dl.summary").textContent`); !strings.Contains(sum, "marie-helene.dupont@lycee-jean-moulin.example") {

@@ -220,11 +220,7 @@ func activateParent(t *testing.T, b *browser, smtp *mailtest.Server, id, provisi
 	step("directory")
 	b.run(t, click("#act-dir-no"), click(submit))
 	step("password")
-	b.run(t, sendKeys("#new-password", password))
-	b.run(t, waitAllRulesMet())
-	b.settled(t)
-	b.run(t, sendKeys("#confirm-password", password), waitVisible(`[data-testid="match"].met`))
-	b.settled(t)
+	typeNewPassword(t, b, password)
 	b.run(t, click(submit))
 	step("done")
 }

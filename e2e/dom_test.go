@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -139,6 +140,17 @@ func setValue(sel, v string) chromedp.Action[chromedp.Void] {
 func jsString(s string) string {
 	q, _ := json.Marshal(s)
 	return string(q)
+}
+
+// typeNewPassword types a new password and its confirmation as a person
+// does, waiting for the live checklist to accept it and for the two to
+// match.
+func typeNewPassword(t *testing.T, b *browser, password string) {
+	t.Helper()
+	b.run(t, sendKeys("#new-password", password), waitAllRulesMet())
+	b.settled(t)
+	b.run(t, sendKeys("#confirm-password", password), waitVisible(`[data-testid="match"].met`))
+	b.settled(t)
 }
 
 // waitAllRulesMet waits until every line of the live password checklist

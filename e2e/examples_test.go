@@ -192,11 +192,7 @@ func TestExampleMontpellierContractStaff(t *testing.T) {
 	step("password")
 	b.settled(t)
 	const pw = "Une tasse de café au Corum"
-	b.run(t, sendKeys("#new-password", pw))
-	b.run(t, waitAllRulesMet())
-	b.settled(t)
-	b.run(t, sendKeys("#confirm-password", pw), waitVisible(`[data-testid="match"].met`))
-	b.settled(t)
+	typeNewPassword(t, b, pw)
 	b.run(t, click(submit))
 	step("done")
 	if sum := eval[string](t, b, `document.querySelector("dl.summary").textContent`); !strings.Contains(sum, rescue) {
