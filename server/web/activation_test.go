@@ -246,7 +246,7 @@ func TestActivationLinkExpiresAt2359(t *testing.T) {
 	a.act(paths.ActivationStart, url.Values{"identifier": {"S200"}, "password": {provisional}})
 	a.act(paths.ActivationRescue, url.Values{"email": {"mh.dupont@example.org"}})
 	m := a.smtp.Wait("mh.dupont@example.org", 1, 5*time.Second)
-	if !strings.Contains(m.Text, "jusqu'à 23:59") {
+	if !strings.Contains(m.Text, "jusqu'à 23 h 59") {
 		t.Errorf("mail does not give the deadline:\n%s", m.Text)
 	}
 	link, _ := url.Parse(m.Links()[0])
