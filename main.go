@@ -344,12 +344,9 @@ func importAccounts(ctx context.Context, getenv func(string) string, stdout io.W
 		return err
 	}
 	defer st.Close(context.Background())
-	// The collections and indexes are made while the application is wired
-	// (app.New reads nothing from the store): each is a command to the
-	// store, the wiring is CPU alone (catalogues, templates, assets), and
-	// together they were a third of the time from start to ready.
-	indexed := make(chan error, 1)
-	go func() { indexed <- st.EnsureIndexes(ctx) }()
+	if err := st.EnsureIndexes(ctx); err != nil {
+		return err
+	}
 	start := time.Now()
 	im := account.NewImporter(st.Accounts(), account.NewHasher(account.DefaultParams(), runtime.NumCPU()), runtime.NumCPU(), time.Now).
 		WithProgress(progressLine(stdout, start, 5*time.Second))

@@ -283,9 +283,12 @@ type index struct {
 // runs at every start. TTL indexes are created too: a real MongoDB uses them,
 // and the embedded server, which refuses them, is covered by Sweep. On the
 // embedded server it also creates every collection, then the SQLite indexes
-// that FerretDB's lookups by _id need (see IndexIDs).
+// that FerretDB's lookups by _id need (see IndexIDs). On any FerretDB it
+// creates every collection first: FerretDB creates a collection's table
+// at its first write, and two first writes at once race (over PostgreSQL
+// one of them fails, « relation already exists »).
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	if s.embedded != nil {
+	if s.embedded != nil || s.wclient != nil {
 		if err := s.createCollections(ctx); err != nil {
 			return err
 		}
