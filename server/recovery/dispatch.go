@@ -383,6 +383,9 @@ func (s *Service) activateFirst(ctx context.Context, f Flow, pending []account.A
 	if err != nil || len(pending) == 0 {
 		return err
 	}
+	if ok, err := s.addressWithinBudget(ctx, f, pending[0].ID, pending[0].Email); err != nil || !ok {
+		return err
+	}
 	n := ActivateFirstNotice{Lang: f.Lang, To: pending[0].Email, Key: "activate-first|" + f.ID}
 	for _, a := range pending {
 		if a.Email != n.To {

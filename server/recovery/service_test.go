@@ -1107,6 +1107,23 @@ func TestRecoveryRateLimits(t *testing.T) {
 			}
 		}
 	})
+
+	// The notices telling a pending account to activate first count
+	// against the address too.
+	t.Run("per address, activation notices", func(t *testing.T) {
+		e.clock.NextHour()
+		const addr = "famille.l107@example.fr"
+		for _, id := range []string{"l107", "l108"} {
+			e.account(t, account.Account{ID: id, Email: addr, Status: account.StatusPending})
+		}
+		for _, input := range []string{"L107", "L108", "L107", "L108", "L107", "L108", "L107"} {
+			f, _ := e.request(t, "", input)
+			e.dispatch(t, f.ID)
+		}
+		if n := len(e.mail.activateTo(addr)); n != 5 {
+			t.Errorf("%d activation notices to one address within the hour, want 5", n)
+		}
+	})
 }
 
 func TestRecoveryPassword(t *testing.T) {

@@ -25,8 +25,10 @@ func words(t *i18n.Localizer, scope string, l refusal.List) map[string]string {
 func word(t *i18n.Localizer, scope string, r refusal.Refusal) string {
 	switch r.Reason {
 	case refusal.Throttled:
-		if scope == "desk" {
-			// The agent is told about the person's account, not their own.
+		if scope == "desk" && r.Field == "code" {
+			// A code for the person: the agent is told about the person's
+			// account, not their own (their own password's throttle keeps
+			// the sign-in's words).
 			return waitMessageIn(t, "desk.err_wait", r.Wait.Seconds())
 		}
 		return waitMessage(t, r.Wait.Seconds())
