@@ -33,9 +33,14 @@ type inserts struct {
 	timeout time.Duration
 	stop    chan struct{}
 	wg      sync.WaitGroup
+	once    sync.Once
 	mu      sync.Mutex
+	closed  bool // under mu: no collection's goroutine starts after close
 	cols    map[string]chan *insertReq
 }
+
+// errClosed is the outcome of an insert queued as the store closes.
+var errClosed = errors.New("store: closed")
 
 type insertReq struct {
 	doc  any
@@ -52,23 +57,33 @@ func newInserts(db *mongo.Database, timeout time.Duration) *inserts {
 }
 
 // close stops the collections' goroutines once their current command
-// ends; inserts after it fail.
+// ends; inserts still queued, and inserts after it, fail at once. It may
+// be called more than once.
 func (b *inserts) close() {
-	close(b.stop)
-	b.wg.Wait()
+	b.once.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		close(b.stop)
+		b.wg.Wait()
+	})
 }
 
 // insert stores doc in col, grouped with the inserts that wait alongside.
 // The error is the one InsertOne would return for this document alone: a
 // mongo.WriteException for a duplicate _id.
 func (b *inserts) insert(ctx context.Context, col string, doc any) error {
+	q := b.queue(col)
+	if q == nil {
+		return errClosed
+	}
 	r := &insertReq{doc: doc, done: make(chan struct{})}
 	wait := time.NewTimer(b.timeout)
 	defer wait.Stop()
 	select {
-	case b.queue(col) <- r:
+	case q <- r:
 	case <-b.stop:
-		return errors.New("store: closed")
+		return errClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-wait.C:
@@ -86,10 +101,14 @@ func (b *inserts) insert(ctx context.Context, col string, doc any) error {
 	}
 }
 
-// queue returns col's queue, starting its goroutine the first time.
+// queue returns col's queue, starting its goroutine the first time; nil
+// once closed.
 func (b *inserts) queue(col string) chan *insertReq {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
 	q, ok := b.cols[col]
 	if !ok {
 		q = make(chan *insertReq, 1024)
@@ -109,7 +128,17 @@ func (b *inserts) run(col string, q chan *insertReq) {
 		var batch []*insertReq
 		select {
 		case <-b.stop:
-			return
+			// What is still queued fails now rather than at its
+			// caller's timeout.
+			for {
+				select {
+				case r := <-q:
+					r.err = errClosed
+					close(r.done)
+				default:
+					return
+				}
+			}
 		case r := <-q:
 			batch = append(batch, r)
 		}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -72,5 +73,56 @@ func TestInsertsShareACommand(t *testing.T) {
 	}
 	if len(inserts) != 1 || inserts[0] != "grouped×5" {
 		t.Errorf("insert commands %v; want one of the 5 documents", inserts)
+	}
+}
+
+// TestInsertsClose: closing fails what is still queued at once, not at
+// its caller's timeout; inserts after it fail at once; closing twice is
+// harmless.
+func TestInsertsClose(t *testing.T) {
+	s := openEmbeddedTest(t)
+	b := newInserts(s.wdb, time.Minute)
+	// Queued before the collection's goroutine could take them: they wait
+	// in the channel when close comes.
+	q := b.queue("audit")
+	reqs := make([]*insertReq, 3)
+	for i := range reqs {
+		reqs[i] = &insertReq{doc: map[string]any{"_id": fmt.Sprintf("close-%d", i)}, done: make(chan struct{})}
+		q <- reqs[i]
+	}
+	start := time.Now()
+	b.close()
+	for i, r := range reqs {
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("request %d still waits after close", i)
+		}
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("close took %v", time.Since(start))
+	}
+	if err := b.insert(context.Background(), "audit", map[string]any{"_id": "after"}); !errors.Is(err, errClosed) {
+		t.Errorf("insert after close: %v, want errClosed", err)
+	}
+	b.close()
+}
+
+// TestUnreserveGivesBackAFailedRank: a rank whose claim failed is the next
+// one tried, unless a later rank was reserved meanwhile.
+func TestUnreserveGivesBackAFailedRank(t *testing.T) {
+	var s Store
+	if n, _ := s.reserve("k", 1); n != 1 {
+		t.Fatalf("first rank %d", n)
+	}
+	n, _ := s.reserve("k", 0)
+	s.unreserve("k", n)
+	if again, _ := s.reserve("k", 0); again != n {
+		t.Errorf("after giving rank %d back, the next is %d", n, again)
+	}
+	later, _ := s.reserve("k", 0)
+	s.unreserve("k", n)
+	if next, _ := s.reserve("k", 0); next != later+1 {
+		t.Errorf("an old rank given back moved the next to %d, want %d", next, later+1)
 	}
 }

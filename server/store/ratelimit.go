@@ -53,6 +53,10 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 	for range 1000 {
 		ok, err := s.claim(ctx, fmt.Sprintf("rl|%s#%d", key, n), expires)
 		if err != nil {
+			// The rank was reserved here but not claimed: give it back,
+			// or it would stay a gap — at a throttle's last free rank, a
+			// gap means that no failure ever sets the deadline.
+			s.unreserve(key, n)
 			return 0, fmt.Errorf("store: rate limit: %w", err)
 		}
 		if ok {
@@ -194,6 +198,17 @@ func (s *Store) SweepThrottle(ctx context.Context, now time.Time) (int, error) {
 // from, and records it as taken here. With from = 0 it reports false, and
 // reserves nothing, for a key this process has not seen. The map is
 // bounded: it is only where probing starts.
+// unreserve gives rank n of key back when it is still the last reserved
+// here (its claim failed); a rank reserved since stays, and its own claim
+// decides.
+func (s *Store) unreserve(key string, n int) {
+	s.hwMu.Lock()
+	defer s.hwMu.Unlock()
+	if s.hw[key] == n {
+		s.hw[key] = n - 1
+	}
+}
+
 func (s *Store) reserve(key string, from int) (int, bool) {
 	s.hwMu.Lock()
 	defer s.hwMu.Unlock()
