@@ -332,7 +332,7 @@ func (c *Config) fill() {
 	if c.Charter.Version == "" {
 		c.Charter = defaultCharter()
 	}
-	if c.Letters.Name == "" {
+	if c.Letters.Name = strings.TrimSpace(c.Letters.Name); c.Letters.Name == "" {
 		c.Letters.Name = "Sésame"
 	}
 	if c.Letters.ValidDays == 0 {

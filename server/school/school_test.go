@@ -117,6 +117,9 @@ func TestDeskAndLetters(t *testing.T) {
 	if c.Letters.ValidDays != 30 || c.Letters.Name != "Sésame" {
 		t.Errorf("letters default to %d days and %q", c.Letters.ValidDays, c.Letters.Name)
 	}
+	if c, err := Parse("l.yaml", []byte("school: {name: X}\npopulations: [{key: parents, label: {fr: Parents}}]\nletters: {name: \"   \"}\n")); err != nil || c.Letters.Name != "Sésame" {
+		t.Errorf("a blank letters.name: %q, %v; want the default", c.Letters.Name, err)
+	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"desk:\n  helpdesk: [\"a b\"]\n", "bad.yaml:4: desk.helpdesk[0]"},
 		{"desk:\n  admins: [x, X]\n", "bad.yaml:4: desk.admins[1]: \"X\" is listed twice"},
