@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
 	"go.yaml.in/yaml/v3"
@@ -95,6 +96,12 @@ type Localizer struct {
 
 // Lang is the localizer's language code.
 func (l *Localizer) Lang() string { return l.lang }
+
+// Clock writes a time of day as every page and mail does: « 23 h 59 » in
+// French, « 23:59 » in English.
+func (l *Localizer) Clock(at time.Time) string {
+	return l.T("time.hm", "H", fmt.Sprintf("%02d", at.Hour()), "M", fmt.Sprintf("%02d", at.Minute()))
+}
 
 // T translates id. args are name/value pairs for the message's template;
 // a pair named "Count" also selects the plural form. A missing message shows

@@ -141,7 +141,7 @@ func (n *Notifier) GuardianCodeProps(r recovery.GuardianCodeNotice) views.MailPr
 	}
 	child := r.Child.FullName()
 	p.Why = t.T("mail.guardian_code.why", "School", n.school, "Child", child, "Identifier", r.Child.Identifier,
-		"Device", device, "Date", at.Format("02/01/2006"), "Time", clock(t, at))
+		"Device", device, "Date", at.Format("02/01/2006"), "Time", t.Clock(at))
 	p.CodeLabel = t.T("mail.guardian_code.label", "Child", child)
 	p.Code = r.Code
 	p.Validity = t.T("mail.code.validity", "Minutes", minutes, "Count", minutes)
@@ -216,7 +216,7 @@ func (n *Notifier) PasswordChangedProps(r recovery.ChangedNotice) views.MailProp
 	p, t := n.base(r.Lang, "mail.changed.subject")
 	at := r.At.In(n.loc)
 	p.Why = t.T("mail.changed.why", "School", n.school, "Identifier", r.Account.Identifier,
-		"Date", at.Format("02/01/2006"), "Time", clock(t, at))
+		"Date", at.Format("02/01/2006"), "Time", t.Clock(at))
 	p.Validity = t.T("mail.changed.sessions")
 	p.Ignore = t.T("mail.changed.ignore")
 	return p
@@ -295,7 +295,7 @@ func (n *Notifier) VerifyAddressProps(a activation.LinkNotice) views.MailProps {
 	}
 	p.Why = t.T(why, "School", n.school, "Identifier", a.Account.Identifier)
 	p.ButtonURL, p.ButtonLabel = a.Link, t.T("mail.verify.button")
-	p.Validity = t.T("mail.verify.validity", "Time", clock(t, a.Deadline.In(n.loc)))
+	p.Validity = t.T("mail.verify.validity", "Time", t.Clock(a.Deadline.In(n.loc)))
 	p.Ignore = t.T("mail.verify.ignore")
 	return p
 }
@@ -303,10 +303,4 @@ func (n *Notifier) VerifyAddressProps(a activation.LinkNotice) views.MailProps {
 // VerifyAddress queues the mail verifying a rescue or redirection address.
 func (n *Notifier) VerifyAddress(ctx context.Context, a activation.LinkNotice) error {
 	return n.send(ctx, a.To, "activation_"+a.Purpose, a.Account.ID, n.VerifyAddressProps(a))
-}
-
-// clock is a time of day as the pages write it (« 23 h 59 » in French,
-// « 23:59 » in English): a mail and the page it follows say it alike.
-func clock(t *i18n.Localizer, at time.Time) string {
-	return t.T("time.hm", "H", fmt.Sprintf("%02d", at.Hour()), "M", fmt.Sprintf("%02d", at.Minute()))
 }

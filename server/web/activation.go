@@ -76,7 +76,7 @@ func (s *Server) activationProps(c *fiber.Ctx, step activation.Step, acc *accoun
 	if f != nil {
 		p.RescueEmail, p.RedirectTo, p.KeepCopy = f.RescueEmail, f.RedirectTo, true
 		if !f.LinkDeadline.IsZero() {
-			p.Deadline = clock(t, f.LinkDeadline.In(s.loc))
+			p.Deadline = t.Clock(f.LinkDeadline.In(s.loc))
 		}
 	}
 	return p

@@ -126,7 +126,7 @@ func (s *Server) renderPerson(c *fiber.Ctx, status int, notice string, errs map[
 			return t.T("desk.never")
 		}
 		l := at.In(s.loc)
-		return s.longDate(t, l.Format(time.DateOnly)) + " " + clock(t, l)
+		return s.longDate(t, l.Format(time.DateOnly)) + " " + t.Clock(l)
 	}
 	email := p.Email
 	if email == "" {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +18,7 @@ func (s *Server) statusLine(t *i18n.Localizer, st helpdesk.Status, now time.Time
 	case !st.Known:
 		return ""
 	case st.Open:
-		return t.T("help.open_until", "Time", clock(t, st.ClosesAt))
+		return t.T("help.open_until", "Time", t.Clock(st.ClosesAt))
 	case st.NextOpen.IsZero():
 		return t.T("help.closed")
 	}
@@ -38,14 +37,14 @@ func (s *Server) when(t *i18n.Localizer, at, now time.Time) string {
 	tomorrow := time.Date(y1, m1, d1+1, 0, 0, 0, 0, s.loc)
 	switch {
 	case y1 == y2 && m1 == m2 && d1 == d2:
-		return t.T("help.today_at", "Time", clock(t, at))
+		return t.T("help.today_at", "Time", t.Clock(at))
 	case tomorrow.Year() == y2 && tomorrow.Month() == m2 && tomorrow.Day() == d2:
-		return t.T("help.tomorrow_at", "Time", clock(t, at))
+		return t.T("help.tomorrow_at", "Time", t.Clock(at))
 	}
 	return t.T("help.when",
 		"Day", t.T("day."+strconv.Itoa(int(at.Weekday()))),
 		"Date", t.T("date.day_month", "Day", d2, "Month", t.T("month."+strconv.Itoa(int(m2)))),
-		"Time", clock(t, at))
+		"Time", t.Clock(at))
 }
 
 func (s *Server) longDate(t *i18n.Localizer, isoDate string) string {
@@ -56,17 +55,13 @@ func (s *Server) longDate(t *i18n.Localizer, isoDate string) string {
 	return t.T("date.day_month_year", "Day", d.Day(), "Month", t.T("month."+strconv.Itoa(int(d.Month()))), "Year", d.Year())
 }
 
-func clock(t *i18n.Localizer, at time.Time) string {
-	return t.T("time.hm", "H", fmt.Sprintf("%02d", at.Hour()), "M", fmt.Sprintf("%02d", at.Minute()))
-}
-
 func hoursRange(t *i18n.Localizer, from, to string) string {
 	parse := func(hm string) string {
 		at, err := time.Parse("15:04", hm)
 		if err != nil {
 			return hm
 		}
-		return clock(t, at)
+		return t.Clock(at)
 	}
 	return parse(from) + " – " + parse(to)
 }
