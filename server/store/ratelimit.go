@@ -198,17 +198,6 @@ func (s *Store) SweepThrottle(ctx context.Context, now time.Time) (int, error) {
 // from, and records it as taken here. With from = 0 it reports false, and
 // reserves nothing, for a key this process has not seen. The map is
 // bounded: it is only where probing starts.
-// unreserve gives rank n of key back when it is still the last reserved
-// here (its claim failed); a rank reserved since stays, and its own claim
-// decides.
-func (s *Store) unreserve(key string, n int) {
-	s.hwMu.Lock()
-	defer s.hwMu.Unlock()
-	if s.hw[key] == n {
-		s.hw[key] = n - 1
-	}
-}
-
 func (s *Store) reserve(key string, from int) (int, bool) {
 	s.hwMu.Lock()
 	defer s.hwMu.Unlock()
@@ -222,4 +211,15 @@ func (s *Store) reserve(key string, from int) (int, bool) {
 	n := max(last+1, from)
 	s.hw[key] = n
 	return n, true
+}
+
+// unreserve gives rank n of key back when it is still the last reserved
+// here (its claim failed); a rank reserved since stays, and its own claim
+// decides.
+func (s *Store) unreserve(key string, n int) {
+	s.hwMu.Lock()
+	defer s.hwMu.Unlock()
+	if s.hw[key] == n {
+		s.hw[key] = n - 1
+	}
 }
