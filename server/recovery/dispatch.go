@@ -153,14 +153,8 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		if err != nil {
 			return err
 		}
-		if len(accs) > 0 {
-			ok, err := s.addressWithinBudget(ctx, f, accs[0].ID, accs[0].Email)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				accs = nil
-			}
+		if accs, _, err = s.addressesWithinBudget(ctx, f, accs, nil); err != nil {
+			return err
 		}
 		// The mail is queued before the flow goes: a crash in between
 		// runs this again, and the keyed queueing sends it once.
