@@ -8,11 +8,12 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sesame-edu/sesame/server/letters/letterstest"
 )
 
 // provisionalOnLetter finds the provisional passwords of a letter's text.
@@ -24,15 +25,7 @@ var provisionalOnLetter = regexp.MustCompile(`Mot de passe provisoire :\s*([a-hj
 // nowhere in clear; an existing letters file is never replaced, and a
 // second run has nothing left to print.
 func TestImportLetters(t *testing.T) {
-	pdftotext, err := exec.LookPath("pdftotext")
-	if err != nil {
-		// make test installs it (scripts/test-deps) and says so: there a
-		// missing tool fails instead of skipping the test unseen.
-		if os.Getenv("SESAME_REQUIRE_TOOLS") != "" {
-			t.Fatal("pdftotext missing: install Debian's poppler-utils")
-		}
-		t.Skip("pdftotext not found (Debian's poppler-utils)")
-	}
+	letterstest.NeedPDFToText(t)
 	dir := t.TempDir()
 	env := envFor(map[string]string{"SESAME_DATA_DIR": dir, "SESAME_ADDR": "127.0.0.1:0", "SESAME_CONFIG": "config.example.yaml"})
 	csv := filepath.Join(t.TempDir(), "rentree.csv")
@@ -56,17 +49,14 @@ func TestImportLetters(t *testing.T) {
 	if fi, err := os.Stat(pdf); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("letters file: %v, mode %v (want 0600: it holds passwords)", err, fi.Mode())
 	}
-	text, err := exec.Command(pdftotext, "-layout", pdf, "-").Output()
-	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
-	}
-	pws := provisionalOnLetter.FindAllStringSubmatch(string(text), -1)
-	if len(pws) != 2 || !strings.Contains(string(text), "L1") || !strings.Contains(string(text), "L2") ||
-		strings.Contains(string(text), "L3") || strings.Contains(string(text), "L4") {
+	text := letterstest.FileText(t, pdf)
+	pws := provisionalOnLetter.FindAllStringSubmatch(text, -1)
+	if len(pws) != 2 || !strings.Contains(text, "L1") || !strings.Contains(text, "L2") ||
+		strings.Contains(text, "L3") || strings.Contains(text, "L4") {
 		t.Fatalf("the letters should be L1's and L2's, each with its password; pdftotext reads:\n%s", text)
 	}
 	// Sorted by name: Adam (L2) before Noël (L1).
-	if strings.Index(string(text), "L2") > strings.Index(string(text), "L1") {
+	if strings.Index(text, "L2") > strings.Index(text, "L1") {
 		t.Error("the letters are not in name order")
 	}
 
@@ -107,7 +97,7 @@ func TestImportLetters(t *testing.T) {
 	base := "http://" + listeningAddr(t, logs)
 	// pdftotext ends each page with a form feed: L1's password is on L1's page.
 	l1 := ""
-	for _, page := range strings.Split(string(text), "\f") {
+	for _, page := range strings.Split(text, "\f") {
 		if m := provisionalOnLetter.FindStringSubmatch(page); m != nil && strings.Contains(page, "L1") {
 			l1 = m[1]
 		}

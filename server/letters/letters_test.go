@@ -3,9 +3,6 @@ package letters_test
 import (
 	"bytes"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/letters"
+	"github.com/sesame-edu/sesame/server/letters/letterstest"
 	"github.com/sesame-edu/sesame/server/school"
 )
 
@@ -21,12 +19,7 @@ import (
 // « PASS'UM » prints « Votre PASS'UM », in its name, with the person's
 // identifier and the activation address; read back with pdftotext.
 func TestLetterInTheSchoolsWords(t *testing.T) {
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		if os.Getenv("SESAME_REQUIRE_TOOLS") != "" {
-			t.Fatal("pdftotext missing: install Debian's poppler-utils")
-		}
-		t.Skip("pdftotext missing (Debian's poppler-utils)")
-	}
+	letterstest.NeedPDFToText(t)
 	sc, err := school.Load("../../examples/universite-montpellier/school.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -42,15 +35,7 @@ func TestLetterInTheSchoolsWords(t *testing.T) {
 	if err := (letters.Printer{School: sc, BaseURL: base, Location: time.UTC}).Print(&pdf, cat.For("fr"), []desk.Letter{l}); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(t.TempDir(), "letter.pdf")
-	if err := os.WriteFile(p, pdf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("pdftotext", "-layout", p, "-").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(out)
+	text := letterstest.Text(t, pdf.Bytes())
 	for _, want := range []string{"Votre PASS'UM", "Université de Montpellier", "c05678", "Sonia Haddad", "https://pass.umontpellier.example/activation"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the letter lacks %q:\n%s", want, text)

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sesame-edu/sesame/server/desk"
+	"github.com/sesame-edu/sesame/server/letters/letterstest"
 	"github.com/sesame-edu/sesame/server/paths"
 )
 
@@ -171,7 +172,7 @@ func TestDeskActions(t *testing.T) {
 	})
 
 	t.Run("a letter's password stops working after valid_days", func(t *testing.T) {
-		needPDFToText(t)
+		letterstest.NeedPDFToText(t)
 		a := newTestApp(t)
 		a.seedDesk()
 		agent := a.deskAgent()
@@ -180,7 +181,7 @@ func TestDeskActions(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("letter: %d", resp.StatusCode)
 		}
-		provisional := provisionalIn(t, pdfText(t, pdf))
+		provisional := provisionalIn(t, letterstest.Text(t, pdf))
 		// config.example.yaml: letters.valid_days is 30, to the end of
 		// that day.
 		a.advance(31*24*time.Hour + time.Minute)

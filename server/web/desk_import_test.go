@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sesame-edu/sesame/server/account"
+	"github.com/sesame-edu/sesame/server/letters/letterstest"
 	"github.com/sesame-edu/sesame/server/paths"
 )
 
@@ -35,7 +36,7 @@ func (a *testApp) postFile(path, name string, data []byte) *http.Response {
 // checked, confirmed, counted; the letters of its pending accounts come
 // as one PDF, a page each. Help desk agents have no import.
 func TestDeskImport(t *testing.T) {
-	needPDFToText(t)
+	letterstest.NeedPDFToText(t)
 	a := newTestApp(t)
 	a.seedDesk()
 	exists := func(id string) bool {
@@ -113,7 +114,7 @@ func TestDeskImport(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pdf" {
 		t.Fatalf("letters: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	text := pdfText(t, pdf)
+	text := letterstest.Text(t, pdf)
 	if pages := strings.Count(text, "\f"); pages != 2 {
 		t.Errorf("%d pages, want 2 (N1, N2)", pages)
 	}

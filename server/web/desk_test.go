@@ -7,9 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/letters/letterstest"
 	"github.com/sesame-edu/sesame/server/paths"
 )
 
@@ -106,7 +104,7 @@ func TestDeskIsNotFoundForOthers(t *testing.T) {
 // password stops working, a batch; every action is audited, and the
 // provisional password is in no log line and no stored document.
 func TestDeskHelpdesk(t *testing.T) {
-	needPDFToText(t)
+	letterstest.NeedPDFToText(t)
 	logs := &syncBuffer{}
 	a := newTestApp(t, func(o *app.Options) {
 		o.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -190,7 +188,7 @@ func TestDeskHelpdesk(t *testing.T) {
 			t.Fatalf("letter: %d %v", resp.StatusCode, resp.Header)
 		}
 		pdf, _ := io.ReadAll(resp.Body)
-		text := pdfText(t, pdf)
+		text := letterstest.Text(t, pdf)
 		provisional = provisionalIn(t, text)
 		for _, want := range []string{"Votre Sésame", "P003", "Léo Martin", "http://sesame.test/activation", "Valable jusqu"} {
 			if !strings.Contains(text, want) {
@@ -223,7 +221,7 @@ func TestDeskHelpdesk(t *testing.T) {
 			t.Fatalf("batch: %d\n%s", resp.StatusCode, b)
 		}
 		pdf, _ := io.ReadAll(resp.Body)
-		text := pdfText(t, pdf)
+		text := letterstest.Text(t, pdf)
 		// S100 and S300 are pending staff; one page each (pdftotext
 		// separates pages with a form feed), by name: Dupont, Noël.
 		if n := strings.Count(text, "\f"); n != 2 {
@@ -275,34 +273,6 @@ func TestDeskHelpdesk(t *testing.T) {
 			cur.Close(ctx)
 		}
 	})
-}
-
-// needPDFToText skips a test that reads letters back when Debian's
-// pdftotext is missing on a developer's machine. make test installs it
-// (scripts/test-deps) and sets SESAME_REQUIRE_TOOLS: there a missing tool
-// fails instead of skipping the test unseen.
-func needPDFToText(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		if os.Getenv("SESAME_REQUIRE_TOOLS") != "" {
-			t.Fatal("pdftotext missing: install Debian's poppler-utils")
-		}
-		t.Skip("pdftotext missing (Debian's poppler-utils)")
-	}
-}
-
-// pdfText extracts a PDF's text with Debian's pdftotext.
-func pdfText(t *testing.T, pdf []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "letter.pdf")
-	if err := os.WriteFile(p, pdf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("pdftotext", "-layout", p, "-").Output()
-	if err != nil {
-		t.Fatalf("pdftotext: %v", err)
-	}
-	return string(out)
 }
 
 var provisionalRE = regexp.MustCompile(`(?:provisoire|password)\s*:\s+([a-z2-9]{13})\b`)
