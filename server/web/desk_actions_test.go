@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/desk"
 	"github.com/sesame-edu/sesame/server/letters/letterstest"
 	"github.com/sesame-edu/sesame/server/paths"
@@ -28,14 +29,17 @@ func (a *testApp) auditCount(action, agent, id, outcome string) int64 {
 	return n
 }
 
-// deskAgent signs the help desk agent S210 in.
-func (a *testApp) deskAgent() *testApp {
-	a.t.Helper()
-	agent := a.browser()
+// newDeskApp is a test app with the console's people, and the help desk
+// agent S210 signed in; opts as for newTestApp.
+func newDeskApp(t *testing.T, opts ...func(*app.Options)) (a, agent *testApp) {
+	t.Helper()
+	a = newTestApp(t, opts...)
+	a.seedDesk()
+	agent = a.browser()
 	if resp := agent.signIn("S210", annePassword); resp.StatusCode != http.StatusSeeOther {
-		a.t.Fatalf("agent sign-in: %d", resp.StatusCode)
+		t.Fatalf("agent sign-in: %d", resp.StatusCode)
 	}
-	return agent
+	return a, agent
 }
 
 func bodyOf(t *testing.T, resp *http.Response, want int) string {
@@ -57,9 +61,7 @@ func TestDeskActions(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("correct the address", func(t *testing.T) {
-		a := newTestApp(t)
-		a.seedDesk()
-		agent := a.deskAgent()
+		a, agent := newDeskApp(t)
 		// A malformed address is refused with words, and nothing is mailed.
 		body := bodyOf(t, agent.deskPost(paths.DeskEmail+"p003", url.Values{"email": {"leo.nouveau@"}}), http.StatusUnprocessableEntity)
 		if !strings.Contains(body, "leo.nouveau@") {
@@ -88,9 +90,7 @@ func TestDeskActions(t *testing.T) {
 	})
 
 	t.Run("lift a throttle", func(t *testing.T) {
-		a := newTestApp(t)
-		a.seedDesk()
-		agent := a.deskAgent()
+		a, agent := newDeskApp(t)
 		for range 6 {
 			a.browser().signIn("P003", "wrong-password")
 		}
@@ -107,9 +107,7 @@ func TestDeskActions(t *testing.T) {
 	})
 
 	t.Run("end every session", func(t *testing.T) {
-		a := newTestApp(t)
-		a.seedDesk()
-		agent := a.deskAgent()
+		a, agent := newDeskApp(t)
 		phone, laptop := a.browser(), a.browser()
 		for _, b := range []*testApp{phone, laptop} {
 			if resp := b.signIn("P003", annePassword); resp.StatusCode != http.StatusSeeOther {
@@ -135,9 +133,7 @@ func TestDeskActions(t *testing.T) {
 	})
 
 	t.Run("a double click sends one code", func(t *testing.T) {
-		a := newTestApp(t)
-		a.seedDesk()
-		agent := a.deskAgent()
+		a, agent := newDeskApp(t)
 		bodyOf(t, agent.deskPost(paths.DeskSendCode+"p003", url.Values{}), http.StatusOK)
 		body := bodyOf(t, agent.deskPost(paths.DeskSendCode+"p003", url.Values{}), http.StatusUnprocessableEntity)
 		if !strings.Contains(body, "Un code vient d&#39;être demandé pour ce compte") && !strings.Contains(body, "Un code vient d'être demandé pour ce compte") {
@@ -155,9 +151,7 @@ func TestDeskActions(t *testing.T) {
 	})
 
 	t.Run("a console idle for 15 minutes ends", func(t *testing.T) {
-		a := newTestApp(t)
-		a.seedDesk()
-		agent := a.deskAgent()
+		a, agent := newDeskApp(t)
 		agent.deskPage(t, "p003")
 		a.advance(desk.IdleTimeout - 2*time.Minute)
 		agent.deskPage(t, "p003")
@@ -173,9 +167,7 @@ func TestDeskActions(t *testing.T) {
 
 	t.Run("a letter's password stops working after valid_days", func(t *testing.T) {
 		letterstest.NeedPDFToText(t)
-		a := newTestApp(t)
-		a.seedDesk()
-		agent := a.deskAgent()
+		a, agent := newDeskApp(t)
 		resp := agent.deskPost(paths.DeskLetter+"p003", url.Values{"current": {annePassword}})
 		pdf, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK {

@@ -106,14 +106,9 @@ func TestDeskIsNotFoundForOthers(t *testing.T) {
 func TestDeskHelpdesk(t *testing.T) {
 	letterstest.NeedPDFToText(t)
 	logs := &syncBuffer{}
-	a := newTestApp(t, func(o *app.Options) {
+	a, agent := newDeskApp(t, func(o *app.Options) {
 		o.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	a.seedDesk()
-	agent := a.browser()
-	if resp := agent.signIn("S210", annePassword); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("agent sign-in: %d", resp.StatusCode)
-	}
 	var pages strings.Builder
 	page := func(resp *http.Response, want int) string {
 		t.Helper()
