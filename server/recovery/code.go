@@ -76,8 +76,9 @@ func equalHash(a, b string) bool {
 	return a != "" && b != "" && hmac.Equal([]byte(a), []byte(b))
 }
 
-// requestKey is a keyed hash of what was typed at step 1, so that rate
-// limits count per identifier without storing it.
+// requestKey is a keyed hash of what was typed at step 1 (kind "address":
+// of an address mailed), so that rate limits count per identifier or
+// address without storing it.
 func requestKey(key []byte, kind Kind, normalised string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(string(kind) + "\x00" + normalised))

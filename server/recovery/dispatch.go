@@ -2,9 +2,6 @@ package recovery
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -310,9 +307,7 @@ func (s *Service) addressesWithinBudget(ctx context.Context, f Flow, accs, guard
 // each account's share in the hour. The rate limit's key is a MAC of the
 // address, so that the limits' collection holds no address in clear.
 func (s *Service) addressWithinBudget(ctx context.Context, f Flow, accountID, address string) (bool, error) {
-	mac := hmac.New(sha256.New, s.Key)
-	mac.Write([]byte("recovery-address|" + account.NormaliseEmail(address)))
-	key := "recovery-address:" + hex.EncodeToString(mac.Sum(nil)[:16])
+	key := "recovery-address:" + requestKey(s.Key, "address", account.NormaliseEmail(address))
 	d, err := s.Limiter.Allow(ctx, key, s.cfg.CodesPerHour, time.Hour)
 	if err != nil {
 		return false, err
