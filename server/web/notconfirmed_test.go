@@ -30,6 +30,9 @@ func TestActivationCheckBeforeTheLink(t *testing.T) {
 	if !strings.Contains(box.Text(), "n'est pas encore confirmée") || !strings.Contains(box.Text(), "mh.dupont@example.org") {
 		t.Fatalf("after the check: %q", d.Find("main").Text())
 	}
+	// The first link must have arrived before the second is asked, or the
+	// two mails may reach the SMTP server in either order.
+	a.smtp.Wait("mh.dupont@example.org", 1, 5*time.Second)
 	form := url.Values{}
 	form.Set("email", box.Find(`input[name="email"]`).AttrOr("value", ""))
 	a.advance(time.Second)

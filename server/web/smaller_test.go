@@ -55,6 +55,11 @@ func TestRecoverySmallerPoints(t *testing.T) {
 			t.Errorf("step 2 as a page has no h1: %s", html)
 		}
 	})
+	// The first code must have arrived before the second is asked: the
+	// outbox's senders work in parallel, so two mails queued close together
+	// may reach the SMTP server in either order, and « the second mail » would
+	// then be the first request's code (CI saw it once under -race).
+	a.smtp.Wait("leo.martin@example.fr", 1, 5*time.Second)
 
 	// The second code for P003 (the h1 test above asked the first).
 	b := a.browser()
