@@ -182,7 +182,12 @@ func issuer(u *url.URL) string { return strings.TrimSuffix(u.String(), "/") }
 // its callback, token, userinfo, revocation, introspection, end_session,
 // keys). The client's address, for the audit, is read from the request's
 // context (see ClientIPKey).
-func (p *Provider) Handler() http.Handler { return p.op }
+func (p *Provider) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(paths.OIDCDiscovery, discovery(p.op))
+	mux.Handle("/", p.op)
+	return mux
+}
 
 // subject is the sub of the account accountID: its permanent, random
 // subject id (account.Subject), never derived from the identifier, which a

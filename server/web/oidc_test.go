@@ -933,3 +933,55 @@ func TestOIDCBackchannelLogoutOnReset(t *testing.T) {
 		t.Fatal("no logout token after the password reset")
 	}
 }
+
+// TestOIDCDiscovery: the discovery document lists what Sésame serves and
+// nothing else (an application that reads it to choose a flow must not
+// pick the implicit flow, the JWT bearer grant or a device endpoint, all
+// refused or not routed), and every endpoint it lists answers.
+func TestOIDCDiscovery(t *testing.T) {
+	s := newOIDCServer(t)
+	resp, err := http.Get(s.base + paths.OIDCDiscovery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatalf("status %d: %v", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("status %d, %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for key, want := range map[string]any{
+		"issuer":                                s.base,
+		"grant_types_supported":                 []any{"authorization_code", "refresh_token"},
+		"response_types_supported":              []any{"code"},
+		"response_modes_supported":              []any{"query"},
+		"code_challenge_methods_supported":      []any{"S256"},
+		"scopes_supported":                      []any{"openid", "profile", "email", "groups", "offline_access"},
+		"backchannel_logout_supported":          true,
+		"token_endpoint_auth_methods_supported": []any{"none", "client_secret_basic", "client_secret_post"},
+	} {
+		if got := doc[key]; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %v, want %v", key, got, want)
+		}
+	}
+	if ep, ok := doc["device_authorization_endpoint"]; ok {
+		t.Errorf("a device authorization endpoint is listed: %v", ep)
+	}
+	// Every listed endpoint is routed: none answers 404.
+	for key, v := range doc {
+		u, ok := v.(string)
+		if !ok || !strings.HasSuffix(key, "_endpoint") && key != "jwks_uri" {
+			continue
+		}
+		r, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode == http.StatusNotFound {
+			t.Errorf("%s (%s) answers 404", key, u)
+		}
+	}
+}
