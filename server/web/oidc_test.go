@@ -269,6 +269,11 @@ func TestOIDCCodeFlow(t *testing.T) {
 	if tok.RefreshToken == "" {
 		t.Error("offline_access gave no refresh token")
 	}
+	// The token response names the scopes granted (RFC 6749 §5.1): all
+	// of those asked, groups included.
+	if got, _ := tok.Extra("scope").(string); !slices.Equal(strings.Fields(got), portal.cfg.Scopes) {
+		t.Errorf("token response scope %q, want %q", got, strings.Join(portal.cfg.Scopes, " "))
+	}
 	info, err := s.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok))
 	if err != nil {
 		t.Fatalf("userinfo: %v", err)
@@ -421,6 +426,9 @@ func TestOIDCRefreshRotates(t *testing.T) {
 	raw, _ := second.Extra("id_token").(string)
 	if _, err := portal.verifier.Verify(context.Background(), raw); err != nil {
 		t.Errorf("refreshed ID token: %v", err)
+	}
+	if got, _ := second.Extra("scope").(string); !slices.Equal(strings.Fields(got), portal.cfg.Scopes) {
+		t.Errorf("refreshed token's scope %q, want %q", got, strings.Join(portal.cfg.Scopes, " "))
 	}
 	if _, err := refresh(first.RefreshToken); err == nil {
 		t.Fatal("a used refresh token worked again")
