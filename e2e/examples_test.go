@@ -76,6 +76,11 @@ func TestExampleWalks(t *testing.T) {
 			b.noConsoleErrors(t)
 			b.axe(t, ex.dir+" sign-in page")
 			b.screenshot(t, "example-"+ex.dir+"-login")
+			// The header shows the school's name whole, however long: on a
+			// phone it wraps onto a second line instead of losing its end.
+			if cut := eval[bool](t, b, `(() => { const s = document.querySelector(".brand span"); return !s || s.scrollHeight > s.clientHeight + 1 || s.scrollWidth > s.clientWidth + 1 })()`); cut {
+				t.Error("the header cuts the school's name")
+			}
 
 			b.run(t, click(`[data-testid="forgot-password"]`))
 			b.waitStep(t, "choose")

@@ -104,8 +104,14 @@ type Recovery struct {
 // Population is one group of people with its own rules.
 type Population struct {
 	// Key matches the population column of the accounts import.
-	Key         string            `yaml:"key"`
-	Label       map[string]string `yaml:"label"`
+	Key string `yaml:"key"`
+	// Label is what a person picks in the chooser (« Je suis parent
+	// d'élève »).
+	Label map[string]string `yaml:"label"`
+	// Name is what the population is called when it is spoken of: the
+	// help page's title, the console, the policy page's sections
+	// (« Parents d'élèves »). Absent, the label stands in.
+	Name        map[string]string `yaml:"name"`
 	Description map[string]string `yaml:"description"`
 	// Policy is the password policy; absent means policy.Default().
 	Policy  *policy.Policy    `yaml:"password_policy"`
@@ -115,6 +121,15 @@ type Population struct {
 	// (a lycée's pupils): the recovery's code step then tells them that
 	// without an address of their own, the code goes to their parents.
 	Guardians bool `yaml:"guardians"`
+}
+
+// NameText is the population's name in lang, or its label when the
+// school's file gives no name.
+func (p Population) NameText(lang string) string {
+	if n := Text(p.Name, lang); n != "" {
+		return n
+	}
+	return Text(p.Label, lang)
 }
 
 // Mailbox describes a population's institutional mailbox.

@@ -133,3 +133,24 @@ func TestDeskAndLetters(t *testing.T) {
 		}
 	}
 }
+
+// TestPopulationNameText: a population is spoken of by its name, in the
+// asked language, then French; without a name, by its chooser label.
+func TestPopulationNameText(t *testing.T) {
+	named := Population{Name: map[string]string{"fr": "Parents d'élèves", "en": "Parents"}, Label: map[string]string{"fr": "Je suis parent d'élève"}}
+	unnamed := Population{Label: map[string]string{"fr": "Je suis élève", "en": "I am a student"}}
+	for _, c := range []struct {
+		p          Population
+		lang, want string
+	}{
+		{named, "fr", "Parents d'élèves"},
+		{named, "en", "Parents"},
+		{named, "de", "Parents d'élèves"},
+		{unnamed, "en", "I am a student"},
+		{unnamed, "fr", "Je suis élève"},
+	} {
+		if got := c.p.NameText(c.lang); got != c.want {
+			t.Errorf("%v in %s: %q, want %q", c.p.Key, c.lang, got, c.want)
+		}
+	}
+}

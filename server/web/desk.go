@@ -100,7 +100,7 @@ func (s *Server) deskPage(c *fiber.Ctx) error {
 
 func (s *Server) populationLabel(lang, key string) string {
 	if p, ok := s.school.Population(key); ok && p.Key != school.DefaultPopulation {
-		return school.Text(p.Label, lang)
+		return p.NameText(lang)
 	}
 	return key
 }
@@ -286,7 +286,7 @@ func (s *Server) batchProps(c *fiber.Ctx, chosen string, errs map[string]string)
 	t := s.t(c)
 	p := views.DeskBatchProps{Base: s.page(c, t.T("desk.batch_title")), Agent: agent.Identifier, Role: string(s.desk.Agent(agent)), Chosen: chosen, Errors: errs}
 	for _, pop := range s.school.Populations {
-		p.Populations = append(p.Populations, views.DeskPopulation{Key: pop.Key, Label: school.Text(pop.Label, t.Lang())})
+		p.Populations = append(p.Populations, views.DeskPopulation{Key: pop.Key, Label: pop.NameText(t.Lang())})
 	}
 	return p
 }

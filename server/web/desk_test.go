@@ -158,6 +158,11 @@ func TestDeskHelpdesk(t *testing.T) {
 		if strings.Contains(pages.String(), code) {
 			t.Error("a console page shows the code")
 		}
+		// The office speaks of « Parents d'élèves », not of the chooser's
+		// « Je suis parent d'élève ».
+		if got := strings.TrimSpace(doc(t, agent.get(paths.DeskPerson+"p003")).Find(`[data-testid="desk-population"]`).Text()); got != "Parents d'élèves" {
+			t.Errorf("the person's population reads %q", got)
+		}
 		// A pending account gets no code, and the agent is told why.
 		body = page(agent.deskPost(paths.DeskSendCode+"s300", url.Values{}), http.StatusUnprocessableEntity)
 		if !strings.Contains(body, "pas activé") {

@@ -24,7 +24,7 @@ func (s *Server) helpPage(c *fiber.Ctx) error {
 			return fiber.ErrNotFound
 		}
 		contact = *p.Help
-		heading = t.T("help.title_population", "Label", school.Text(p.Label, t.Lang()))
+		heading = t.T("help.title_population", "Label", p.NameText(t.Lang()))
 	}
 	p := views.HelpProps{
 		Base:    s.page(c, heading),

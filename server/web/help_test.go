@@ -33,6 +33,9 @@ func TestHelpPage(t *testing.T) {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
 			d := doc(t, resp)
+			if h1 := d.Find("h1").Text(); tt.path == "/help/parents" && tt.accept == "fr" && h1 != "Aide : Parents d'élèves" {
+				t.Errorf("the page is titled %q", h1)
+			}
 			st := d.Find(`[data-testid="desk-status"]`)
 			if got := strings.Join(strings.Fields(st.Text()), " "); !strings.HasSuffix(got, tt.wantStatus) {
 				t.Errorf("status line = %q, want %q", got, tt.wantStatus)

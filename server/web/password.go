@@ -164,7 +164,7 @@ func (s *Server) passwordPolicy(c *fiber.Ctx) error {
 	for _, pop := range pops {
 		sec := views.PolicySection{}
 		if s.school.NeedsChooser() {
-			sec.Label = school.Text(pop.Label, t.Lang())
+			sec.Label = pop.NameText(t.Lang())
 		}
 		for _, r := range pop.Policy.Rules() {
 			sec.Rules = append(sec.Rules, ruleText(t, r))
