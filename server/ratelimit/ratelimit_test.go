@@ -47,3 +47,37 @@ func TestAllow(t *testing.T) {
 		t.Error("still refused in the next window: limits must end on their own")
 	}
 }
+
+// TestCooldown: one hit per window, wherever the windows' boundaries
+// fall; two hits are never refused for more than a window apart.
+func TestCooldown(t *testing.T) {
+	base := time.Date(2026, 11, 26, 10, 10, 0, 0, time.UTC) // on a minute's boundary
+	for _, c := range []struct {
+		name        string
+		first, then time.Duration // from base
+		allowed     bool
+	}{
+		{"a double click", 10 * time.Second, 10*time.Second + 300*time.Millisecond, false},
+		{"a double click across a minute's end", 59*time.Second + 800*time.Millisecond, 60*time.Second + 100*time.Millisecond, false},
+		{"a double click across the half minute", 29*time.Second + 800*time.Millisecond, 30*time.Second + 100*time.Millisecond, false},
+		{"29 seconds later, across a boundary", 50 * time.Second, 79 * time.Second, false},
+		{"a minute later", 10 * time.Second, 71 * time.Second, true},
+		{"a minute later, from a boundary", 0, 60 * time.Second, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			now := base.Add(c.first)
+			l := New(newMemStore(), func() time.Time { return now })
+			if d, err := l.Cooldown(context.Background(), "office-code:p1", time.Minute); err != nil || !d.Allowed {
+				t.Fatalf("first hit: %+v %v", d, err)
+			}
+			now = base.Add(c.then)
+			d, err := l.Cooldown(context.Background(), "office-code:p1", time.Minute)
+			if err != nil || d.Allowed != c.allowed {
+				t.Fatalf("second hit %v later: %+v %v, want allowed %v", c.then-c.first, d, err, c.allowed)
+			}
+			if !d.Allowed && (d.RetryAfter <= 0 || d.RetryAfter > time.Minute) {
+				t.Errorf("retry after %v", d.RetryAfter)
+			}
+		})
+	}
+}

@@ -194,8 +194,9 @@ func (s *Service) SubmitRequest(ctx context.Context, r RequestForm) (Flow, strin
 func (s *Service) SendCodeFor(ctx context.Context, acc account.Account, lang, ip string) error {
 	// The office's button keeps the self-service's delay between two
 	// codes: a double click or a reloaded page would otherwise send a
-	// second code that voids the first one the person is reading.
-	d, err := s.Limiter.Allow(ctx, "office-code:"+acc.ID, 1, s.cfg.ResendCooldown)
+	// second code that voids the first one the person is reading; a
+	// cooldown, so that a double click across a minute's end is one too.
+	d, err := s.Limiter.Cooldown(ctx, "office-code:"+acc.ID, s.cfg.ResendCooldown)
 	if err != nil {
 		return err
 	}
