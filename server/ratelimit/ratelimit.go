@@ -60,12 +60,15 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.
 // pass twice. Each hit is counted in two grids of windows, the second
 // shifted by half a window, and allowed only when it is the first in both;
 // two hits less than half a window apart always share a window of one grid.
-// So hits are at least half a window apart, and none is refused for longer
-// than a window. Both counts are taken (atomically, before the decision)
-// even when the first refuses, so that hammering does not shorten the wait.
+// So hits are at least half a window apart. Both counts are taken
+// (atomically, before the decision) even when the first refuses, so that
+// hammering does not shorten the wait; a refused hit therefore counts in
+// both grids' current windows, and the wait it announces runs until both
+// have ended (never more than a window): a hit then is allowed.
 func (l *Limiter) Cooldown(ctx context.Context, key string, window time.Duration) (Decision, error) {
 	now := l.now()
-	var refused Decision
+	refused := false
+	var last time.Time
 	for _, grid := range []struct {
 		name  string
 		shift time.Duration
@@ -76,12 +79,13 @@ func (l *Limiter) Cooldown(ctx context.Context, key string, window time.Duration
 		if err != nil {
 			return Decision{}, fmt.Errorf("ratelimit: %w", err)
 		}
-		if n > 1 && end.Sub(now) > refused.RetryAfter {
-			refused.RetryAfter = end.Sub(now)
+		refused = refused || n > 1
+		if end.After(last) {
+			last = end
 		}
 	}
-	if refused.RetryAfter > 0 {
-		return refused, nil
+	if refused {
+		return Decision{RetryAfter: last.Sub(now)}, nil
 	}
 	return Decision{Allowed: true}, nil
 }

@@ -75,8 +75,22 @@ func TestCooldown(t *testing.T) {
 			if err != nil || d.Allowed != c.allowed {
 				t.Fatalf("second hit %v later: %+v %v, want allowed %v", c.then-c.first, d, err, c.allowed)
 			}
-			if !d.Allowed && (d.RetryAfter <= 0 || d.RetryAfter > time.Minute) {
-				t.Errorf("retry after %v", d.RetryAfter)
+			if d.Allowed {
+				return
+			}
+			if d.RetryAfter <= 0 || d.RetryAfter > time.Minute {
+				t.Fatalf("retry after %v", d.RetryAfter)
+			}
+			// Whoever waits as told is let through, even after hammering
+			// a little before that.
+			now = now.Add(d.RetryAfter / 2)
+			if d, _ := l.Cooldown(context.Background(), "office-code:p1", time.Minute); d.Allowed {
+				t.Fatal("allowed before the announced wait")
+			} else {
+				now = now.Add(d.RetryAfter)
+			}
+			if d, _ := l.Cooldown(context.Background(), "office-code:p1", time.Minute); !d.Allowed {
+				t.Errorf("refused after waiting as told: %+v", d)
 			}
 		})
 	}
