@@ -105,7 +105,7 @@ func (s *Server) casLogin(c *fiber.Ctx) error {
 func (s *Server) casUnknownService(c *fiber.Ctx) error {
 	t := s.t(c)
 	title := t.T("cas.unknown_service.title")
-	p := views.ErrorProps{Base: s.page(c, title), Status: fiber.StatusBadRequest, Title: title, Body: t.T("cas.unknown_service.body")}
+	p := views.ErrorProps{Base: s.page(c, title), Status: fiber.StatusBadRequest, Title: title, Body: t.T("cas.unknown_service.body", "System", s.school.Letters.Name)}
 	return render(c, fiber.StatusBadRequest, views.Error(p))
 }
 

@@ -71,7 +71,7 @@ func (s *Server) oidcBrowser() fiber.Handler {
 func (s *Server) oidcInvalid(c *fiber.Ctx) error {
 	t := s.t(c)
 	title := t.T("oidc.invalid.title")
-	p := views.ErrorProps{Base: s.page(c, title), Status: fiber.StatusBadRequest, Title: title, Body: t.T("oidc.invalid.body")}
+	p := views.ErrorProps{Base: s.page(c, title), Status: fiber.StatusBadRequest, Title: title, Body: t.T("oidc.invalid.body", "System", s.school.Letters.Name)}
 	return render(c, fiber.StatusBadRequest, views.Error(p))
 }
 
@@ -157,7 +157,7 @@ func (s *Server) oidcEndSession(c *fiber.Ctx) error {
 		return s.endSessionAndGo(c, es.To)
 	}
 	t := s.t(c)
-	p := views.OIDCEndSessionProps{Base: s.page(c, t.T("oidc.end_session.title")), Name: acc.FullName(),
+	p := views.OIDCEndSessionProps{Base: s.page(c, t.T("oidc.end_session.title", "System", s.school.Letters.Name)), Name: acc.FullName(),
 		Action: paths.OIDCEndSessionStep, Stay: es.To}
 	if p.Name == "" {
 		p.Name = acc.Identifier

@@ -33,7 +33,7 @@ func (s *Server) page(c *fiber.Ctx, title string) views.Base {
 	}
 	return views.Base{
 		T:          t,
-		School:     views.School{Name: s.school.School.Name, LogoURL: s.school.School.LogoURL},
+		School:     views.School{Name: s.school.School.Name, LogoURL: s.school.School.LogoURL, System: s.school.Letters.Name},
 		HelpURL:    "/help",
 		PrivacyURL: s.privacyURL(),
 		Assets: views.Assets{
