@@ -60,7 +60,7 @@ test: export SESAME_REQUIRE_TOOLS = 1
 test: test-deps check-generated lint build
 	@dir=$$(mktemp -d); bin/sesame store serve $$dir > $$dir/uri 2> $$dir/log & pid=$$!; \
 	for i in $$(seq 100); do [ -s $$dir/uri ] && break; sleep 0.1; done; \
-	SESAME_TEST_STORE_URI=$$(cat $$dir/uri) go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /e2e); rc=$$?; \
+	SESAME_TEST_POSTGRES=skip SESAME_TEST_STORE_URI=$$(cat $$dir/uri) go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /e2e); rc=$$?; \
 	kill $$pid; wait $$pid 2>/dev/null; rm -rf $$dir; exit $$rc
 	go test -count=1 -run '^TestTiming' ./server/web/
 	SESAME_TEST_POSTGRES=require SESAME_TEST_BACKEND=postgres go test -count=1 -skip '^TestTiming' ./server/...
