@@ -236,6 +236,9 @@ func (c *Config) validate() []problem {
 		if p.Label["fr"] == "" {
 			add(at+".label", "a French label (label: {fr: …}) is required")
 		}
+		if len(p.Name) > 0 && p.Name["fr"] == "" {
+			add(at+".name", "a French name (name: {fr: …}) is required when name is given")
+		}
 		if p.Policy != nil {
 			for _, pr := range p.Policy.Validate() {
 				add(at+".password_policy."+pr.Field, pr.Message)

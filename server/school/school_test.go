@@ -71,6 +71,7 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"bad policy", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\n    password_policy:\n      min_length: 20\n      max_length: 10\n", "x.yaml:7: populations[0].password_policy.max_length"},
 		{"bad mailbox", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\n    mailbox: {domain: x, pattern: nom, redirect: maybe}\n", "populations[0].mailbox.domain"},
 		{"bad hours", "school: {name: A}\npopulations:\n  - key: p\n    label: {fr: P}\nsupport:\n  hours:\n    slots:\n      - {day: funday, from: '10:00', to: '11:00'}\n", "x.yaml:8: support.hours.slots[0].day"},
+		{"population name without French", "school: {name: A}\npopulations:\n  - key: p\n    name: {en: Parents}\n    label: {fr: P}\n", "x.yaml:4: populations[0].name"},
 		{"wrong type", "school: {name: A}\npopulations: 3\n", "x.yaml:2:"},
 		{"no population", "school: {name: A}\n", "populations"},
 		{"client without protocol", "school: {name: A}\npopulations:\n  - key: parents\n    label: {fr: P}\nclients:\n  - id: app\n    name: {fr: App}\n", "x.yaml:6: clients[0].protocol"},
