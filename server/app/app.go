@@ -210,7 +210,8 @@ func New(o Options) (*App, error) {
 
 	rec := recovery.New(recovery.Deps{
 		Store: st.Flows(), Accounts: accounts, Sessions: sessionsStore, Audit: audit, Limiter: limiter,
-		Notifier: notifier, Throttles: guard, Hasher: hasher,
+		Cooldowns: ratelimit.NewCooldowns(limits, now),
+		Notifier:  notifier, Throttles: guard, Hasher: hasher,
 		Key:    keys.Derive(key, "recovery"),
 		Policy: sc.PolicyOf, Log: log, Now: now,
 	}, recovery.Config{

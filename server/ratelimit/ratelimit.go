@@ -54,38 +54,3 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit int, window time.
 	}
 	return Decision{Allowed: true}, nil
 }
-
-// Cooldown allows one hit on key per window, with no boundary to slip
-// through: a fixed window alone lets a double click straddling its end
-// pass twice. Each hit is counted in two grids of windows, the second
-// shifted by half a window, and allowed only when it is the first in both;
-// two hits less than half a window apart always share a window of one grid.
-// So hits are at least half a window apart. Both counts are taken
-// (atomically, before the decision) even when the first refuses, so that
-// hammering does not shorten the wait; a refused hit therefore counts in
-// both grids' current windows, and the wait it announces runs until both
-// have ended (never more than a window): a hit then is allowed.
-func (l *Limiter) Cooldown(ctx context.Context, key string, window time.Duration) (Decision, error) {
-	now := l.now()
-	refused := false
-	var last time.Time
-	for _, grid := range []struct {
-		name  string
-		shift time.Duration
-	}{{"a", 0}, {"b", window / 2}} {
-		start := now.Add(-grid.shift).Truncate(window).Add(grid.shift)
-		end := start.Add(window)
-		n, err := l.store.Hit(ctx, fmt.Sprintf("%s|%s%d", key, grid.name, start.Unix()), end)
-		if err != nil {
-			return Decision{}, fmt.Errorf("ratelimit: %w", err)
-		}
-		refused = refused || n > 1
-		if end.After(last) {
-			last = end
-		}
-	}
-	if refused {
-		return Decision{RetryAfter: last.Sub(now)}, nil
-	}
-	return Decision{Allowed: true}, nil
-}
