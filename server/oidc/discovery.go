@@ -20,7 +20,6 @@ import (
 var (
 	servedGrantTypes    = []zoidc.GrantType{zoidc.GrantTypeCode, zoidc.GrantTypeRefreshToken}
 	servedResponseTypes = []string{string(zoidc.ResponseTypeCode)}
-	servedResponseModes = []string{string(zoidc.ResponseModeQuery)}
 )
 
 // discovery is op's discovery endpoint with the document narrowed to what
@@ -36,7 +35,6 @@ func discovery(next http.Handler) http.Handler {
 			if err := json.Unmarshal(body, &doc); err == nil {
 				doc.GrantTypesSupported = servedGrantTypes
 				doc.ResponseTypesSupported = servedResponseTypes
-				doc.ResponseModesSupported = servedResponseModes
 				doc.DeviceAuthorizationEndpoint = ""
 				if b, err := json.Marshal(&doc); err == nil {
 					body = b

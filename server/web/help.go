@@ -8,7 +8,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/sesame-edu/sesame/frontend/views"
-	"github.com/sesame-edu/sesame/server/school"
 )
 
 // helpPage shows a help desk: the support desk at /help, a population's
@@ -75,7 +74,7 @@ func (s *Server) helpPage(c *fiber.Ctx) error {
 	if key == "" && s.school.NeedsChooser() {
 		for _, pop := range s.school.Populations {
 			if pop.Help != nil && pop.Help.Email != s.school.Support.Email {
-				p.Others = append(p.Others, views.Choice{Href: "/help/" + pop.Key, Label: school.Text(pop.Label, t.Lang())})
+				p.Others = append(p.Others, views.Choice{Href: "/help/" + pop.Key, Label: pop.NameText(t.Lang())})
 			}
 		}
 	}

@@ -1,10 +1,13 @@
 package web_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	_ "time/tzdata"
+
+	"github.com/PuerkitoBio/goquery"
 
 	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/paths"
@@ -109,6 +112,24 @@ func TestHelpPageAddress(t *testing.T) {
 		}
 		if label := addr.Parent().Find(".contact-label").Text(); label == "" {
 			t.Errorf("%s: the address has no label", tt.path)
+		}
+	}
+}
+
+// TestHelpPageOthersByName: the general help page lists the populations'
+// own desks by the populations' names (« Parents d'élèves »), not by the
+// chooser's « Je suis … ».
+func TestHelpPageOthersByName(t *testing.T) {
+	a := newTestApp(t)
+	d := doc(t, a.get(paths.Help, "Accept-Language", "fr"))
+	var names []string
+	d.Find(`ul.links a[href^="/help/"]`).Each(func(_ int, s *goquery.Selection) { names = append(names, s.Text()) })
+	if len(names) == 0 || !slices.Contains(names, "Parents d'élèves") {
+		t.Errorf("other desks listed as %q", names)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "Je suis") {
+			t.Errorf("another desk is listed by its chooser label %q", n)
 		}
 	}
 }

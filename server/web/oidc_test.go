@@ -964,7 +964,6 @@ func TestOIDCDiscovery(t *testing.T) {
 		"issuer":                                s.base,
 		"grant_types_supported":                 []any{"authorization_code", "refresh_token"},
 		"response_types_supported":              []any{"code"},
-		"response_modes_supported":              []any{"query"},
 		"code_challenge_methods_supported":      []any{"S256"},
 		"scopes_supported":                      []any{"openid", "profile", "email", "groups", "offline_access"},
 		"backchannel_logout_supported":          true,

@@ -245,8 +245,7 @@ func formRequest(path string, form url.Values) *http.Request {
 // differ reports the two distributions and which kind, if either, is
 // told apart as the slower: +1 the existing inputs, -1 the unknown ones, 0
 // neither. A sample tells them apart when a Mann-Whitney U test is
-// significant at p < 0.01 with medians at least 1 % apart, or at p < 0.05
-// with medians more than 5 % apart. With 500 requests of each kind the rank
+// significant at p < 0.01 with medians at least 1 % apart. With 500 requests of each kind the rank
 // test sees shifts of a tenth of a millisecond in a 26 ms answer (0.5 %,
 // measured once on a busy machine, the unknown addresses the slower), far
 // below what a network's jitter lets anyone measure; a lookup that only one
@@ -265,7 +264,7 @@ func differ(t testing.TB, what string, existing, unknown []float64) int {
 		quantile(existing, 0.1), quantile(existing, 0.9), quantile(unknown, 0.1), quantile(unknown, 0.9))
 	t.Logf("%s: Mann-Whitney U = %.0f (U existing = %.0f of %d), z = %.2f, two-sided p = %.4f; P(existing slower) = %.3f",
 		what, res.U, res.U1, len(existing)*len(unknown), res.Z, res.P, slower)
-	if !(res.P < 0.01 && gap > 0.01 || res.P < 0.05 && gap > 0.05) {
+	if !(res.P < 0.01 && gap > 0.01) {
 		return 0
 	}
 	if slower > 0.5 {
@@ -277,7 +276,7 @@ func differ(t testing.TB, what string, existing, unknown []float64) int {
 // indistinguishable fails t when two independent samples (sample(1) and
 // sample(2), each with its own shuffled order) both tell the two kinds
 // apart, the same kind the slower. A real difference shows in both, the
-// same way; chance alone does so in fewer than one run in ten thousand
+// same way; chance alone does so in one check in twenty thousand
 // (p < 0.01 twice, halved for the direction), so the suite does not fail
 // by chance. The second sample is taken only when the first differs.
 // TestSameWorkWhateverTheInput (samework_test.go) counts the same property
