@@ -62,7 +62,7 @@ func (s *Server) activationProps(c *fiber.Ctx, step activation.Step, acc *accoun
 		hasMailbox = s.activation.Population(acc.Population).MailboxDomain != ""
 	}
 	title := t.T("activation.title_" + string(step))
-	p := views.ActivationProps{Base: s.page(c, title), Step: string(step), Letter: s.school.Letters.Name}
+	p := views.ActivationProps{Base: s.page(c, title), Step: string(step)}
 	for i, st := range activation.Steps(hasMailbox) {
 		p.Labels = append(p.Labels, t.T("activation.title_"+string(st)+"_short"))
 		if st == step {
