@@ -37,8 +37,7 @@ type Deps struct {
 	Notifier Notifier
 	Hasher   *account.Hasher
 	Limiter  *ratelimit.Limiter
-	// Cooldowns space out the office's codes for one person; nil in tests
-	// that never send one from the console.
+	// Cooldowns space out the office's codes for one person.
 	Cooldowns *ratelimit.Cooldowns
 	Audit     audit.Recorder
 	// Throttles forgets an account's password failures once its owner has
@@ -200,16 +199,14 @@ func (s *Service) SendCodeFor(ctx context.Context, acc account.Account, lang, ip
 	// second code that voids the first one the person is reading. A
 	// cooldown, not a fixed window, so that a double click across a
 	// minute's end is held back too.
-	if s.Cooldowns != nil {
-		d, err := s.Cooldowns.Take(ctx, "office-code:"+acc.ID, s.cfg.ResendCooldown)
-		if err != nil {
-			return err
-		}
-		if !d.Allowed {
-			return &RateLimitedError{RetryAfter: d.RetryAfter}
-		}
+	d, err := s.Cooldowns.Take(ctx, "office-code:"+acc.ID, s.cfg.ResendCooldown)
+	if err != nil {
+		return err
 	}
-	_, _, err := s.SubmitRequest(ctx, RequestForm{Kind: KindPassword, Population: acc.Population, Input: acc.ID,
+	if !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter}
+	}
+	_, _, err = s.SubmitRequest(ctx, RequestForm{Kind: KindPassword, Population: acc.Population, Input: acc.ID,
 		Lang: lang, IP: ip, Consent: true})
 	return err
 }
