@@ -79,24 +79,15 @@ func TestCooldowns(t *testing.T) {
 	t.Run("sixteen clicks at once let one through", func(t *testing.T) {
 		at(10 * time.Minute)
 		var allowed atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				d, err := c.Take(ctx, "office-code:burst", time.Minute)
-				if err != nil {
-					t.Error(err)
-				}
-				if d.Allowed {
-					allowed.Add(1)
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
+		storetest.Race(16, func(int) {
+			d, err := c.Take(ctx, "office-code:burst", time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			if d.Allowed {
+				allowed.Add(1)
+			}
+		})
 		if n := allowed.Load(); n != 1 {
 			t.Errorf("%d clicks allowed, want 1", n)
 		}

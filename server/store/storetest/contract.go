@@ -38,10 +38,11 @@ import (
 // that calls really overlap on every backend.
 const racers = 16
 
-// race calls f(0) … f(n-1) in n goroutines held at a start barrier and
+// Race calls f(0) … f(n-1) in n goroutines held at a start barrier and
 // released together, so that the calls overlap as much as the scheduler
-// allows, and returns when all have returned.
-func race(n int, f func(i int)) {
+// allows, and returns when all have returned. The contract suites use it,
+// and so do tests of the mechanisms built on the store's atomic claims.
+func Race(n int, f func(i int)) {
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {

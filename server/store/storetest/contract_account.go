@@ -131,7 +131,7 @@ func TestAccountStore(t *testing.T, open func(t *testing.T) account.Store) {
 	t.Run("ConcurrentCreatesOneWins", func(t *testing.T) {
 		s := open(t)
 		errs := make([]error, racers)
-		race(racers, func(i int) {
+		Race(racers, func(i int) {
 			a := fullAccount("p001", "")
 			a.FirstName = fmt.Sprint("racer-", i)
 			errs[i] = s.CreateAccount(ctx, a)
@@ -256,7 +256,7 @@ func TestAccountStore(t *testing.T, open func(t *testing.T) account.Store) {
 		}
 		for round := range 5 {
 			errs := make([]error, len(fields))
-			race(len(fields), func(i int) {
+			Race(len(fields), func(i int) {
 				errs[i] = s.PatchAccount(ctx, "p001", fields[i].set(fmt.Sprint(fields[i].name, "-", round)), time.Now())
 			})
 			for i, err := range errs {
@@ -346,7 +346,7 @@ func TestAccountStore(t *testing.T, open func(t *testing.T) account.Store) {
 	t.Run("ConcurrentCreatesSharingAnAddressAreAllFound", func(t *testing.T) {
 		s := open(t)
 		errs := make([]error, racers)
-		race(racers, func(i int) {
+		Race(racers, func(i int) {
 			errs[i] = s.CreateAccount(ctx, fullAccount(fmt.Sprintf("c%02d", i), "parent@example.fr"))
 		})
 		if n := count(errs); n != racers {
@@ -450,7 +450,7 @@ func TestProfileStore(t *testing.T, open func(t *testing.T) ProfileStore) {
 			t.Fatal(err)
 		}
 		errs := make([]error, racers)
-		race(racers, func(i int) { _, errs[i] = s.TakeEmailChange(ctx, "link") })
+		Race(racers, func(i int) { _, errs[i] = s.TakeEmailChange(ctx, "link") })
 		for i, err := range errs {
 			if err != nil && !errors.Is(err, account.ErrEmailChangeNotFound) {
 				t.Errorf("taker %d: %v", i, err)
@@ -479,7 +479,7 @@ func TestSubjectStore(t *testing.T, open func(t *testing.T) SubjectStore) {
 
 	t.Run("CreateGivesEveryAccountItsOwn", func(t *testing.T) {
 		s := open(t)
-		race(racers, func(i int) {
+		Race(racers, func(i int) {
 			a := fullAccount(fmt.Sprintf("p%02d", i), "")
 			a.Subject = ""
 			if err := s.CreateAccount(ctx, a); err != nil {
@@ -520,7 +520,7 @@ func TestSubjectStore(t *testing.T, open func(t *testing.T) SubjectStore) {
 			t.Fatal(err)
 		}
 		got := make([]string, racers)
-		race(racers, func(i int) {
+		Race(racers, func(i int) {
 			sub, err := s.AssignSubject(ctx, "p001", fmt.Sprint("candidate-", i))
 			if err != nil {
 				t.Errorf("racer %d: %v", i, err)

@@ -147,7 +147,7 @@ func TestActivationStore(t *testing.T, open func(t *testing.T) activation.Store)
 		mustCreate(t, s, f)
 		for version := 2; version <= 4; version++ {
 			errs := make([]error, racers)
-			race(racers, func(i int) {
+			Race(racers, func(i int) {
 				g := f
 				g.Version, g.Lang = version, fmt.Sprint(i)
 				errs[i] = s.SaveActivation(ctx, g)
@@ -175,7 +175,7 @@ func TestActivationStore(t *testing.T, open func(t *testing.T) activation.Store)
 		const address = "anne.durand@school.example"
 		oks := make([]bool, racers)
 		errs := make([]error, racers)
-		race(racers, func(i int) { oks[i], errs[i] = s.ClaimMailbox(ctx, address, fmt.Sprintf("p%02d", i)) })
+		Race(racers, func(i int) { oks[i], errs[i] = s.ClaimMailbox(ctx, address, fmt.Sprintf("p%02d", i)) })
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}

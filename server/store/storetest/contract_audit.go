@@ -29,7 +29,7 @@ func TestAuditRecorder(t *testing.T, open func(t *testing.T) audit.Recorder) {
 				AccountID: "p001", IP: "192.0.2.1", Outcome: fmt.Sprint("try-", i), Flow: "f1"}
 		}
 		errs := make([]error, racers)
-		race(racers, func(i int) { errs[i] = s.Record(ctx, event(i)) })
+		Race(racers, func(i int) { errs[i] = s.Record(ctx, event(i)) })
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}

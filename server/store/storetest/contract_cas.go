@@ -48,7 +48,7 @@ func TestCASStore(t *testing.T, open func(t *testing.T) cas.Store) {
 			t.Fatal(err)
 		}
 		errs := make([]error, racers)
-		race(racers, func(i int) { _, errs[i] = s.TakeTicket(ctx, "t2") })
+		Race(racers, func(i int) { _, errs[i] = s.TakeTicket(ctx, "t2") })
 		if n := count(errs); n != 1 {
 			t.Fatalf("%d takers got the ticket, want exactly 1 (errors: %v)", n, errors.Join(errs...))
 		}
@@ -123,7 +123,7 @@ func TestLogoutQueue(t *testing.T, open func(t *testing.T) cas.LogoutQueue) {
 		s := open(t)
 		wins := make([]bool, racers)
 		errs := make([]error, racers)
-		race(racers, func(i int) { wins[i], errs[i] = s.ClaimLogout(ctx, "a", 1, now.Add(time.Minute)) })
+		Race(racers, func(i int) { wins[i], errs[i] = s.ClaimLogout(ctx, "a", 1, now.Add(time.Minute)) })
 		n := 0
 		for i, w := range wins {
 			if errs[i] != nil {

@@ -91,7 +91,7 @@ func TestOutboxStore(t *testing.T, open func(t *testing.T) mail.Store) {
 		const workers = 8
 		won := make([]bool, workers)
 		errs := make([]error, workers)
-		race(workers, func(w int) {
+		Race(workers, func(w int) {
 			_, won[w], errs[w] = s.ClaimOutboxByID(ctx, "m1", at, time.Minute, fmt.Sprint("w", w))
 		})
 		if err := errors.Join(errs...); err != nil {
@@ -247,7 +247,7 @@ func TestOutboxStore(t *testing.T, open func(t *testing.T) mail.Store) {
 		var mu sync.Mutex
 		delivered := map[string][]string{}
 		errs := make([]error, workers)
-		race(workers, func(w int) {
+		Race(workers, func(w int) {
 			worker := fmt.Sprint("w", w)
 			for {
 				e, ok, err := s.ClaimOutbox(ctx, at, time.Minute, worker)

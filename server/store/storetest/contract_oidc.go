@@ -61,7 +61,7 @@ func TestOIDCStore(t *testing.T, open func(t *testing.T) oidc.Store) {
 		} {
 			wins := make([]bool, racers)
 			errs := make([]error, racers)
-			race(racers, func(i int) { wins[i], errs[i] = claim(i) })
+			Race(racers, func(i int) { wins[i], errs[i] = claim(i) })
 			n := 0
 			for i := range wins {
 				if errs[i] != nil {
@@ -160,7 +160,7 @@ func TestOIDCStore(t *testing.T, open func(t *testing.T) oidc.Store) {
 	t.Run("KeyGenerationInsertedOnceUnderRace", func(t *testing.T) {
 		s := open(t)
 		errs := make([]error, racers)
-		race(racers, func(i int) {
+		Race(racers, func(i int) {
 			errs[i] = s.InsertKey(ctx, oidc.SealedKey{ID: "sig-7", KeyID: fmt.Sprint("k", i), Algorithm: "RS256",
 				Sealed: []byte{byte(i), 1, 2}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
 		})

@@ -41,7 +41,7 @@ func TestRateLimitStore(t *testing.T, open func(t *testing.T) ratelimit.Store) {
 		const n = 3 * racers
 		ranks := make([]int, n)
 		errs := make([]error, n)
-		race(n, func(i int) { ranks[i], errs[i] = s.Hit(ctx, "ip:192.0.2.1", expires) })
+		Race(n, func(i int) { ranks[i], errs[i] = s.Hit(ctx, "ip:192.0.2.1", expires) })
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestThrottleStore(t *testing.T, open func(t *testing.T) ratelimit.ThrottleS
 		s := open(t)
 		oks := make([]bool, racers)
 		errs := make([]error, racers)
-		race(racers, func(i int) { oks[i], errs[i] = s.Claim(ctx, "gate", expires) })
+		Race(racers, func(i int) { oks[i], errs[i] = s.Claim(ctx, "gate", expires) })
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +214,7 @@ func TestThrottleStore(t *testing.T, open func(t *testing.T) ratelimit.ThrottleS
 		th := newThrottle(s, &clock)
 		waits := make([]time.Duration, racers)
 		errs := make([]error, racers)
-		race(racers, func(i int) { _, waits[i], errs[i] = th.Attempt(ctx, "id:p001") })
+		Race(racers, func(i int) { _, waits[i], errs[i] = th.Attempt(ctx, "id:p001") })
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +238,7 @@ func TestThrottleStore(t *testing.T, open func(t *testing.T) ratelimit.ThrottleS
 		}
 		waits := make([]time.Duration, racers)
 		errs := make([]error, racers)
-		race(racers, func(i int) { _, waits[i], errs[i] = th.Attempt(ctx, "id:p001") })
+		Race(racers, func(i int) { _, waits[i], errs[i] = th.Attempt(ctx, "id:p001") })
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}

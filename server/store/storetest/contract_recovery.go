@@ -106,7 +106,7 @@ func TestRecoveryStore(t *testing.T, open func(t *testing.T) recovery.Store) {
 			if version == 3 {
 				save = s.SaveCodeAttempt
 			}
-			race(racers, func(i int) {
+			Race(racers, func(i int) {
 				g := f
 				g.Version, g.Attempts = version, i
 				errs[i] = save(ctx, g)
