@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/sesame-edu/sesame/server/store"
+	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
 // TestHitsAcrossInstances: instances that remember their own ranks still
@@ -85,16 +85,9 @@ func TestConcurrentHitsProbeOnce(t *testing.T) {
 	const k = 40
 	ranks := make([]int, k)
 	errs := make([]error, k)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range k {
-		wg.Go(func() {
-			<-start
-			ranks[i], errs[i] = s.Limits().Hit(ctx, "ip:198.51.100.7", expires)
-		})
-	}
-	close(start)
-	wg.Wait()
+	storetest.Race(k, func(i int) {
+		ranks[i], errs[i] = s.Limits().Hit(ctx, "ip:198.51.100.7", expires)
+	})
 	stop()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/sesame-edu/sesame/server/cas"
 	"github.com/sesame-edu/sesame/server/clients"
 	"github.com/sesame-edu/sesame/server/paths"
+	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
 const (
@@ -334,23 +335,16 @@ func TestCASConcurrentValidation(t *testing.T) {
 	b.signIn("P001", annePassword)
 	for round := range 3 {
 		ticket := b.casTicket(pronoteService)
-		var wg sync.WaitGroup
 		var mu sync.Mutex
 		wins := 0
-		start := make(chan struct{})
-		for range 12 {
-			wg.Go(func() {
-				<-start
-				got := a.casValidate(paths.CASP3ServiceValidate, ticket, pronoteService)
-				if strings.Contains(got, "authenticationSuccess") {
-					mu.Lock()
-					wins++
-					mu.Unlock()
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
+		storetest.Race(12, func(int) {
+			got := a.casValidate(paths.CASP3ServiceValidate, ticket, pronoteService)
+			if strings.Contains(got, "authenticationSuccess") {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		})
 		if wins != 1 {
 			t.Fatalf("round %d: %d validations succeeded, want exactly 1", round, wins)
 		}

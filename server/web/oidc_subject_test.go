@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/paths"
+	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
 // TestOIDCSubject: sub is the account's permanent, random subject id. It
@@ -98,19 +98,12 @@ func TestOIDCSubject(t *testing.T) {
 		p.signIn(resp, "P001")
 		const n = 8
 		codes, verifiers, errs := make([]string, n), make([]string, n), make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
 		for i := range n {
 			verifiers[i] = oauth2.GenerateVerifier()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				codes[i], errs[i] = passThrough(p.client, s.base, portal.cfg.AuthCodeURL("st-123", oauth2.S256ChallengeOption(verifiers[i])))
-			}()
 		}
-		close(start)
-		wg.Wait()
+		storetest.Race(n, func(i int) {
+			codes[i], errs[i] = passThrough(p.client, s.base, portal.cfg.AuthCodeURL("st-123", oauth2.S256ChallengeOption(verifiers[i])))
+		})
 		want := subject("p001")
 		if want == "" {
 			t.Fatal("no subject id stored")

@@ -14,6 +14,7 @@ import (
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
 	"github.com/sesame-edu/sesame/server/paths"
+	"github.com/sesame-edu/sesame/server/store/storetest"
 )
 
 // burst sends every form at once, each from its own browser with its own
@@ -48,23 +49,16 @@ func (a *testApp) sendAtOnce(reqs []*http.Request) ([]int, []string) {
 	a.t.Helper()
 	statuses, bodies := make([]int, len(reqs)), make([]string, len(reqs))
 	errs := make([]error, len(reqs))
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, req := range reqs {
-		wg.Go(func() {
-			<-start
-			resp, err := a.app.Test(req, -1)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			statuses[i], bodies[i] = resp.StatusCode, string(b)
-		})
-	}
-	close(start)
-	wg.Wait()
+	storetest.Race(len(reqs), func(i int) {
+		resp, err := a.app.Test(reqs[i], -1)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		statuses[i], bodies[i] = resp.StatusCode, string(b)
+	})
 	for _, err := range errs {
 		if err != nil {
 			a.t.Fatal(err)
