@@ -254,20 +254,23 @@ func (s *Service) Resend(ctx context.Context, f Flow) (time.Duration, error) {
 		s.audit(ctx, "recovery.resend", "", f.IP, "rate_limited", f.ID)
 		return 0, &RateLimitedError{RetryAfter: d.RetryAfter}
 	}
-	f.Pending = true
-	if f.CodeHash != "" {
-		// Kept, hashed, so that the code of the earlier mail is recognised
-		// as replaced rather than counted as a wrong guess.
-		f.Replaced = append(f.Replaced, f.CodeHash)
-		if len(f.Replaced) > maxReplaced {
-			f.Replaced = f.Replaced[len(f.Replaced)-maxReplaced:]
+	sent := f.CodeSentAt
+	err = s.save(ctx, renewCode(&f, now, s.cfg.CodeTTL))
+	if errors.Is(err, ErrConflict) {
+		// Someone wrote first. The dispatcher's last write of the earlier
+		// code (its mail can arrive a moment before that write): the
+		// request goes on, on the budget already counted. Another
+		// « Renvoyer » (a double tap, the other device): a new code is on
+		// its way.
+		if f, err = s.Store.GetFlow(ctx, f.ID); err != nil {
+			return 0, fmt.Errorf("recovery: resend: %w", err)
 		}
+		if f.State != StateCodeSent || !f.CodeSentAt.Equal(sent) {
+			return s.cfg.ResendCooldown, nil
+		}
+		err = s.save(ctx, renewCode(&f, now, s.cfg.CodeTTL))
 	}
-	f.CodeHash = "" // the previous code stops working now
-	f.CodeSentAt, f.CodeExpiresAt, f.Attempts = now, now.Add(s.cfg.CodeTTL), 0
-	if err := s.save(ctx, &f); errors.Is(err, ErrConflict) {
-		// Another « Renvoyer » (a double tap, the other device) or the
-		// dispatcher wrote first: a new code is on its way either way.
+	if errors.Is(err, ErrConflict) {
 		return s.cfg.ResendCooldown, nil
 	} else if err != nil {
 		return 0, err
@@ -275,6 +278,22 @@ func (s *Service) Resend(ctx context.Context, f Flow) (time.Duration, error) {
 	s.audit(ctx, "recovery.resend", "", f.IP, "accepted", f.ID)
 	s.enqueue(f.ID)
 	return 0, nil
+}
+
+// renewCode makes f wait for a new code, sent at now: the earlier code
+// stops working and is kept, hashed, so that it is recognised as replaced
+// rather than counted as a wrong guess.
+func renewCode(f *Flow, now time.Time, ttl time.Duration) *Flow {
+	f.Pending = true
+	if f.CodeHash != "" {
+		f.Replaced = append(f.Replaced, f.CodeHash)
+		if len(f.Replaced) > maxReplaced {
+			f.Replaced = f.Replaced[len(f.Replaced)-maxReplaced:]
+		}
+	}
+	f.CodeHash = ""
+	f.CodeSentAt, f.CodeExpiresAt, f.Attempts = now, now.Add(ttl), 0
+	return f
 }
 
 // CodeOutcome is how a code entry ended.

@@ -970,6 +970,30 @@ func TestRecoveryResend(t *testing.T) {
 		}
 	})
 
+	// The mail can arrive a moment before the dispatcher's last write of
+	// the flow: a resend from a page read before that write goes on (it
+	// is not a second « Renvoyer »), and sends one new code.
+	t.Run("read before the dispatcher's last write", func(t *testing.T) {
+		e.account(t, account.Account{ID: "s104", Email: "anne.s104@example.fr"})
+		f, _ := e.codeSent(t, "S104")
+		later := f
+		later.Version++
+		if err := e.st.Flows().SaveFlow(ctx, later); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(time.Minute)
+		if wait, err := e.svc.Resend(ctx, f); err != nil || wait != 0 {
+			t.Fatalf("Resend from the read before = %v, %v; want 0, nil", wait, err)
+		}
+		if got := e.get(t, f.ID); !got.Pending || got.Version != later.Version+1 || !got.CodeSentAt.Equal(e.clock.Now()) {
+			t.Errorf("after Resend: pending %v, version %d (want %d), sent %v", got.Pending, got.Version, later.Version+1, got.CodeSentAt)
+		}
+		e.dispatch(t, f.ID)
+		if n := len(e.mail.codesOf(f.ID)); n != 2 {
+			t.Errorf("%d codes mailed, want 2 (the first and one resent)", n)
+		}
+	})
+
 	// A flow that matched nobody resends like any other, and mails nothing.
 	t.Run("unknown identifier", func(t *testing.T) {
 		f, _ := e.request(t, "", "S999")
