@@ -195,7 +195,7 @@ func New(o Options) (*App, error) {
 
 	// Flows write to the outbox; the worker delivers.
 	worker := mail.NewWorker(st.Outbox(), o.Sender, key, o.MailFrom, log, o.Worker)
-	outbox := mail.NewOutbox(st.Outbox(), key, time.Now, worker.Notify)
+	outbox := mail.NewOutbox(st.Outbox(), key, time.Now, worker)
 	notifier := notify.New(outbox, cat, sc.School.Name, sc.Mail.Legal, o.Location).WithLetterName(sc.Letters.Name)
 	limiter := ratelimit.New(limits, now)
 

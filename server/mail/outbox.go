@@ -19,20 +19,18 @@ const maxKeep = 30 * 24 * time.Hour
 // Outbox accepts messages from flows. It never talks to SMTP, so Enqueue
 // costs one database insert.
 type Outbox struct {
-	store  Store
-	aead   cipher.AEAD
-	now    func() time.Time
-	notify func(id string)
+	store Store
+	aead  cipher.AEAD
+	now   func() time.Time
+	local *Worker
 }
 
 // NewOutbox returns an outbox writing to store. secret is SESAME_SECRET;
-// notify, which may be nil, is called with the message's id after each
-// Enqueue: pass the Worker's Notify so that a mail leaves at once.
-func NewOutbox(store Store, secret []byte, now func() time.Time, notify func(id string)) *Outbox {
-	if notify == nil {
-		notify = func(string) {}
-	}
-	return &Outbox{store: store, aead: newAEAD(secret), now: now, notify: notify}
+// local, which may be nil, is this process's Worker: while it runs, each
+// message is written already leased to it and handed to its senders, so
+// that a mail leaves at once without a sender claiming it from the store.
+func NewOutbox(store Store, secret []byte, now func() time.Time, local *Worker) *Outbox {
+	return &Outbox{store: store, aead: newAEAD(secret), now: now, local: local}
 }
 
 // Enqueue seals m and stores it for delivery, and returns its id. An error
@@ -69,10 +67,15 @@ func (o *Outbox) enqueue(ctx context.Context, id string, m Message) (string, err
 		ID: id, Kind: m.Kind, AccountID: m.AccountID, Sealed: s,
 		Status: StatusPending, CreatedAt: now, NextAttemptAt: now, PurgeAt: now.Add(maxKeep),
 	}
+	if o.local != nil {
+		e = o.local.hold(e, now)
+	}
 	if err := o.store.InsertOutbox(ctx, e); err != nil {
 		return id, fmt.Errorf("mail: enqueue: %w", err)
 	}
-	o.notify(id)
+	if o.local != nil {
+		o.local.hand(e)
+	}
 	return id, nil
 }
 

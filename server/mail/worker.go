@@ -101,17 +101,24 @@ type Worker struct {
 	from   *mail.Address
 	log    *slog.Logger
 	opts   WorkerOptions
-	// queued carries the ids of the messages this process enqueued, which
-	// the senders claim by _id; missed says that some did not fit, so
-	// that a sender reads the outbox instead.
-	queued  chan string
+	// queued carries the messages this process enqueued: whole and
+	// already leased to heldBy (see hold), or by id alone, which a sender
+	// then claims by _id; missed says that some did not fit, so that a
+	// sender reads the outbox instead.
+	queued  chan Envelope
 	missed  chan struct{}
 	running atomic.Bool
+	heldBy  string
 }
 
-// queuedCap bounds the ids waiting in memory; beyond it the outbox is
+// queuedCap bounds the messages waiting in memory; beyond it the outbox is
 // read, which finds the same messages.
 const queuedCap = 4096
+
+// holdBelow is how many messages may wait in memory for a new one to be
+// written leased to this process (see hold): far below queuedCap, so that
+// a message held always finds its place in the queue.
+const holdBelow = queuedCap / 2
 
 // NewWorker returns a worker delivering store's messages through sender,
 // from the address from. secret is SESAME_SECRET: it opens what Outbox
@@ -123,22 +130,46 @@ func NewWorker(store Store, sender Sender, secret []byte, from *mail.Address, lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{
+	w := &Worker{
 		store: store, sender: sender, aead: newAEAD(secret), from: from, log: log,
-		opts: opts.withDefaults(), queued: make(chan string, queuedCap), missed: make(chan struct{}, 1),
+		opts: opts.withDefaults(), queued: make(chan Envelope, queuedCap), missed: make(chan struct{}, 1),
 	}
+	w.heldBy = w.opts.ID + "#queued"
+	return w
 }
 
 // ID is the name the worker's senders lease messages under, followed by
-// "#" and the sender's number.
+// "#" and the sender's number, or by "#queued" for the messages the outbox
+// wrote leased to this worker.
 func (w *Worker) ID() string { return w.opts.ID }
 
 // Notify hands message id to a sender at once; Outbox calls it after each
 // Enqueue. It never blocks: when too many wait already, the next read of
 // the outbox finds this one.
 func (w *Worker) Notify(id string) {
+	w.hand(Envelope{ID: id})
+}
+
+// hold returns e leased to this worker's senders for its first attempt, as
+// the outbox is about to write it, when the worker runs and has room: the
+// insert is then the claim (no other worker takes a message whose lease
+// runs), and saves a sender three commands per mail — reading the
+// message, claiming the attempt, writing the lease. Otherwise e is
+// returned as it is, pending, for whichever worker claims it first.
+func (w *Worker) hold(e Envelope, now time.Time) Envelope {
+	if !w.running.Load() || len(w.queued) >= holdBelow {
+		return e
+	}
+	e.Status, e.Attempts, e.LeasedBy, e.LeaseUntil = StatusSending, 1, w.heldBy, now.Add(w.opts.Lease)
+	return e
+}
+
+// hand queues e for a sender. It never blocks: when too many wait already,
+// the next read of the outbox finds it (a held message once its lease has
+// run out).
+func (w *Worker) hand(e Envelope) {
 	select {
-	case w.queued <- id:
+	case w.queued <- e:
 	default:
 		select {
 		case w.missed <- struct{}{}:
@@ -192,19 +223,19 @@ func (w *Worker) send(ctx context.Context, worker string) {
 	scan := true
 	for ctx.Err() == nil {
 		select {
-		case id := <-w.queued:
-			w.deliverOne(ctx, worker, id)
+		case e := <-w.queued:
+			w.deliverOne(ctx, worker, e)
 			continue
 		default:
 		}
-		// A read interrupted by queued ids stays due.
+		// A read interrupted by queued messages stays due.
 		for scan && ctx.Err() == nil && len(w.queued) == 0 {
-			scan = w.deliverOne(ctx, worker, "")
+			scan = w.deliverOne(ctx, worker, Envelope{})
 		}
 		select {
 		case <-ctx.Done():
-		case id := <-w.queued:
-			w.deliverOne(ctx, worker, id)
+		case e := <-w.queued:
+			w.deliverOne(ctx, worker, e)
 		case <-w.missed:
 			scan = true
 		case <-poll.C:
@@ -213,17 +244,26 @@ func (w *Worker) send(ctx context.Context, worker string) {
 	}
 }
 
-// deliverOne claims message id, or when id is empty the message due
-// first, as worker, and makes one attempt at it. It reports whether there
-// may be more to do now.
-func (w *Worker) deliverOne(ctx context.Context, worker, id string) bool {
+// deliverOne makes one attempt at a message: q itself when the outbox
+// wrote it leased to this worker (see hold) and at least half its lease is
+// left, enough for the send's own limit; otherwise the message q names,
+// claimed by its id as worker, or when q is empty the message due first.
+// It reports whether there may be more to do now.
+func (w *Worker) deliverOne(ctx context.Context, worker string, q Envelope) bool {
 	now := w.opts.Now()
-	var e Envelope
-	var ok bool
+	e, ok := q, true
 	var err error
-	if id != "" {
-		e, ok, err = w.store.ClaimOutboxByID(ctx, id, now, w.opts.Lease, worker)
-	} else {
+	switch {
+	case q.LeasedBy == w.heldBy && now.Before(q.LeaseUntil.Add(-w.opts.Lease/2)):
+		worker = w.heldBy
+	case q.LeasedBy == w.heldBy:
+		// Held so long in a backlog that its lease could run out during
+		// the send: it waits for the lease to end, then the outbox's next
+		// read finds it like a message of a crashed worker.
+		return false
+	case q.ID != "":
+		e, ok, err = w.store.ClaimOutboxByID(ctx, q.ID, now, w.opts.Lease, worker)
+	default:
 		e, ok, err = w.store.ClaimOutbox(ctx, now, w.opts.Lease, worker)
 	}
 	if err != nil {

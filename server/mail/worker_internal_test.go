@@ -38,7 +38,7 @@ func TestWorkerRetrySchedule(t *testing.T) {
 	}
 	var waits []time.Duration
 	for range 1000 {
-		if !w.deliverOne(ctx, "w", "") {
+		if !w.deliverOne(ctx, "w", Envelope{}) {
 			t.Fatalf("nothing to deliver at %s", clock.Sub(t0))
 		}
 		e := st.get(id)
@@ -107,7 +107,7 @@ func TestWorkerOutcomes(t *testing.T) {
 			}
 			w := NewWorker(st, funcSender(func(context.Context, Message) error { sendings++; return tt.send }),
 				secret, testFrom, nil, WorkerOptions{ID: "w", Now: func() time.Time { return t0.Add(tt.age) }})
-			if !w.deliverOne(ctx, "w", "") {
+			if !w.deliverOne(ctx, "w", Envelope{}) {
 				t.Fatal("nothing delivered")
 			}
 			e := st.get(id)
@@ -176,5 +176,63 @@ func TestMessageID(t *testing.T) {
 		if got := messageID("abc", &mail.Address{Address: tt.from}); got != tt.want {
 			t.Errorf("messageID(%s) = %s, want %s", tt.from, got, tt.want)
 		}
+	}
+}
+
+// TestHeldMessage follows a message the outbox writes leased to its
+// running worker: sent at once without a claim while at least half its
+// lease is left; held longer in a backlog, it is left alone until the
+// lease ends and then claimed like a crashed worker's message, never sent
+// twice; with the worker stopped, it is written pending for any worker.
+func TestHeldMessage(t *testing.T) {
+	tests := []struct {
+		name    string
+		running bool
+		wait    time.Duration // between the enqueue and the sender's turn
+		// sentAtOnce: the sender's turn sends it; otherwise it is sent
+		// by the claim after its lease has run out.
+		sentAtOnce bool
+		status     string // as written
+		attempts   int    // when sent
+	}{
+		{"taken at once", true, 0, true, StatusSending, 1},
+		{"taken with half its lease left", true, 29 * time.Second, true, StatusSending, 1},
+		{"held past half its lease", true, 31 * time.Second, false, StatusSending, 2},
+		{"worker not running", false, 0, true, StatusPending, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := newMemStore()
+			clock := time.Date(2025, 9, 1, 8, 0, 0, 0, time.UTC)
+			now := func() time.Time { return clock }
+			sent := 0
+			w := NewWorker(st, funcSender(func(context.Context, Message) error { sent++; return nil }),
+				testSecret, testFrom, nil, WorkerOptions{ID: "w", Now: now, Lease: time.Minute})
+			w.running.Store(tt.running)
+			id, err := NewOutbox(st, testSecret, now, w).Enqueue(ctx, Message{To: "a@example.fr", Subject: "s", Text: "t", HTML: "h", Kind: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := st.get(id); e.Status != tt.status {
+				t.Fatalf("written %s, want %s", e.Status, tt.status)
+			}
+			clock = clock.Add(tt.wait)
+			if got := w.deliverOne(ctx, "w#0", <-w.queued); got != tt.sentAtOnce || (sent == 1) != tt.sentAtOnce {
+				t.Fatalf("the sender's turn: deliverOne = %v and %d sent, want %v", got, sent, tt.sentAtOnce)
+			}
+			if !tt.sentAtOnce {
+				if w.deliverOne(ctx, "w#1", Envelope{}) || sent != 0 {
+					t.Fatalf("claimed while its lease runs (%d sent)", sent)
+				}
+				clock = clock.Add(time.Minute)
+				if !w.deliverOne(ctx, "w#1", Envelope{}) {
+					t.Fatal("not claimed once its lease ran out")
+				}
+			}
+			if e := st.get(id); sent != 1 || e.Status != StatusSent || e.Attempts != tt.attempts {
+				t.Errorf("%d sent, %s after %d attempts; want 1 sent after %d", sent, e.Status, e.Attempts, tt.attempts)
+			}
+		})
 	}
 }
