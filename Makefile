@@ -66,7 +66,7 @@ test: test-deps check-generated lint build
 	SESAME_TEST_POSTGRES=require SESAME_TEST_BACKEND=postgres go test -count=1 -skip '^TestTiming' ./server/...
 	SESAME_E2E=require SESAME_BINARY=$(CURDIR)/bin/sesame go test -count=1 ./e2e/
 
-## test-deps: install Debian's chromium, postgresql and poppler-utils when missing (as root), for make test
+## test-deps: install Debian's chromium-headless-shell, postgresql and poppler-utils when missing (as root), for make test
 test-deps:
 	@scripts/test-deps
 

@@ -13,6 +13,7 @@ import (
 // TestSignInChangePassword: sign in on a phone, change the password with
 // the live checklist, sign out, sign in with the new password.
 func TestSignInChangePassword(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	dataDir := t.TempDir()
 	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}

@@ -14,6 +14,7 @@ import (
 // teacher with the provisional password of the HR letter, with axe-core
 // at every step.
 func TestActivationWizard(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	dataDir := t.TempDir()
 	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}

@@ -70,6 +70,7 @@ func startCASApp(t *testing.T) *casApp {
 // visit passes straight through (single sign-on). axe finds nothing at
 // each of Sésame's steps.
 func TestCASLoginRoundTrip(t *testing.T) {
+	t.Parallel()
 	app := startCASApp(t)
 	dir := t.TempDir()
 	example, err := os.ReadFile("../config.example.yaml")

@@ -43,6 +43,7 @@ var provisionalRE = regexp.MustCompile(`Mot de passe provisoire :\s*([a-hjkmnp-z
 // batch of letters (one page per pending account). axe-core checks every
 // state.
 func TestDeskHelpdesk(t *testing.T) {
+	t.Parallel()
 	pdftotext := lookPath(t, "pdftotext")
 	smtp := mailtest.Start(t)
 	dataDir := t.TempDir()
@@ -237,6 +238,8 @@ func (b *browser) download(t *testing.T, click chromedp.Action[chromedp.Void]) [
 	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
 			Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: &yes,
+			// The test's own browser context: the Chromium is shared.
+			BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
 		})
 		return err
 	}), click); err != nil {

@@ -62,8 +62,10 @@ func startExample(t *testing.T, dir string) (*server, *mailtest.Server) {
 // policies, and walks it on a phone: the sign-in page, the chooser of
 // « Mot de passe oublié ? » with « J'ai besoin de support », and a sign-in.
 func TestExampleWalks(t *testing.T) {
+	t.Parallel()
 	for _, ex := range exampleWalks {
 		t.Run(ex.dir, func(t *testing.T) {
+			t.Parallel()
 			srv, smtp := startExample(t, ex.dir)
 			for _, line := range strings.Split(srv.Logs(), "\n") {
 				if strings.Contains(line, "level=WARN") && !strings.Contains(line, "weak password policy") {
@@ -162,6 +164,7 @@ func TestExampleWalks(t *testing.T) {
 // starts from the rescue address just confirmed, and the summary says
 // where the mail goes.
 func TestExampleMontpellierContractStaff(t *testing.T) {
+	t.Parallel()
 	srv, smtp := startExample(t, "universite-montpellier")
 	b := newBrowser(t)
 	submit := `main form:not(.restart) button[type=submit]`

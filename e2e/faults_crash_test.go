@@ -25,6 +25,7 @@ import (
 //   - a mail queued but not sent at the kill (SMTP down) goes out after the
 //     restart, exactly once, and its code works.
 func TestFaultKillDuringRecovery(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	dataDir := t.TempDir()
 	port := freePort(t)
@@ -125,6 +126,7 @@ func TestFaultKillDuringRecovery(t *testing.T) {
 // the store, and waits for the mail, which the periodic scan of pending
 // flows should deliver.
 func TestFaultCodeMailLostBetweenWrites(t *testing.T) {
+	t.Parallel()
 	fdb, fdbAddr := startFerret(t, t.TempDir())
 	smtp := mailtest.Start(t)
 	env := []string{faultConfig, "SESAME_SMTP_URL=" + smtp.URL.String(), "SESAME_MONGODB_URI=mongodb://" + fdbAddr + "/"}

@@ -22,6 +22,7 @@ import (
 //   - with both mail workers running, every outbox message is sent once,
 //     also when both retry a backlog as the relay comes back.
 func TestFaultTwoInstances(t *testing.T) {
+	t.Parallel()
 	_, fdbAddr := startFerret(t, t.TempDir())
 	smtp := mailtest.Start(t)
 	env := []string{faultConfig, "SESAME_SMTP_URL=" + smtp.URL.String(),

@@ -15,6 +15,7 @@ import (
 // exactly once, within a bounded time (the outbox retries from 5 s), and
 // that step 1 never waits for SMTP.
 func TestFaultSMTPDownThenBack(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	smtp.SetDown(true)
 	dataDir := t.TempDir()
@@ -51,6 +52,7 @@ func TestFaultSMTPDownThenBack(t *testing.T) {
 // on the relay's address at first (connection refused) and the relay starts
 // only after the requests: every mail arrives exactly once.
 func TestFaultSMTPNotListeningAtFirst(t *testing.T) {
+	t.Parallel()
 	port := freePort(t) // nothing listens there yet
 	dataDir := t.TempDir()
 	env := []string{faultConfig, fmt.Sprintf("SESAME_SMTP_URL=smtp://127.0.0.1:%d", port)}

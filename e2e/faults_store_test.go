@@ -20,6 +20,7 @@ import (
 // everything works without restarting the application: /readyz 200, a
 // flow started before the outage continues, a new request succeeds.
 func TestFaultStoreUnreachable(t *testing.T) {
+	t.Parallel()
 	dbDir := t.TempDir()
 	fdb, fdbAddr := startFerret(t, dbDir)
 	proxy := startProxy(t, "127.0.0.1:0", fdbAddr)
@@ -119,6 +120,7 @@ func TestFaultStoreUnreachable(t *testing.T) {
 // « Service momentanément indisponible » within the driver's 10 s timeout;
 // when the network heals, everything works again without a restart.
 func TestFaultStoreNetworkHang(t *testing.T) {
+	t.Parallel()
 	_, fdbAddr := startFerret(t, t.TempDir())
 	proxy := startProxy(t, "127.0.0.1:0", fdbAddr)
 	smtp := mailtest.Start(t)

@@ -18,6 +18,7 @@ import (
 // mailbox, and the student types it on the phone and chooses a new password
 // under the students' rules. axe-core finds nothing at any step.
 func TestGuardianStudentRecovery(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	dataDir := t.TempDir()
 	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}

@@ -28,6 +28,10 @@ import (
 // binary is the sesame executable built once for all tests.
 var binary string
 
+// browsers is the one Chromium process of the run, started by the first
+// test that needs a browser.
+var browsers chromium
+
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
@@ -52,7 +56,9 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 	}
-	return m.Run()
+	code := m.Run()
+	browsers.stop()
+	return code
 }
 
 // server is a running sesame process.
@@ -140,24 +146,86 @@ func startServer(t *testing.T, env ...string) *server {
 	return s
 }
 
-// chromiumPath finds Debian's Chromium. Browser tests are skipped without
-// it, unless SESAME_E2E=require (as in make test), where they fail.
+// chromiumPath finds Debian's Chromium: SESAME_CHROMIUM when set, else
+// its headless shell (package chromium-headless-shell: the same Blink, the
+// same version, without the browser's windows and their own WebUI
+// renderers, with which the browser tests took 2.6 times as long on 2
+// cores), else the full browser. Browser tests are skipped without one, unless
+// SESAME_E2E=require (as in make test), where they fail.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+	if p := os.Getenv("SESAME_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium-headless-shell", "chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
 	}
 	if os.Getenv("SESAME_E2E") == "require" {
-		t.Fatal("Chromium not found; install Debian's chromium package")
+		t.Fatal("Chromium not found; install Debian's chromium-headless-shell (or chromium) package")
 	}
 	t.Skip("Chromium not found; set SESAME_E2E=require to make this a failure")
 	return ""
 }
 
-// browser is a headless Chromium tab at a phone's viewport that records
-// console errors and page exceptions.
+// chromium is one headless Chromium shared by every test: each test gets a
+// browser context of its own in it (its own cookies, storage, cache and
+// downloads, as a private window has), which takes a tenth of the second
+// and a half a new Chromium process takes to start. A person's two devices
+// are two browser contexts too.
+type chromium struct {
+	once   sync.Once
+	ctx    context.Context
+	err    error
+	cancel func()
+}
+
+// browser returns the context of the shared Chromium, starting it once.
+func (c *chromium) browser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath(t)
+	c.once.Do(func() {
+		dir, err := os.MkdirTemp("", "sesame-chromium-")
+		if err != nil {
+			c.err = err
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.UserDataDir(dir),
+			chromedp.WindowSize(390, 844),
+			// A parent in France: the browser asks for French first.
+			chromedp.Flag("accept-lang", "fr-FR,fr"),
+		)
+		actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancelB := chromedp.NewContext(actx)
+		c.ctx = ctx
+		c.cancel = func() { cancelB(); cancelA(); os.RemoveAll(dir) }
+		// The first run starts the process; browser contexts can only be
+		// made once it is up.
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`true`)); err != nil {
+			c.err = fmt.Errorf("start Chromium: %w", err)
+		}
+	})
+	if c.err != nil {
+		t.Fatal(c.err)
+	}
+	return c.ctx
+}
+
+func (c *chromium) stop() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// browser is a headless Chromium tab at a phone's viewport, in a browser
+// context of its own, that records console errors and page exceptions.
 type browser struct {
 	ctx    context.Context
 	mu     sync.Mutex
@@ -166,20 +234,8 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(390, 844),
-		// A parent in France: the browser asks for French first.
-		chromedp.Flag("accept-lang", "fr-FR,fr"),
-	)
-	actx, cancelA := context.WithTimeout(context.Background(), 90*time.Second)
-	actx, cancelB := chromedp.NewExecAllocator(actx, opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
+	actx, cancelA := context.WithTimeout(browsers.browser(t), 90*time.Second)
+	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithNewBrowserContext())
 	b := &browser{ctx: ctx}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -190,7 +246,6 @@ func newBrowser(t *testing.T) *browser {
 			}
 		}
 		cancelC()
-		cancelB()
 		cancelA()
 	})
 	if err := chromedp.Listen(ctx, func(ev any) {
@@ -291,9 +346,15 @@ func (b *browser) axe(t *testing.T, page string) {
 	}
 }
 
-// screenshot keeps a picture of the page in e2e/artifacts for people to look at.
+// screenshot keeps a picture of the page in e2e/artifacts for people to
+// look at, when SESAME_E2E_SCREENSHOTS is set: a full-page picture at the
+// phone's scale takes half a second to encode, 40 s of a run that checks
+// nothing with it (a failure keeps the page's HTML anyway).
 func (b *browser) screenshot(t *testing.T, name string) {
 	t.Helper()
+	if os.Getenv("SESAME_E2E_SCREENSHOTS") == "" {
+		return
+	}
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)

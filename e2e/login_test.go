@@ -9,6 +9,7 @@ import (
 
 // TestLoginPage loads the login page as a parent on a phone would.
 func TestLoginPage(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t)
 	b := newBrowser(t)
 	b.run(t,
@@ -62,6 +63,7 @@ func TestLoginPage(t *testing.T) {
 
 // TestNotFoundPage checks the friendly error page a lost visitor sees.
 func TestNotFoundPage(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t)
 	b := newBrowser(t)
 	b.run(t, chromedp.Navigate(srv.URL+"/no/such/page"), waitVisible("h1"))

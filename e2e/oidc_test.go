@@ -102,6 +102,7 @@ func (a *testApp) serve(w http.ResponseWriter, r *http.Request) {
 // code from the real mail, signs in with the new one and lands back in the
 // application, which greets them by name; axe finds nothing at any step.
 func TestOIDCSignInWithRecovery(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	app := newTestApp(t)
 	example, err := os.ReadFile("../config.example.yaml")

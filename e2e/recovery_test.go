@@ -58,6 +58,7 @@ func (b *browser) settled(t *testing.T) {
 // open, the step indicator moves, the code comes from the real mail, the
 // checklist reacts while typing, and axe-core finds nothing at any step.
 func TestRecoveryDialog(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	dataDir := t.TempDir()
 	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}

@@ -47,6 +47,7 @@ func (b *browser) openRecovery(t *testing.T, base, population, typed string) {
 // waiting for a mail that went nowhere; step 2 shows what was typed, and
 // « Modifier » brings it back into step 1 to correct (issue 16, item 2).
 func TestRecoveryShowsWhatWasTyped(t *testing.T) {
+	t.Parallel()
 	srv, smtp := startStumbles(t)
 	b := newBrowser(t)
 	b.openRecovery(t, srv.URL, "parents", "leo.martin@exemple.fr")
@@ -86,6 +87,7 @@ func TestRecoveryShowsWhatWasTyped(t *testing.T) {
 // (ERR_CACHE_MISS): every accepted step answers with a redirect to a GET
 // (issue 16, item 3).
 func TestActivationBackAndForward(t *testing.T) {
+	t.Parallel()
 	srv, _ := startStumbles(t)
 	b := newBrowser(t)
 	b.run(t, chromedp.Navigate(srv.URL+"/activation"), waitVisible("#act-identifier"))
@@ -119,6 +121,7 @@ func TestActivationBackAndForward(t *testing.T) {
 // link and finishes; the computer is told plainly at each point instead of
 // « Cette demande a expiré » (issue 16, item 4).
 func TestRecoveryTwoDevices(t *testing.T) {
+	t.Parallel()
 	srv, smtp := startStumbles(t)
 	computer := newBrowser(t)
 	computer.openRecovery(t, srv.URL, "parents", "P003")
@@ -185,6 +188,7 @@ func busyState(t *testing.T, b *browser, form string) (busy, disabled bool, stat
 // disabled and a status read to screen readers, in the dialog (HTMX) and
 // on full pages (issue 16, item 7).
 func TestBusyWhileSending(t *testing.T) {
+	t.Parallel()
 	srv, _ := startStumbles(t)
 	b := newBrowser(t)
 	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"))
@@ -227,6 +231,7 @@ func TestBusyWhileSending(t *testing.T) {
 // accounts lists them as « P020 — Linh Nguyen », and after choosing one the
 // cursor waits in the password field (issue 16, item 12).
 func TestLoginChooseAccount(t *testing.T) {
+	t.Parallel()
 	smtp := mailtest.Start(t)
 	dataDir := t.TempDir()
 	env := []string{"SESAME_CONFIG=../config.example.yaml", "SESAME_SMTP_URL=" + smtp.URL.String()}
@@ -267,6 +272,7 @@ func currentStepName(t *testing.T, b *browser) string {
 // TestActivationStepNameOnPhone: on a phone the activation step bar shows
 // the current step's name, not bare numbers 1…7 (issue 16, item 11).
 func TestActivationStepNameOnPhone(t *testing.T) {
+	t.Parallel()
 	srv, _ := startStumbles(t)
 	b := newBrowser(t)
 	b.run(t, chromedp.Navigate(srv.URL+"/activation"), waitVisible("#act-identifier"))
@@ -297,6 +303,7 @@ func (b *browser) switchDialogLanguage(t *testing.T, lang, step string) {
 // state (population, what was typed, the flow), and the flow continues in
 // the other language (issue 16, item 8).
 func TestRecoveryDialogLanguage(t *testing.T) {
+	t.Parallel()
 	srv, smtp := startStumbles(t)
 	b := newBrowser(t)
 	b.run(t, chromedp.Navigate(srv.URL+"/"), waitVisible("h1"))
@@ -343,6 +350,7 @@ func TestRecoveryDialogLanguage(t *testing.T) {
 // « Continuer » opens the sign-in page with the identifier filled in and
 // the cursor in the password field (issue 16, item 13).
 func TestRecoveryContinueFillsIdentifier(t *testing.T) {
+	t.Parallel()
 	srv, smtp := startStumbles(t)
 	b := newBrowser(t)
 	b.openRecovery(t, srv.URL, "parents", "leo.martin@example.fr")
