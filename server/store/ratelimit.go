@@ -23,10 +23,10 @@ func rateLimitIndexes() []index {
 // on every instance sharing the database.
 //
 // Each hit claims a numbered slot (key#1, key#2, …): a unique insert, atomic
-// on MongoDB and on the embedded server alike. A shared counter, read the
-// first time this process sees the key, gives the slot to try first; it
-// may lag, which only makes the probe start lower, never lets two hits
-// share a rank.
+// on MongoDB and on the embedded server alike. The first time this process
+// sees the key it claims the first slot; when that is taken, a shared
+// counter gives the slot to try next; it may lag, which only makes the
+// probe start lower, never lets two hits share a rank.
 //
 // Once this process has given the key a rank, the next probe starts just
 // above it without reading the counter: one write per hit, and the claims
@@ -42,8 +42,21 @@ func rateLimitIndexes() []index {
 func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, error) {
 	n, known := s.reserve(key, 0)
 	if !known {
-		// First sight of the key here (a new window, a restart): the
-		// counter says roughly how many slots are taken.
+		// First sight of the key here. Most keys are new everywhere
+		// (every step 1 names an identifier of its own): the first slot
+		// is claimed straight away, one command instead of a read of the
+		// counter and a claim. Only when it is taken (a key with a
+		// history: another instance, a restart) does the counter say
+		// roughly how many slots are, and the probe starts there.
+		n, _ = s.reserve(key, 1)
+		ok, err := s.claim(ctx, fmt.Sprintf("rl|%s#%d", key, n), expires)
+		if err != nil {
+			s.unreserve(key, n)
+			return 0, fmt.Errorf("store: rate limit: %w", err)
+		}
+		if ok {
+			return n, nil
+		}
 		hint, err := s.hint(ctx, key)
 		if err != nil {
 			return 0, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,5 +98,44 @@ func TestConcurrentHitsProbeOnce(t *testing.T) {
 	}
 	if n := inserts.Load(); n != k {
 		t.Errorf("%d claims inserted for %d concurrent hits; want %d", n, k, k)
+	}
+}
+
+// TestNewKeyOneCommand: the first hit on a key nobody has seen (every step
+// 1 names an identifier of its own) costs one command, the claim of its
+// first slot; a key with a history elsewhere costs the failed claim, the
+// counter's read and the probe from there, and still gets the next rank.
+func TestNewKeyOneCommand(t *testing.T) {
+	ctx := context.Background()
+	stores, _ := embedded(t, 2)
+	expires := time.Now().Add(time.Hour)
+	var mu sync.Mutex
+	var sent []string
+	observe := func(s *store.Store) func() {
+		return s.Observe(func(c store.Command) {
+			mu.Lock()
+			sent = append(sent, c.String())
+			mu.Unlock()
+		})
+	}
+	stop := observe(stores[0])
+	n, err := stores[0].Limits().Hit(ctx, "id:P0421", expires)
+	stop()
+	if err != nil || n != 1 {
+		t.Fatalf("first hit = %d, %v; want 1", n, err)
+	}
+	if !slices.Equal(sent, []string{"insert claims"}) {
+		t.Errorf("first hit on a new key sent %v; want [insert claims]", sent)
+	}
+
+	sent = nil
+	stop = observe(stores[1])
+	n, err = stores[1].Limits().Hit(ctx, "id:P0421", expires)
+	stop()
+	if err != nil || n != 2 {
+		t.Fatalf("the other instance's first hit on the key = %d, %v; want 2", n, err)
+	}
+	if want := []string{"insert claims", "find rate_limits", "insert claims"}; !slices.Equal(sent, want) {
+		t.Errorf("first hit here on a key with a history sent %v; want %v", sent, want)
 	}
 }
