@@ -176,6 +176,11 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 		return s.Store.DeleteFlow(ctx, f.ID)
 	}
 
+	if f.State != StateCodeSent {
+		// Past the code already (see sent): nothing more to mail.
+		f.Pending = false
+		return s.save(ctx, &f)
+	}
 	var guardians []account.Account
 	var err error
 	if len(accs) == 1 && accs[0].Email == "" {
@@ -241,12 +246,38 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 			return fmt.Errorf("recovery: queue code: %w", err)
 		}
 	}
-	f.Pending = false
-	if err := s.save(ctx, &f); err != nil {
+	if err := s.sent(ctx, f); err != nil {
 		return err
 	}
 	s.audit(ctx, "recovery.code_sent", accs[0].ID, f.IP, "ok", f.ID)
 	return nil
+}
+
+// sent clears the pending mark of f, whose code's mail is queued. The
+// mail can reach the person before this write, and a code typed at once
+// writes the flow first: then the mark is cleared on the flow as it now
+// is. Running the whole step again instead would draw and mail a second
+// code that nobody asked for. A resend that replaced the code since keeps
+// its mark: its own dispatch clears it.
+func (s *Service) sent(ctx context.Context, f Flow) error {
+	drawn := f.CodeHash
+	for try := 0; ; try++ {
+		f.Pending = false
+		err := s.save(ctx, &f)
+		if !errors.Is(err, ErrConflict) || try == 4 {
+			return err
+		}
+		f, err = s.Store.GetFlow(ctx, f.ID)
+		if errors.Is(err, ErrNotFound) {
+			return nil // ended meanwhile (its last try spent)
+		}
+		if err != nil {
+			return err
+		}
+		if !f.Pending || f.State == StateCodeSent && f.CodeHash != drawn {
+			return nil
+		}
+	}
 }
 
 // withinBudget keeps the accounts that may still be mailed this hour. The

@@ -79,16 +79,24 @@ type mailbox struct {
 	// failCodes makes the next queueing of codes fail, as a full or
 	// unreachable outbox would.
 	failCodes int
+	// read, when set, is called with each code as it is queued: the
+	// person reading the mail at once, before the dispatcher's next write.
+	read func(recovery.CodeNotice)
 }
 
 func (m *mailbox) RecoveryCode(_ context.Context, n recovery.CodeNotice) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.failCodes > 0 {
 		m.failCodes--
+		m.mu.Unlock()
 		return errors.New("outbox unavailable")
 	}
 	m.codes = append(m.codes, n)
+	read := m.read
+	m.mu.Unlock()
+	if read != nil {
+		read(n)
+	}
 	return nil
 }
 
@@ -1004,6 +1012,72 @@ func TestRecoveryResend(t *testing.T) {
 		}
 		if got := e.dispatch(t, f.ID); got.Pending || len(e.mail.codesOf(f.ID)) != 0 {
 			t.Errorf("after Resend: pending %v, %d codes; want false, 0", got.Pending, len(e.mail.codesOf(f.ID)))
+		}
+	})
+}
+
+// TestCodeTypedBeforeTheDispatcherEnds: the mail can reach the person
+// before the dispatcher's last write of the flow (its pending mark
+// cleared), and a code typed at once — right or wrong — writes the flow
+// in between. The dispatcher must still clear the mark, on the flow as it
+// now is: a flow left pending would be taken up again by the periodic
+// scan, which would mail a second code unasked, to someone already at the
+// next step.
+func TestCodeTypedBeforeTheDispatcherEnds(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	for i, tt := range []struct {
+		name     string
+		wrong    bool
+		state    recovery.State
+		attempts int // tries counted: none once the code has opened the next step
+	}{
+		{"the right code", false, recovery.StateVerified, 0},
+		{"a wrong code", true, recovery.StateCodeSent, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("s2%02d", i)
+			e.account(t, account.Account{ID: id, Email: "anne." + id + "@example.fr"})
+			f, _ := e.request(t, "", strings.ToUpper(id))
+			e.mail.read = func(n recovery.CodeNotice) {
+				code := n.Code
+				if tt.wrong {
+					code = otherCode(code)
+				}
+				if _, err := e.svc.SubmitCode(ctx, e.get(t, n.FlowID), code); err != nil {
+					t.Errorf("SubmitCode: %v", err)
+				}
+			}
+			got := e.dispatch(t, f.ID)
+			e.mail.read = nil
+			if got.Pending || got.State != tt.state || got.Attempts != tt.attempts {
+				t.Errorf("after the dispatcher: pending %v, state %s, attempts %d; want false, %s, %d", got.Pending, got.State, got.Attempts, tt.state, tt.attempts)
+			}
+			// The periodic scan, later, finds nothing to do.
+			e.clock.Advance(10 * time.Second)
+			e.dispatch(t, f.ID)
+			if n := len(e.mail.codesOf(f.ID)); n != 1 {
+				t.Errorf("%d codes mailed, want 1", n)
+			}
+		})
+	}
+
+	// A flow left pending past the code step (a crash before that last
+	// write) is cleared by the scan, and mails nothing.
+	t.Run("left pending past the code", func(t *testing.T) {
+		e.account(t, account.Account{ID: "s299", Email: "anne.s299@example.fr"})
+		f := e.verified(t, "S299")
+		f.Pending = true
+		f.Version++
+		if err := e.st.Flows().SaveFlow(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(10 * time.Second)
+		if got := e.dispatch(t, f.ID); got.Pending || got.State != recovery.StateVerified {
+			t.Errorf("after the scan: pending %v, state %s; want false, verified", got.Pending, got.State)
+		}
+		if n := len(e.mail.codesOf(f.ID)); n != 1 {
+			t.Errorf("%d codes mailed, want 1", n)
 		}
 	})
 }
