@@ -68,7 +68,7 @@ func (o *Outbox) enqueue(ctx context.Context, id string, m Message) (string, err
 		Status: StatusPending, CreatedAt: now, NextAttemptAt: now, PurgeAt: now.Add(maxKeep),
 	}
 	if o.local != nil {
-		e = o.local.hold(e, now)
+		e = o.local.hold(e)
 	}
 	if err := o.store.InsertOutbox(ctx, e); err != nil {
 		return id, fmt.Errorf("mail: enqueue: %w", err)

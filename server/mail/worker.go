@@ -108,6 +108,9 @@ type Worker struct {
 	queued  chan Envelope
 	missed  chan struct{}
 	running atomic.Bool
+	// holding is true while the senders run and take what hold leases to
+	// them: from Run's start until its context ends.
+	holding atomic.Bool
 	heldBy  string
 }
 
@@ -156,12 +159,37 @@ func (w *Worker) Notify(id string) {
 // runs), and saves a sender three commands per mail — reading the
 // message, claiming the attempt, writing the lease. Otherwise e is
 // returned as it is, pending, for whichever worker claims it first.
-func (w *Worker) hold(e Envelope, now time.Time) Envelope {
-	if !w.running.Load() || len(w.queued) >= holdBelow {
+func (w *Worker) hold(e Envelope) Envelope {
+	if !w.holding.Load() || len(w.queued) >= holdBelow {
 		return e
 	}
-	e.Status, e.Attempts, e.LeasedBy, e.LeaseUntil = StatusSending, 1, w.heldBy, now.Add(w.opts.Lease)
+	// The lease is on the worker's clock, the one its senders and every
+	// claim compare it with.
+	e.Status, e.Attempts, e.LeasedBy, e.LeaseUntil = StatusSending, 1, w.heldBy, w.opts.Now().Add(w.opts.Lease)
 	return e
+}
+
+// release gives back, pending and due at once, the mails that were held
+// for this worker's senders and never taken, so that the next start or
+// another instance sends them now rather than once their lease has run
+// out. It runs after the senders have stopped.
+func (w *Worker) release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		select {
+		case e := <-w.queued:
+			if e.LeasedBy != w.heldBy {
+				continue // queued by id: pending already
+			}
+			err := w.store.MarkOutboxRetry(ctx, e.ID, w.heldBy, w.opts.Now(), "")
+			if err != nil && !errors.Is(err, ErrLeaseLost) {
+				w.log.Warn("mail: could not give back a mail held for this worker; it is sent once its lease ends", "id", e.ID, "err", err)
+			}
+		default:
+			return
+		}
+	}
 }
 
 // hand queues e for a sender. It never blocks: when too many wait already,
@@ -189,11 +217,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("mail: worker already running")
 	}
 	defer w.running.Store(false)
+	w.holding.Store(true)
 	var wg sync.WaitGroup
 	for n := range w.opts.Senders {
 		wg.Go(func() { w.send(ctx, fmt.Sprintf("%s#%d", w.opts.ID, n)) })
 	}
+	// At the end: hold nothing more, let the senders finish, then give
+	// back what was held for them (deferred calls run last first).
+	defer w.release()
 	defer wg.Wait()
+	defer w.holding.Store(false)
 	stats := time.NewTicker(w.opts.StatsInterval)
 	defer stats.Stop()
 	purge := time.NewTicker(w.opts.PurgeInterval)
@@ -245,8 +278,8 @@ func (w *Worker) send(ctx context.Context, worker string) {
 }
 
 // deliverOne makes one attempt at a message: q itself when the outbox
-// wrote it leased to this worker (see hold) and at least half its lease is
-// left, enough for the send's own limit; otherwise the message q names,
+// wrote it leased to this worker (see hold) and three quarters of its
+// lease are left; otherwise the message q names,
 // claimed by its id as worker, or when q is empty the message due first.
 // It reports whether there may be more to do now.
 func (w *Worker) deliverOne(ctx context.Context, worker string, q Envelope) bool {
@@ -254,12 +287,14 @@ func (w *Worker) deliverOne(ctx context.Context, worker string, q Envelope) bool
 	e, ok := q, true
 	var err error
 	switch {
-	case q.LeasedBy == w.heldBy && now.Before(q.LeaseUntil.Add(-w.opts.Lease/2)):
+	case q.LeasedBy == w.heldBy && now.Before(q.LeaseUntil.Add(-w.opts.Lease*3/4)):
+		// Three quarters of the lease left: the send's own limit (half
+		// the lease) still leaves a quarter to record its outcome.
 		worker = w.heldBy
 	case q.LeasedBy == w.heldBy:
-		// Held so long in a backlog that its lease could run out during
-		// the send: it waits for the lease to end, then the outbox's next
-		// read finds it like a message of a crashed worker.
+		// Held so long in a backlog that its lease could run out before
+		// its outcome is recorded: it waits for the lease to end, then the
+		// outbox's next read finds it like a message of a crashed worker.
 		return false
 	case q.ID != "":
 		e, ok, err = w.store.ClaimOutboxByID(ctx, q.ID, now, w.opts.Lease, worker)

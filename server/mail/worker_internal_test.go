@@ -180,10 +180,11 @@ func TestMessageID(t *testing.T) {
 }
 
 // TestHeldMessage follows a message the outbox writes leased to its
-// running worker: sent at once without a claim while at least half its
-// lease is left; held longer in a backlog, it is left alone until the
-// lease ends and then claimed like a crashed worker's message, never sent
-// twice; with the worker stopped, it is written pending for any worker.
+// running worker: sent at once without a claim while three quarters of its
+// lease are left (the send may take half, and its outcome must be recorded
+// before the lease ends); held longer in a backlog, it is left alone until
+// the lease ends and then claimed like a crashed worker's message, never
+// sent twice; with the worker stopped, it is written pending for any worker.
 func TestHeldMessage(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -196,8 +197,8 @@ func TestHeldMessage(t *testing.T) {
 		attempts   int    // when sent
 	}{
 		{"taken at once", true, 0, true, StatusSending, 1},
-		{"taken with half its lease left", true, 29 * time.Second, true, StatusSending, 1},
-		{"held past half its lease", true, 31 * time.Second, false, StatusSending, 2},
+		{"taken with three quarters of its lease left", true, 14 * time.Second, true, StatusSending, 1},
+		{"held past a quarter of its lease", true, 16 * time.Second, false, StatusSending, 2},
 		{"worker not running", false, 0, true, StatusPending, 1},
 	}
 	for _, tt := range tests {
@@ -209,7 +210,7 @@ func TestHeldMessage(t *testing.T) {
 			sent := 0
 			w := NewWorker(st, funcSender(func(context.Context, Message) error { sent++; return nil }),
 				testSecret, testFrom, nil, WorkerOptions{ID: "w", Now: now, Lease: time.Minute})
-			w.running.Store(tt.running)
+			w.holding.Store(tt.running)
 			id, err := NewOutbox(st, testSecret, now, w).Enqueue(ctx, Message{To: "a@example.fr", Subject: "s", Text: "t", HTML: "h", Kind: "test"})
 			if err != nil {
 				t.Fatal(err)
@@ -234,5 +235,52 @@ func TestHeldMessage(t *testing.T) {
 				t.Errorf("%d sent, %s after %d attempts; want 1 sent after %d", sent, e.Status, e.Attempts, tt.attempts)
 			}
 		})
+	}
+}
+
+// TestHeldMessagesGivenBackAtStop: when the worker stops, the mails held
+// for its senders and not yet taken become pending and due at once, for the
+// next start or another instance, instead of waiting out their lease; the
+// one being sent keeps its lease, as after a crash.
+func TestHeldMessagesGivenBackAtStop(t *testing.T) {
+	st := newMemStore()
+	sending := make(chan struct{})
+	w := NewWorker(st, funcSender(func(ctx context.Context, _ Message) error {
+		close(sending)
+		<-ctx.Done() // the relay hangs until the worker stops
+		return ctx.Err()
+	}), testSecret, testFrom, nil, WorkerOptions{ID: "w", Senders: 1, Poll: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	for !w.holding.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	ob := NewOutbox(st, testSecret, time.Now, w)
+	var ids []string
+	for range 3 {
+		id, err := ob.Enqueue(context.Background(), Message{To: "a@example.fr", Subject: "s", Text: "t", HTML: "h", Kind: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	<-sending
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// After the stop, a new message is written pending: nobody holds it.
+	late, err := ob.Enqueue(context.Background(), Message{To: "a@example.fr", Subject: "s", Text: "t", HTML: "h", Kind: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := st.get(ids[0]); e.Status != StatusSending || e.LeasedBy != "w#queued" {
+		t.Errorf("the mail being sent at the stop: %s by %q; want sending, its lease kept", e.Status, e.LeasedBy)
+	}
+	for _, id := range append(ids[1:], late) {
+		if e := st.get(id); e.Status != StatusPending || e.LeasedBy != "" || e.NextAttemptAt.After(time.Now()) {
+			t.Errorf("mail %s after the stop: %s by %q due %v; want pending, due now", id, e.Status, e.LeasedBy, e.NextAttemptAt)
+		}
 	}
 }
