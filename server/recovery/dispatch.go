@@ -246,11 +246,11 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 			return fmt.Errorf("recovery: queue code: %w", err)
 		}
 	}
-	if err := s.sent(ctx, f); err != nil {
-		return err
+	err = s.sent(ctx, f)
+	if err == nil || errors.Is(err, ErrConflict) {
+		s.audit(ctx, "recovery.code_sent", accs[0].ID, f.IP, "ok", f.ID)
 	}
-	s.audit(ctx, "recovery.code_sent", accs[0].ID, f.IP, "ok", f.ID)
-	return nil
+	return err
 }
 
 // sent clears the pending mark of f, whose code's mail is queued. The
@@ -258,7 +258,9 @@ func (s *Service) process(ctx context.Context, f Flow) error {
 // writes the flow first: then the mark is cleared on the flow as it now
 // is. Running the whole step again instead would draw and mail a second
 // code that nobody asked for. A resend that replaced the code since keeps
-// its mark: its own dispatch clears it.
+// its mark, and sent returns ErrConflict so that Process runs the step
+// again for it at once: the resend's own hand-off to the dispatcher found
+// the flow held here and was dropped.
 func (s *Service) sent(ctx context.Context, f Flow) error {
 	drawn := f.CodeHash
 	for try := 0; ; try++ {
@@ -274,8 +276,11 @@ func (s *Service) sent(ctx context.Context, f Flow) error {
 		if err != nil {
 			return err
 		}
-		if !f.Pending || f.State == StateCodeSent && f.CodeHash != drawn {
+		if !f.Pending {
 			return nil
+		}
+		if f.State == StateCodeSent && f.CodeHash != drawn {
+			return ErrConflict
 		}
 	}
 }

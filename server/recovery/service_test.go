@@ -1062,6 +1062,26 @@ func TestCodeTypedBeforeTheDispatcherEnds(t *testing.T) {
 		})
 	}
 
+	// « Renvoyer le code » pressed then (a minute late on the dispatcher's
+	// clock): the resend's code is mailed at once by the same dispatch,
+	// not by the scan seconds later.
+	t.Run("a resend", func(t *testing.T) {
+		e.account(t, account.Account{ID: "s298", Email: "anne.s298@example.fr"})
+		f, _ := e.request(t, "", "S298")
+		e.mail.read = func(n recovery.CodeNotice) {
+			e.mail.read = nil
+			e.clock.Advance(time.Minute)
+			if wait, err := e.svc.Resend(ctx, e.get(t, n.FlowID)); err != nil || wait != 0 {
+				t.Errorf("Resend = %v, %v; want 0, nil", wait, err)
+			}
+		}
+		got := e.dispatch(t, f.ID)
+		codes := e.mail.codesOf(f.ID)
+		if got.Pending || len(codes) != 2 || codes[0].Code == codes[1].Code {
+			t.Errorf("after the dispatcher: pending %v, %d codes; want false, 2 different", got.Pending, len(codes))
+		}
+	})
+
 	// A flow left pending past the code step (a crash before that last
 	// write) is cleared by the scan, and mails nothing.
 	t.Run("left pending past the code", func(t *testing.T) {
