@@ -51,7 +51,9 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 		n, _ = s.reserve(key, 1)
 		ok, err := s.claim(ctx, fmt.Sprintf("rl|%s#%d", key, n), expires)
 		if err != nil {
-			s.unreserve(key, n)
+			// Unseen again, so that the next hit starts over, counter
+			// included, instead of probing slot by slot from here.
+			s.forget(key, n)
 			return 0, fmt.Errorf("store: rate limit: %w", err)
 		}
 		if ok {
@@ -59,6 +61,7 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 		}
 		hint, err := s.hint(ctx, key)
 		if err != nil {
+			s.forget(key, n)
 			return 0, err
 		}
 		n, _ = s.reserve(key, hint)
@@ -224,6 +227,16 @@ func (s *Store) reserve(key string, from int) (int, bool) {
 	n := max(last+1, from)
 	s.hw[key] = n
 	return n, true
+}
+
+// forget makes key unseen here again when rank n is still the last
+// reserved; a rank reserved since stays, with the probe its caller runs.
+func (s *Store) forget(key string, n int) {
+	s.hwMu.Lock()
+	defer s.hwMu.Unlock()
+	if s.hw[key] == n {
+		delete(s.hw, key)
+	}
 }
 
 // unreserve gives rank n of key back when it is still the last reserved
