@@ -82,7 +82,8 @@ func TestConcurrentGuessesAreCountedBeforeTheCheck(t *testing.T) {
 		}
 		forms = append(forms, url.Values{"identifier": {"P003"}, "password": {annePassword}})
 		evaluated, signedIn := 0, 0
-		for _, st := range a.burst(paths.Login, "/", forms) {
+		statuses := a.burst(paths.Login, "/", forms)
+		for _, st := range statuses {
 			if st != http.StatusTooManyRequests {
 				evaluated++
 			}
@@ -92,8 +93,18 @@ func TestConcurrentGuessesAreCountedBeforeTheCheck(t *testing.T) {
 		}
 		// The free attempts, plus at most the one gated attempt that the
 		// last free failure may open while the burst is still arriving.
-		if evaluated > free+1 {
-			t.Errorf("%d of 41 concurrent guesses evaluated, want at most %d", evaluated, free+1)
+		// When the right password is among the first evaluated, the
+		// owner's sign-in starts a new generation of the account's
+		// failures (a stranger's guesses no longer keep them out), and the
+		// guesses still arriving have that generation's free attempts:
+		// seen once in a PostgreSQL run. Counting after the check would
+		// let all 41 through either way.
+		want := free + 1
+		if signedIn > 0 {
+			want += free
+		}
+		if evaluated > want {
+			t.Errorf("%d of 41 concurrent guesses evaluated, want at most %d (statuses %v)", evaluated, want, statuses)
 		}
 		t.Logf("evaluated %d of 41 (signed in: %d)", evaluated, signedIn)
 	})
