@@ -51,9 +51,7 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 		n, _ = s.reserve(key, 1)
 		ok, err := s.claim(ctx, fmt.Sprintf("rl|%s#%d", key, n), expires)
 		if err != nil {
-			// Unseen again, so that the next hit starts over, counter
-			// included, instead of probing slot by slot from here.
-			s.forget(key, n)
+			s.unreserve(key, n)
 			return 0, fmt.Errorf("store: rate limit: %w", err)
 		}
 		if ok {
@@ -61,7 +59,7 @@ func (s Limits) Hit(ctx context.Context, key string, expires time.Time) (int, er
 		}
 		hint, err := s.hint(ctx, key)
 		if err != nil {
-			s.forget(key, n)
+			s.unreserve(key, n)
 			return 0, err
 		}
 		n, _ = s.reserve(key, hint)
@@ -229,23 +227,19 @@ func (s *Store) reserve(key string, from int) (int, bool) {
 	return n, true
 }
 
-// forget makes key unseen here again when rank n is still the last
-// reserved; a rank reserved since stays, with the probe its caller runs.
-func (s *Store) forget(key string, n int) {
-	s.hwMu.Lock()
-	defer s.hwMu.Unlock()
-	if s.hw[key] == n {
-		delete(s.hw, key)
-	}
-}
-
 // unreserve gives rank n of key back when it is still the last reserved
-// here (its claim failed); a rank reserved since stays, and its own claim
-// decides.
+// here (its claim, or the counter's read after it, failed); a rank
+// reserved since stays, and its own claim decides. Given back, the first
+// rank leaves the key unseen here, so that its next hit starts over,
+// counter included, instead of probing slot by slot from rank 1.
 func (s *Store) unreserve(key string, n int) {
 	s.hwMu.Lock()
 	defer s.hwMu.Unlock()
-	if s.hw[key] == n {
+	switch {
+	case s.hw[key] != n:
+	case n <= 1:
+		delete(s.hw, key)
+	default:
 		s.hw[key] = n - 1
 	}
 }
