@@ -146,9 +146,9 @@ func NewWorker(store Store, sender Sender, secret []byte, from *mail.Address, lo
 // wrote leased to this worker.
 func (w *Worker) ID() string { return w.opts.ID }
 
-// Notify hands message id to a sender at once; Outbox calls it after each
-// Enqueue. It never blocks: when too many wait already, the next read of
-// the outbox finds this one.
+// Notify hands message id, pending in the outbox, to a sender, which
+// claims it by its id. It never blocks: when too many wait already, the
+// next read of the outbox finds this one.
 func (w *Worker) Notify(id string) {
 	w.hand(Envelope{ID: id})
 }
@@ -279,9 +279,9 @@ func (w *Worker) send(ctx context.Context, worker string) {
 
 // deliverOne makes one attempt at a message: q itself when the outbox
 // wrote it leased to this worker (see hold) and three quarters of its
-// lease are left; otherwise the message q names,
-// claimed by its id as worker, or when q is empty the message due first.
-// It reports whether there may be more to do now.
+// lease are left; otherwise the message q names, claimed by its id as
+// worker, or when q is empty the message due first. It reports whether
+// there may be more to do now.
 func (w *Worker) deliverOne(ctx context.Context, worker string, q Envelope) bool {
 	now := w.opts.Now()
 	e, ok := q, true
