@@ -139,3 +139,39 @@ func TestNewKeyOneCommand(t *testing.T) {
 		t.Errorf("first hit here on a key with a history sent %v; want %v", sent, want)
 	}
 }
+
+// TestConcurrentFirstHits: hits sent at once on a key nobody has seen
+// (parents behind one address asking for the same child) take the new
+// key's fast path together: each gets a rank of its own, 1 to k, with one
+// claim each and no read of the counter.
+func TestConcurrentFirstHits(t *testing.T) {
+	ctx := context.Background()
+	stores, _ := embedded(t, 1)
+	s := stores[0]
+	expires := time.Now().Add(time.Hour)
+	var inserts, reads atomic.Int64
+	stop := s.Observe(func(c store.Command) {
+		switch {
+		case c.Name == "insert" && c.Collection == "claims":
+			inserts.Add(int64(c.Docs))
+		case c.Name == "find" && c.Collection == "rate_limits":
+			reads.Add(1)
+		}
+	})
+	const k = 40
+	ranks := make([]int, k)
+	errs := make([]error, k)
+	storetest.Race(k, func(i int) {
+		ranks[i], errs[i] = s.Limits().Hit(ctx, "id:P0777", expires)
+	})
+	stop()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if sorted := slices.Sorted(slices.Values(ranks)); sorted[0] != 1 || sorted[k-1] != k || len(slices.Compact(sorted)) != k {
+		t.Errorf("ranks %v: want each of 1…%d once", sorted, k)
+	}
+	if n, r := inserts.Load(), reads.Load(); n != k || r != 0 {
+		t.Errorf("%d claims inserted and %d counter reads for %d concurrent first hits; want %d and 0", n, r, k, k)
+	}
+}
