@@ -74,6 +74,30 @@ func waitVisible(sel string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// waitTrue waits until expr is true. Unlike chromedp.Poll, it survives the
+// page being replaced while it waits: after a click on a link, the old page
+// may still be evaluated once before the navigation destroys its context.
+func waitTrue(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := until[bool](ctx, t, `(`+expr+`) || null`); err != nil {
+			return fmt.Errorf("wait for %s: %w", expr, err)
+		}
+		return nil
+	})
+}
+
+// eventually reports, as a test error, an expr that is still not true
+// after 5 s: for what the page does on its own once loaded (autofocus
+// applies at the first rendering, after the parser has set the fields).
+func (b *browser) eventually(t *testing.T, expr, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, waitTrue(expr)); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+}
+
 // waitPresent waits until an element matching sel is in the document.
 func waitPresent(sel string) chromedp.Action[chromedp.Void] {
 	q, _ := json.Marshal(sel)
