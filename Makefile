@@ -45,7 +45,9 @@ lint:
 # detector has nothing to watch in their own code, and compiling the
 # Chromium protocol package with it costs minutes on 2 cores.
 # The timing-enumeration tests skip themselves under -race (the detector
-# slows FerretDB tens of times, unevenly): they run again without it.
+# slows FerretDB tens of times, unevenly): they run again without it, the
+# three at once (-parallel 3): two of them mostly wait out the sign-in's
+# refusal floor, and one after the other they left a core idle for a minute.
 # Then every integration test runs again on a second server, FerretDB over
 # a PostgreSQL cluster the tests create (server/store/storetest), and the
 # store contract suites must run there too instead of skipping (about a
@@ -62,7 +64,7 @@ test: test-deps check-generated lint build
 	for i in $$(seq 100); do [ -s $$dir/uri ] && break; sleep 0.1; done; \
 	SESAME_TEST_POSTGRES=skip SESAME_TEST_STORE_URI=$$(cat $$dir/uri) go test -race -count=1 -timeout 20m $$(go list ./... | grep -v /e2e); rc=$$?; \
 	kill $$pid; wait $$pid 2>/dev/null; rm -rf $$dir; exit $$rc
-	go test -count=1 -run '^TestTiming' ./server/web/
+	go test -count=1 -parallel 3 -run '^TestTiming' ./server/web/
 	SESAME_TEST_POSTGRES=require SESAME_TEST_BACKEND=postgres go test -count=1 -skip '^TestTiming' ./server/...
 	SESAME_E2E=require SESAME_BINARY=$(CURDIR)/bin/sesame go test -count=1 ./e2e/
 
