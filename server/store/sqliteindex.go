@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	_ "modernc.org/sqlite" // the SQLite FerretDB itself runs on, see openSQLite
+	"modernc.org/sqlite" // the SQLite FerretDB itself runs on, see openSQLite
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // FerretDB v1.24.2 keeps each database in one SQLite file and each collection
@@ -108,9 +110,9 @@ func sqlitePath(dir, database string) string {
 // process, so both share one copy of the SQLite library, whose Unix VFS
 // keeps one lock state per file for all its connections (closing this
 // handle does not drop FerretDB's POSIX locks). FerretDB switched the file
-// to WAL mode, which is persistent, so readers are never blocked, and the
-// busy timeout, FerretDB's own (10 s), makes a write here wait for
-// FerretDB's writer instead of failing. mode=rw never creates a file that
+// to WAL mode, which is persistent, so readers are never blocked; a write
+// here waits for FerretDB's writers (see beginWrite), and FerretDB's busy
+// timeout (10 s) makes its writers wait for this one. mode=rw never creates a file that
 // is not there, and _txlock=immediate takes the write lock at BEGIN, so
 // the tables read in a transaction are still there when they are indexed.
 // One connection is enough and callers close it when done.
@@ -120,7 +122,7 @@ func openSQLite(path string) (*sql.DB, error) {
 	}
 	q := url.Values{}
 	q.Set("mode", "rw")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "busy_timeout(250)")
 	q.Set("_txlock", "immediate")
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	db, err := sql.Open("sqlite", u.String())
@@ -144,7 +146,7 @@ func indexIDs(ctx context.Context, path string) (int, error) {
 	if err != nil || len(missing) == 0 {
 		return 0, err
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, db)
 	if err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
@@ -163,6 +165,29 @@ func indexIDs(ctx context.Context, path string) (int, error) {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return len(missing), nil
+}
+
+// lockWait bounds how long indexIDs waits for SQLite's write lock.
+const lockWait = time.Minute
+
+// beginWrite takes SQLite's write lock (BEGIN IMMEDIATE, see openSQLite),
+// trying again for up to lockWait while FerretDB's writers hold it.
+//
+// SQLite's busy handler alone is not enough: it polls the lock at growing
+// intervals (100 ms apart after the first quarter second), and writers
+// that follow one another leave it free only for moments in between, so
+// one long busy timeout can run out without ever seeing the lock free (CI
+// saw it: 10 s under the race detector, three writers updating by _id).
+// A short timeout tried again keeps the polls close together.
+func beginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	deadline := time.Now().Add(lockWait)
+	for {
+		tx, err := db.BeginTx(ctx, nil)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return tx, err
+		}
+	}
 }
 
 // queryer is what missingIDIndexes needs of a *sql.DB or *sql.Tx.

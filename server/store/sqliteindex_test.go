@@ -348,3 +348,43 @@ func TestIndexIDsWhileWriting(t *testing.T) {
 		t.Errorf("%d documents updated, %v; want %d", n, err, writers*updates)
 	}
 }
+
+// TestIndexIDsWaitsForTheWriteLock holds SQLite's write lock for four
+// times the busy timeout of IndexIDs's connection: IndexIDs must wait
+// for it, trying again, rather than fail at its first timeout as it once
+// did when FerretDB's writers kept the lock busy (TestIndexIDsWhileWriting
+// under the race detector on CI).
+func TestIndexIDsWaitsForTheWriteLock(t *testing.T) {
+	ctx := context.Background()
+	s := openEmbeddedTest(t)
+	if _, err := s.wdb.Collection("indexed_later").InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := openSQLite(sqlitePath(s.embedded.dir, s.db.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	tx, err := holder.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hold = time.Second
+	released := make(chan error, 1)
+	go func() {
+		time.Sleep(hold)
+		released <- tx.Commit()
+	}()
+	start := time.Now()
+	n, err := s.IndexIDs(ctx)
+	waited := time.Since(start)
+	if err != nil || n != 1 {
+		t.Errorf("IndexIDs behind a held write lock: %d created, %v; want 1", n, err)
+	}
+	if waited < hold/2 {
+		t.Errorf("IndexIDs returned after %v although the write lock was held for %v", waited, hold)
+	}
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+}
