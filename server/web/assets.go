@@ -24,10 +24,12 @@ type asset struct {
 	contentType string
 	raw, gz     []byte
 	// br is set once the brotli form exists: at once for what the build
-	// compressed, a few tens of milliseconds after start for a file
-	// completed at start (see add).
+	// compressed, a few tens of milliseconds after the first request that
+	// accepts it for a file completed at start (see add).
 	br   atomic.Pointer[[]byte]
 	etag string
+	// brotli, for a file completed at start, starts making its brotli form.
+	brotli *sync.Once
 }
 
 // assetSet maps fingerprinted URLs (/assets/app.3f2a1b9c.css) to files, and
@@ -101,10 +103,11 @@ func (s *assetSet) dataURI(name string) string {
 
 // add fingerprints and compresses one file. The fingerprint is part of the
 // URL, so browsers may keep the file for a year: a new build has new URLs.
-// Its brotli form is made in the background: at its best level it takes
-// 20–30 ms for the style sheet on these machines, a third of the time
-// from start to ready, while gzip's takes 2 ms; the first visitors of a
-// server just started get the gzip form.
+// Its brotli form is made in the background once a visitor asks for it
+// (see wantBrotli): at its best level it takes 20–30 ms of CPU for the
+// style sheet on these machines (ten times that under the race detector,
+// for every application a test starts), while gzip's takes 2 ms; until it
+// is ready, visitors get the gzip form.
 func (s *assetSet) add(name string, b []byte) error {
 	a, url := s.describe(name, b)
 	if len(b) > 512 && !strings.HasPrefix(a.contentType, "image/png") {
@@ -115,10 +118,24 @@ func (s *assetSet) add(name string, b []byte) error {
 			return fmt.Errorf("web: gzip %s: %w", name, err)
 		}
 		a.gz = gz.Bytes()
+		a.brotli = &sync.Once{}
+	}
+	s.byURL[url] = a
+	s.byName[name] = url
+	return nil
+}
+
+// wantBrotli starts making a's brotli form in the background, once, for a
+// file compressed here rather than by the build.
+func (s *assetSet) wantBrotli(a *asset) {
+	if a.brotli == nil {
+		return
+	}
+	a.brotli.Do(func() {
 		s.compressing.Go(func() {
 			var br bytes.Buffer
 			bw := brotli.NewWriterLevel(&br, brotli.BestCompression)
-			_, _ = bw.Write(b)
+			_, _ = bw.Write(a.raw)
 			// Writing to memory cannot fail; without a brotli form the
 			// file is served gzipped.
 			if bw.Close() == nil {
@@ -126,10 +143,7 @@ func (s *assetSet) add(name string, b []byte) error {
 				a.br.Store(&out)
 			}
 		})
-	}
-	s.byURL[url] = a
-	s.byName[name] = url
-	return nil
+	})
 }
 
 // url returns the fingerprinted URL of a built file.
@@ -150,6 +164,9 @@ func (s *assetSet) serve(c *fiber.Ctx) error {
 	}
 	accept := c.Get(fiber.HeaderAcceptEncoding)
 	br := a.br.Load()
+	if br == nil && strings.Contains(accept, "br") {
+		s.wantBrotli(a)
+	}
 	switch {
 	case br != nil && strings.Contains(accept, "br"):
 		c.Set(fiber.HeaderContentEncoding, "br")
