@@ -8,12 +8,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"modernc.org/sqlite" // the SQLite FerretDB itself runs on, see openSQLite
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -56,28 +53,6 @@ func collections() []string {
 // errNamespaceExists is the server code for creating a collection that
 // already exists.
 const errNamespaceExists = 48
-
-// createCollections creates the collections that do not exist yet.
-func (s *Store) createCollections(ctx context.Context) error {
-	have, err := s.wdb.ListCollectionNames(ctx, bson.D{})
-	if err != nil {
-		return fmt.Errorf("store: list collections: %w", err)
-	}
-	for _, c := range collections() {
-		if slices.Contains(have, c) {
-			continue
-		}
-		err := s.wdb.CreateCollection(ctx, c)
-		var ce mongo.CommandError
-		if errors.As(err, &ce) && ce.Code == errNamespaceExists {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("store: create collection %s: %w", c, err)
-		}
-	}
-	return nil
-}
 
 // IndexIDs gives every collection table of the embedded store an index on
 // the expression FerretDB looks _id up with, and reports how many it
