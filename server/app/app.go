@@ -89,6 +89,11 @@ type Options struct {
 	// OIDC tunes the OpenID Connect provider's lifetimes and back-channel
 	// logout worker (zero: production's).
 	OIDC oidc.Config
+	// Catalog is the message catalogues (nil: loaded here). A Catalog is
+	// read-only once loaded, so tests that start many applications in one
+	// process load it once: reading it is most of app.New's CPU under the
+	// race detector.
+	Catalog *i18n.Catalog
 	// Web, if set, adjusts the web server's dependencies before it is
 	// built: a test takes the database "down" for the probes, or sets the
 	// outbox statistics they show.
@@ -188,9 +193,11 @@ func New(o Options) (*App, error) {
 	}
 	signOuts = append(signOuts, provider.SignedOut)
 	sessionsStore := session.Notifying(st.Sessions(), signOuts...)
-	cat, err := i18n.New()
-	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
+	cat := o.Catalog
+	if cat == nil {
+		if cat, err = i18n.New(); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
 	}
 
 	// Flows write to the outbox; the worker delivers.

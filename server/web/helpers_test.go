@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sesame-edu/sesame/server/account"
 	"github.com/sesame-edu/sesame/server/app"
+	"github.com/sesame-edu/sesame/server/i18n"
 	"github.com/sesame-edu/sesame/server/mail"
 	"github.com/sesame-edu/sesame/server/mail/mailtest"
 	"github.com/sesame-edu/sesame/server/paths"
@@ -82,6 +84,10 @@ func (a *testApp) browser() *testApp {
 	return &b
 }
 
+// catalog is the message catalogues, read once for every application the
+// tests start (a Catalog is read-only once loaded).
+var catalog = sync.OnceValues(i18n.New)
+
 // newTestApp wires the application with app.New, as main does, on the
 // embedded store and a real SMTP server, with the test knobs: a clock the
 // test moves, a cheap hash, no refusal floor, a fast mail worker. opts may
@@ -119,7 +125,12 @@ func startTestAppOn(t *testing.T, st *store.Store, background bool, opts ...func
 		t.Fatal(err)
 	}
 	from, _ := netmail.ParseAddress("Sésame <noreply@sesame.test>")
+	cat, err := catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := app.Options{
+		Catalog: cat,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: st, StoreKind: "embedded",
 		School: testSchool(t), Secret: []byte("test-secret-test-secret-test-secret"),
 		BaseURL: base, MailFrom: from, Sender: sender, Location: paris(t),
