@@ -131,7 +131,7 @@ func startTestAppOn(t *testing.T, st *store.Store, background bool, opts ...func
 	}
 	o := app.Options{
 		Catalog: cat,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: st, StoreKind: "embedded",
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Store: st, StoreKind: "embedded",
 		School: testSchool(t), Secret: []byte("test-secret-test-secret-test-secret"),
 		BaseURL: base, MailFrom: from, Sender: sender, Location: paris(t),
 		// Fiber's Test gives every request the address 0.0.0.0: trusted as
