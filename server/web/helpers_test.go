@@ -130,8 +130,7 @@ func startTestAppOn(t *testing.T, st *store.Store, background bool, opts ...func
 		t.Fatal(err)
 	}
 	o := app.Options{
-		Catalog: cat,
-		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)), Store: st, StoreKind: "embedded",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: st, StoreKind: "embedded",
 		School: testSchool(t), Secret: []byte("test-secret-test-secret-test-secret"),
 		BaseURL: base, MailFrom: from, Sender: sender, Location: paris(t),
 		// Fiber's Test gives every request the address 0.0.0.0: trusted as
@@ -142,6 +141,7 @@ func startTestAppOn(t *testing.T, st *store.Store, background bool, opts ...func
 		Hash:           account.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
 		FailureFloor:   -1,
 		Worker:         mail.WorkerOptions{Poll: 50 * time.Millisecond, FirstRetry: 100 * time.Millisecond, MaxRetry: 200 * time.Millisecond},
+		Catalog:        cat,
 	}
 	for _, opt := range opts {
 		opt(&o)
