@@ -39,8 +39,11 @@ func TestSignInChangePassword(t *testing.T) {
 	b.run(t, sendKeys("#pf-current", "Ancien-mdp-2024"))
 	typeNewPassword(t, b, "Nouveau-mdp-2025")
 	b.run(t, click(`#password-form button[type=submit]`), waitVisible(`[data-testid="password-done"]`))
-	// The result has the focus, on screen (issue 16, item 9).
-	b.run(t, chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.dataset.testid === "password-done"`, chromedp.WithPollingTimeout(3*time.Second)))
+	// The result has the focus, on screen (issue 16, item 9). The form
+	// loaded a new page, whose autofocus applies at its first rendering:
+	// wait for it with b.eventually, which survives the navigation, where
+	// chromedp.Poll may still evaluate in the context of the page just left.
+	b.eventually(t, `document.activeElement?.dataset.testid === "password-done"`, "after the change, focus should be on its result")
 	if in := eval[bool](t, b, `(() => { const r = document.activeElement.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; })()`); !in {
 		t.Error("the password change's result is not on screen")
 	}

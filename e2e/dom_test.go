@@ -86,6 +86,31 @@ func waitTrue(expr string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// clickToPage clicks sel, a link or a submit button that loads another
+// page, and waits until that page has replaced the one clicked, is parsed
+// whole, and shows an element matching want. waitVisible(want) alone passes
+// at once when the page being left shows want too (the sign-in page under
+// the recovery dialog, whose « Continuer » loads another sign-in page):
+// what the test reads next then comes from the old page, or fails when the
+// navigation destroys it mid-read. So the page clicked is marked first:
+// the mark goes away with that page whatever the new one holds, and the
+// wait asks nothing of the new page's content but want, which leaves every
+// check on it to the test.
+func clickToPage(sel, want string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := chromedp.Evaluate[bool](`window.e2eLeaving = true`)(ctx, t); err != nil {
+			return fmt.Errorf("mark the page before clicking %s: %w", sel, err)
+		}
+		if _, err := click(sel)(ctx, t); err != nil {
+			return err
+		}
+		if _, err := until[bool](ctx, t, `(!window.e2eLeaving && document.readyState !== "loading" && `+visibleJS(want)+` !== null) || null`); err != nil {
+			return fmt.Errorf("wait for the page %s loads to show %s: %w", sel, want, err)
+		}
+		return nil
+	})
+}
+
 // eventually reports, as a test error, an expr that is still not true
 // after 5 s: for what the page does on its own once loaded (autofocus
 // applies at the first rendering, after the parser has set the fields).

@@ -42,12 +42,17 @@ func (b *browser) waitStep(t *testing.T, step string) {
 }
 
 // settled waits until HTMX has wired the new content: a click sooner than
-// that (no person is that fast) would be an ordinary navigation.
+// that (no person is that fast) would be an ordinary navigation. It
+// follows whole pages too (a step of the activation, a sign-in, the
+// dialog's language switch), so it waits with waitTrue, not chromedp.Poll:
+// Poll evaluates in the execution context chromedp last heard of, which
+// just after a navigation can still be the page's that was left (« Cannot
+// find context with specified id »), and it does not try again.
 func (b *browser) settled(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
-	err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`!document.querySelector(".htmx-settling,.htmx-swapping,.htmx-request") &&
+	err := chromedp.Do(ctx, waitTrue(`!document.querySelector(".htmx-settling,.htmx-swapping,.htmx-request") &&
 		[...document.querySelectorAll("[hx-get],[hx-post]")].every(e => e["htmx-internal-data"])`))
 	if err != nil {
 		t.Fatalf("HTMX did not settle: %v", err)
@@ -142,8 +147,10 @@ func TestRecoveryDialog(t *testing.T) {
 	b.screenshot(t, "recovery-4-done")
 	b.noConsoleErrors(t)
 
-	// « Continuer » returns to the login page, not signed in.
-	b.run(t, click(`[data-close-dialog]`), waitVisible(`[data-testid="login"]`))
+	// « Continuer » returns to the login page, not signed in. The dialog
+	// sits on a sign-in page already: wait for the page the link loads, or
+	// the check below reads the dialog still open on the page being left.
+	b.run(t, clickToPage(`[data-close-dialog]`, `[data-testid="login"]`))
 	if open := eval[bool](t, b, `!!document.querySelector("#recovery-dialog").open`); open {
 		t.Error("the dialog is still open on the login page")
 	}
