@@ -87,8 +87,8 @@ func sqlitePath(dir, database string) string {
 // handle does not drop FerretDB's POSIX locks). FerretDB switched the file
 // to WAL mode, which is persistent, so readers are never blocked; a write
 // here waits for FerretDB's writers (see beginWrite), and FerretDB's busy
-// timeout (10 s) makes its writers wait for this one. mode=rw never creates a file that
-// is not there, and _txlock=immediate takes the write lock at BEGIN, so
+// timeout (10 s) makes its writers wait for this one. mode=rw never
+// creates a file that is not there, and _txlock=immediate takes the write lock at BEGIN, so
 // the tables read in a transaction are still there when they are indexed.
 // One connection is enough and callers close it when done.
 func openSQLite(path string) (*sql.DB, error) {
